@@ -1,0 +1,56 @@
+// adam.wgsl: one Adam step over a whole flat parameter buffer (all tensors of a
+// network at once), with bias correction and decoupled weight decay (AdamW).
+//
+// Math, with t = step[step_off] + 1 (the host advances the counter separately):
+//   p ← p − lr·wd·p
+//   m ← β1·m + (1 − β1)·g
+//   v ← β2·v + (1 − β2)·g²
+//   p ← p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + ε)
+// (the same arithmetic as torch.optim.Adam / AdamW, so runs compare).
+//
+// Buffers (element offsets in the uniform)
+//   binding 0 uniform Params
+//   binding 1 params  f32 read_write   params[p_off + i]
+//   binding 2 grads   f32 read         grads[g_off + i]
+//   binding 3 m       f32 read_write   m[m_off + i]
+//   binding 4 v       f32 read_write   v[v_off + i]
+//   binding 5 step    u32 read         step[step_off]
+//
+// Dispatch
+//   one thread per parameter, workgroups of 256,
+//   grid (min(G, 65535), ceil(G/65535), 1), G = ceil(len/256).
+
+struct Params {
+    len: u32, p_off: u32, g_off: u32, m_off: u32,
+    v_off: u32, step_off: u32, lr: f32, beta1: f32,
+    beta2: f32, eps: f32, weight_decay: f32, _pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> hp: Params;
+@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(2) var<storage, read> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read> step: array<u32>;
+
+@compute @workgroup_size(256)
+fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid.x;
+    if (i >= hp.len) {
+        return;
+    }
+    let t = f32(step[hp.step_off] + 1u);
+    let bias1 = 1.0 - pow(hp.beta1, t);
+    let bias2 = 1.0 - pow(hp.beta2, t);
+
+    let g = grads[hp.g_off + i];
+    var w = params[hp.p_off + i];
+    w -= hp.lr * hp.weight_decay * w;
+    let mi = hp.beta1 * m[hp.m_off + i] + (1.0 - hp.beta1) * g;
+    let vi = hp.beta2 * v[hp.v_off + i] + (1.0 - hp.beta2) * g * g;
+    m[hp.m_off + i] = mi;
+    v[hp.v_off + i] = vi;
+    let denom = sqrt(vi) / sqrt(bias2) + hp.eps;
+    params[hp.p_off + i] = w - (hp.lr / bias1) * mi / denom;
+}

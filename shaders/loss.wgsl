@@ -1,0 +1,60 @@
+// loss.wgsl: binary cross-entropy on logits, loss and gradient in one pass.
+//
+// Math, for each row i with logit z and target t ∈ [0, 1] (one target per row,
+// so one-sided label smoothing is just t = 0.9 on the real rows):
+//   loss[i] = −t·log σ(z) − (1 − t)·log(1 − σ(z))
+//           = max(z, 0) − z·t + log(1 + e^{−|z|})            (stable for any |z|)
+//   grad[i] = grad_scale · (σ(z) − t)                         (d loss / d z, scaled)
+// σ is evaluated on the side where e^{·} cannot overflow, and log(1 + u) by its
+// series for tiny u, so both stay accurate in relative terms at |z| ≫ 1.
+//
+// Buffers (f32, element offsets in the uniform)
+//   binding 0 uniform Params
+//   binding 1 logits  read         logits[logits_off + i]
+//   binding 2 targets read         targets[targets_off + i]
+//   binding 3 loss    read_write   loss[loss_off + i]
+//   binding 4 grad    read_write   grad[grad_off + i]
+//
+// Dispatch
+//   one thread per row, workgroups of 256, grid (min(G, 65535), ceil(G/65535), 1),
+//   G = ceil(len/256).
+
+struct Params {
+    len: u32, logits_off: u32, targets_off: u32, loss_off: u32,
+    grad_off: u32, grad_scale: f32, _pad0: u32, _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<f32>;
+@group(0) @binding(3) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+
+// log(1 + u) for u in [0, 1], accurate for tiny u.
+fn log1p_small(u: f32) -> f32 {
+    if (u < 1e-4) {
+        return u * (1.0 - u * (0.5 - u / 3.0));
+    }
+    return log(1.0 + u);
+}
+
+fn stable_sigmoid(z: f32) -> f32 {
+    if (z >= 0.0) {
+        return 1.0 / (1.0 + exp(-z));
+    }
+    let e = exp(z);
+    return e / (1.0 + e);
+}
+
+@compute @workgroup_size(256)
+fn bce_with_logits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid.x;
+    if (i >= p.len) {
+        return;
+    }
+    let z = logits[p.logits_off + i];
+    let t = targets[p.targets_off + i];
+    loss[p.loss_off + i] = max(z, 0.0) - z * t + log1p_small(exp(-abs(z)));
+    grad[p.grad_off + i] = p.grad_scale * (stable_sigmoid(z) - t);
+}

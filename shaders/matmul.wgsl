@@ -1,0 +1,130 @@
+// matmul.wgsl: tiled matrix product with a fused bias + activation epilogue.
+//
+// Math
+//   C[m, n] = act( Σ_k A(m, k) · B(k, n) + bias[n] )      for m < M, n < N
+// where A and B are read through strides, so one kernel serves the three
+// products a dense layer y = act(x·Wᵀ + b) needs (W is [out, in], as in nn.Linear):
+//   forward  y  = act(x·Wᵀ + b)   A = x  [M,K] (a_rs=K, a_cs=1)   B(k,n) = W[n,k]  (b_rs=1, b_cs=K)
+//   input    dx = dz·W            A = dz [M,N'] (a_rs=N', a_cs=1)  B(k,n) = W[k,n]  (b_rs=N, b_cs=1)
+//   weight   dW = dzᵀ·x           A(m,k) = dz[k,m] (a_rs=1, a_cs=M) B(k,n) = x[k,n] (b_rs=N, b_cs=1)
+// act ∈ {0 identity, 1 relu, 2 leaky_relu(slope), 3 tanh, 4 sigmoid}; the same
+// definitions as activation.wgsl (repeated here because WGSL has no includes).
+//
+// Buffers (f32, element offsets in the uniform)
+//   binding 0  uniform Params
+//   binding 1  a     read         A(m,k) = a[a_off + m·a_rs + k·a_cs]
+//   binding 2  b     read         B(k,n) = b[b_off + k·b_rs + n·b_cs]
+//   binding 3  bias  read         bias[bias_off + n]   (only read when has_bias = 1)
+//   binding 4  c     read_write   C row-major: c[c_off + m·N + n]
+//
+// Dispatch
+//   workgroup 16×16 threads computes a 64×64 tile of C; each thread a 4×4 block
+//   at rows ty + 16i, cols tx + 16j (strided, so stores coalesce);
+//   grid (ceil(N/64), ceil(M/64), 1). K is walked in slabs of 16 staged in
+//   workgroup memory; out-of-range elements load as zero, so any M, N, K works.
+
+struct Params {
+    M: u32, N: u32, K: u32,
+    a_off: u32, a_rs: u32, a_cs: u32,
+    b_off: u32, b_rs: u32, b_cs: u32,
+    c_off: u32, bias_off: u32, has_bias: u32,
+    act: u32, slope: f32, _pad0: u32, _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+const TILE: u32 = 64u;
+const SLAB: u32 = 16u;
+
+var<workgroup> a_tile: array<f32, 1024>; // [SLAB][TILE]: a_tile[k·64 + m]
+var<workgroup> b_tile: array<f32, 1024>; // [SLAB][TILE]: b_tile[k·64 + n]
+
+fn activate(x: f32, act: u32, slope: f32) -> f32 {
+    switch act {
+        case 1u: { return max(x, 0.0); }
+        case 2u: { return select(slope * x, x, x > 0.0); }
+        // clamp: tanh(±15) is ±1 in f32, and some drivers overflow beyond ~44.
+        case 3u: { return tanh(clamp(x, -15.0, 15.0)); }
+        case 4u: { return 1.0 / (1.0 + exp(-x)); }
+        default: { return x; }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tid = lid.y * 16u + lid.x;
+    let m0 = wid.y * TILE;
+    let n0 = wid.x * TILE;
+
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            acc[i][j] = 0.0;
+        }
+    }
+
+    for (var k0 = 0u; k0 < p.K; k0 += SLAB) {
+        // Stage A(m0.., k0..) and B(k0.., n0..): 1024 elements each, 4 per thread.
+        for (var r = 0u; r < 4u; r++) {
+            let e = tid + r * 256u;
+            // A: consecutive threads walk k first (contiguous for row-major x).
+            let am = e / SLAB;
+            let ak = e % SLAB;
+            let gm = m0 + am;
+            let gk = k0 + ak;
+            var av = 0.0;
+            if (gm < p.M && gk < p.K) {
+                av = a[p.a_off + gm * p.a_rs + gk * p.a_cs];
+            }
+            a_tile[ak * TILE + am] = av;
+            // B: consecutive threads walk n first.
+            let bn = e % TILE;
+            let bk = e / TILE;
+            let gn = n0 + bn;
+            let gk2 = k0 + bk;
+            var bv = 0.0;
+            if (gn < p.N && gk2 < p.K) {
+                bv = b[p.b_off + gk2 * p.b_rs + gn * p.b_cs];
+            }
+            b_tile[bk * TILE + bn] = bv;
+        }
+        workgroupBarrier();
+
+        for (var kk = 0u; kk < SLAB; kk++) {
+            var av: array<f32, 4>;
+            var bv: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                av[i] = a_tile[kk * TILE + lid.y + 16u * i];
+                bv[i] = b_tile[kk * TILE + lid.x + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < 4u; i++) {
+        let row = m0 + lid.y + 16u * i;
+        if (row >= p.M) {
+            continue;
+        }
+        for (var j = 0u; j < 4u; j++) {
+            let col = n0 + lid.x + 16u * j;
+            if (col >= p.N) {
+                continue;
+            }
+            var v = acc[i][j];
+            if (p.has_bias == 1u) {
+                v += bias[p.bias_off + col];
+            }
+            c[p.c_off + row * p.N + col] = activate(v, p.act, p.slope);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+// random.wgsl: counter-based random numbers (Philox 4x32-10).
+//
+// Math
+//   Philox 4x32-10 (Salmon et al. 2011, as in Random123 and cuRAND) maps a
+//   128-bit counter c = (c0, c1, c2, c3) and a 64-bit key k = (k0, k1) to four
+//   u32 words in 10 rounds. One round, with (hi, lo) = mulhilo(a, b) the high
+//   and low halves of the 64-bit product a*b:
+//       (hi0, lo0) = mulhilo(0xD2511F53, c0)
+//       (hi1, lo1) = mulhilo(0xCD9E8D57, c2)
+//       c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
+//   and between rounds k += (0x9E3779B9, 0xBB67AE85) (wrapping).
+//   WGSL has no 64-bit integers, so mulhi is built from 16-bit limbs; lo is
+//   the plain wrapping product a*b.
+//
+//   Key = (seed_lo, seed_hi). Block t (0-based) uses the counter
+//   (t, stream, step, 0), step = counter[counter_offset], and produces
+//   outputs 4t .. 4t+3 (those < len). Conversions from a word x:
+//     uniform in [0, 1): f32(x >> 8) * 2^-24 (exact in f32)
+//     normal: Box-Muller on (x0, x1) and (x2, x3):
+//       u1 = f32((x0 >> 8) + 1) * 2^-24 in (0, 1], u2 = f32(x1 >> 8) * 2^-24,
+//       r = sqrt(-2 ln u1), theta = 2 pi u2 -> r cos(theta), r sin(theta)
+//     index in [0, bound): mulhi(x, bound)
+//   The integer parts match src/cpu/philox.rs bit for bit; the normal outputs
+//   match it up to the precision of the GPU's log/sqrt/cos/sin.
+//
+// Buffers
+//   binding 0  uniform Params (below)
+//   binding 1  counter: u32 array; step = counter[p.counter_offset]
+//   binding 2  out_f32: f32 array; random_normal / random_uniform write
+//              out_f32[p.out_offset + i] for i < p.len
+//   binding 3  out_u32: u32 array; random_index writes out_u32[p.out_offset + i]
+//   Each entry point statically uses only its own bindings (normal/uniform:
+//   0, 1, 2; index: 0, 1, 3), so auto pipeline layouts stay minimal.
+//
+// Dispatch
+//   One thread per block of 4 outputs: blocks = ceil(len / 4),
+//   groups = ceil(blocks / 256), dispatched as
+//   (min(groups, 65535), ceil(groups / 65535), 1). Thread block index
+//   t = (wid.y * num_workgroups.x + wid.x) * 256 + lid.x; threads with
+//   4t >= len return at once.
+
+struct Params {
+    out_offset: u32,
+    len: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    stream: u32,
+    counter_offset: u32,
+    bound: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> counter: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out_f32: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out_u32: array<u32>;
+
+const PHILOX_M0: u32 = 0xD2511F53u;
+const PHILOX_M1: u32 = 0xCD9E8D57u;
+const PHILOX_W0: u32 = 0x9E3779B9u;
+const PHILOX_W1: u32 = 0xBB67AE85u;
+const INV_2_24: f32 = 1.0 / 16777216.0; // 2^-24
+const TAU: f32 = 6.2831855;
+
+// High 32 bits of the 64-bit product a*b, from 16-bit limbs
+// a = a1*2^16 + a0, b = b1*2^16 + b0 (every partial product fits in u32).
+fn mulhi(a: u32, b: u32) -> u32 {
+    let a0 = a & 0xFFFFu;
+    let a1 = a >> 16u;
+    let b0 = b & 0xFFFFu;
+    let b1 = b >> 16u;
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let p11 = a1 * b1;
+    // Bits 16..47 of the product: the carry into the high word.
+    let mid = (p00 >> 16u) + (p01 & 0xFFFFu) + (p10 & 0xFFFFu);
+    return p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+}
+
+fn philox4x32_10(counter_in: vec4<u32>, key_in: vec2<u32>) -> vec4<u32> {
+    var c = counter_in;
+    var k = key_in;
+    for (var round = 0u; round < 10u; round++) {
+        if (round > 0u) {
+            k += vec2<u32>(PHILOX_W0, PHILOX_W1);
+        }
+        let hi0 = mulhi(PHILOX_M0, c.x);
+        let lo0 = PHILOX_M0 * c.x;
+        let hi1 = mulhi(PHILOX_M1, c.z);
+        let lo1 = PHILOX_M1 * c.z;
+        c = vec4<u32>(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+    }
+    return c;
+}
+
+// This thread's block index t (see "Dispatch" above).
+fn block_index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 256u + lid.x;
+}
+
+// The four Philox words of block t for this op's seed, stream and step.
+fn block_words(t: u32) -> vec4<u32> {
+    let step = counter[p.counter_offset];
+    return philox4x32_10(vec4<u32>(t, p.stream, step, 0u), vec2<u32>(p.seed_lo, p.seed_hi));
+}
+
+fn to_uniform(x: u32) -> f32 {
+    return f32(x >> 8u) * INV_2_24;
+}
+
+// Box-Muller: two standard normal numbers from two words.
+fn box_muller(x0: u32, x1: u32) -> vec2<f32> {
+    let u1 = f32((x0 >> 8u) + 1u) * INV_2_24; // (0, 1]: log never sees 0
+    let u2 = f32(x1 >> 8u) * INV_2_24;
+    let r = sqrt(-2.0 * log(u1));
+    let theta = TAU * u2;
+    return vec2<f32>(r * cos(theta), r * sin(theta));
+}
+
+// Writes outputs 4t .. 4t+3 that fall below len.
+fn store_f32(t: u32, v: vec4<f32>) {
+    let n = min(4u, p.len - 4u * t);
+    for (var i = 0u; i < n; i++) {
+        out_f32[p.out_offset + 4u * t + i] = v[i];
+    }
+}
+
+fn store_u32(t: u32, v: vec4<u32>) {
+    let n = min(4u, p.len - 4u * t);
+    for (var i = 0u; i < n; i++) {
+        out_u32[p.out_offset + 4u * t + i] = v[i];
+    }
+}
+
+@compute @workgroup_size(256)
+fn random_normal(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let t = block_index(wid, lid, nwg);
+    if (4u * t >= p.len) {
+        return;
+    }
+    let w = block_words(t);
+    store_f32(t, vec4<f32>(box_muller(w.x, w.y), box_muller(w.z, w.w)));
+}
+
+@compute @workgroup_size(256)
+fn random_uniform(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let t = block_index(wid, lid, nwg);
+    if (4u * t >= p.len) {
+        return;
+    }
+    let w = block_words(t);
+    store_f32(t, vec4<f32>(to_uniform(w.x), to_uniform(w.y), to_uniform(w.z), to_uniform(w.w)));
+}
+
+@compute @workgroup_size(256)
+fn random_index(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let t = block_index(wid, lid, nwg);
+    if (4u * t >= p.len) {
+        return;
+    }
+    let w = block_words(t);
+    store_u32(t, vec4<u32>(mulhi(w.x, p.bound), mulhi(w.y, p.bound), mulhi(w.z, p.bound), mulhi(w.w, p.bound)));
+}

@@ -1,0 +1,65 @@
+// reduce.wgsl: column sums (bias gradients) and the mean of a vector.
+//
+// Math
+//   column_sum   out[c] = Σ_{r < rows} x[r, c]                 (x row-major, cols wide)
+//   mean         out[0] = scale · (1/len) · Σ_{i < len} x[i]
+//
+// Buffers (f32, element offsets in the uniform)
+//   column_sum:  binding 0 uniform Params, 1 x read, 2 out read_write
+//   mean:        binding 3 uniform Params, 4 x read, 5 out read_write
+//   x[in_off + ...], out[out_off + ...]
+//
+// Dispatch
+//   column_sum: one thread per column walks the rows (neighbouring threads read
+//               neighbouring columns, so loads coalesce); workgroups of 256,
+//               grid (ceil(cols/256), 1, 1).
+//   mean:       one workgroup of 256 threads: each thread sums a strided share,
+//               then a tree reduction in workgroup memory; grid (1, 1, 1).
+
+struct Params {
+    rows: u32, cols: u32, in_off: u32, out_off: u32,
+    scale: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> cs: Params;
+@group(0) @binding(1) var<storage, read> cs_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cs_out: array<f32>;
+
+@group(0) @binding(3) var<uniform> mp: Params; // rows = len, cols unused
+@group(0) @binding(4) var<storage, read> m_x: array<f32>;
+@group(0) @binding(5) var<storage, read_write> m_out: array<f32>;
+
+@compute @workgroup_size(256)
+fn column_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col = gid.x;
+    if (col >= cs.cols) {
+        return;
+    }
+    var s = 0.0;
+    for (var r = 0u; r < cs.rows; r++) {
+        s += cs_x[cs.in_off + r * cs.cols + col];
+    }
+    cs_out[cs.out_off + col] = s;
+}
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn mean(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let len = mp.rows;
+    var s = 0.0;
+    for (var i = lid.x; i < len; i += 256u) {
+        s += m_x[mp.in_off + i];
+    }
+    partial[lid.x] = s;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        if (lid.x < stride) {
+            partial[lid.x] += partial[lid.x + stride];
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u) {
+        m_out[mp.out_off] = mp.scale * partial[0] / f32(max(len, 1u));
+    }
+}

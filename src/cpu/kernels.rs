@@ -1,0 +1,240 @@
+//! CPU reference kernels: the same math as the WGSL files, one function per
+//! kernel, over plain slices. They define what every GPU kernel must compute;
+//! the CPU backend runs them, and the tests compare the GPU against them.
+
+use crate::plan::{Activation, AdamHyper};
+
+/// `C[m,n] = Σ_k A(m,k)·B(k,n)` with A(i,j) = a[i·rsa + j·csa], B(i,j) = b[i·rsb + j·csb],
+/// C row-major; multi-threaded SGEMM (the `matrixmultiply` crate) so the CPU baseline is honest.
+#[allow(clippy::too_many_arguments)]
+fn sgemm_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    c: &mut [f32],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c[..m * n].fill(0.0);
+        return;
+    }
+    assert!(c.len() >= m * n);
+    assert!(a.len() > (m - 1) * rsa + (k - 1) * csa);
+    assert!(b.len() > (k - 1) * rsb + (n - 1) * csb);
+    // SAFETY: the asserts above keep every strided access inside the slices.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Dense layer forward: `y[m,n] = act(Σ_k x[m,k]·w[n,k] + b[n])`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_bias_act(
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    act: Activation,
+) {
+    sgemm_strided(m, n, k, x, k, 1, w, 1, k, y);
+    for row in y.chunks_exact_mut(n.max(1)).take(m) {
+        if let Some(b) = b {
+            for (v, bias) in row.iter_mut().zip(b) {
+                *v += bias;
+            }
+        }
+        for v in row.iter_mut() {
+            *v = activate(*v, act);
+        }
+    }
+}
+
+/// Input gradient: `dx[m,k] = Σ_n dy[m,n]·w[n,k]`.
+pub fn matmul_dx(dy: &[f32], w: &[f32], dx: &mut [f32], m: usize, n: usize, k: usize) {
+    sgemm_strided(m, k, n, dy, n, 1, w, k, 1, dx);
+}
+
+/// Weight gradient: `dw[n,k] = Σ_m dy[m,n]·x[m,k]`.
+pub fn matmul_dw(dy: &[f32], x: &[f32], dw: &mut [f32], m: usize, n: usize, k: usize) {
+    sgemm_strided(n, k, m, dy, 1, n, x, k, 1, dw);
+}
+
+/// `f(x)` for one element.
+pub fn activate(x: f32, act: Activation) -> f32 {
+    match act {
+        Activation::Identity => x,
+        Activation::Relu => x.max(0.0),
+        Activation::LeakyRelu(slope) => {
+            if x > 0.0 {
+                x
+            } else {
+                slope * x
+            }
+        }
+        Activation::Tanh => x.tanh(),
+        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+    }
+}
+
+/// `f'(x)` written through the output `y = f(x)`.
+pub fn derivative_from_output(y: f32, act: Activation) -> f32 {
+    match act {
+        Activation::Identity => 1.0,
+        Activation::Relu => {
+            if y > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::LeakyRelu(slope) => {
+            if y > 0.0 {
+                1.0
+            } else {
+                slope
+            }
+        }
+        Activation::Tanh => 1.0 - y * y,
+        Activation::Sigmoid => y * (1.0 - y),
+    }
+}
+
+pub fn activation_forward(x: &[f32], y: &mut [f32], act: Activation) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y = activate(*x, act);
+    }
+}
+
+pub fn activation_backward(y: &[f32], dy: &[f32], dx: &mut [f32], act: Activation) {
+    for ((dx, dy), y) in dx.iter_mut().zip(dy).zip(y) {
+        *dx = dy * derivative_from_output(*y, act);
+    }
+}
+
+/// `out[c] = Σ_r x[r,c]` (summed in f64, rounded once).
+pub fn column_sum(x: &[f32], out: &mut [f32], rows: usize, cols: usize) {
+    for (c, o) in out.iter_mut().enumerate().take(cols) {
+        let s: f64 = (0..rows).map(|r| f64::from(x[r * cols + c])).sum();
+        *o = s as f32;
+    }
+}
+
+/// `scale · mean(x)` (summed in f64).
+pub fn mean(x: &[f32], scale: f32) -> f32 {
+    let s: f64 = x.iter().map(|&v| f64::from(v)).sum();
+    (f64::from(scale) * s / x.len().max(1) as f64) as f32
+}
+
+/// σ(z), evaluated on the side where the exponential cannot overflow.
+pub fn stable_sigmoid(z: f32) -> f32 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Binary cross-entropy on logits: per-row loss and `grad_scale·(σ(z) − t)`.
+pub fn bce_with_logits(
+    logits: &[f32],
+    targets: &[f32],
+    loss: &mut [f32],
+    grad: &mut [f32],
+    grad_scale: f32,
+) {
+    for i in 0..logits.len() {
+        let (z, t) = (logits[i], targets[i]);
+        loss[i] = z.max(0.0) - z * t + (-z.abs()).exp().ln_1p();
+        grad[i] = grad_scale * (stable_sigmoid(z) - t);
+    }
+}
+
+/// One Adam step at step number `t` (1-based); the arithmetic of `adam.wgsl`.
+pub fn adam(
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    t: u32,
+    h: &AdamHyper,
+) {
+    let t = t as f32;
+    let bias1 = 1.0 - h.beta1.powf(t);
+    let bias2 = 1.0 - h.beta2.powf(t);
+    for i in 0..params.len() {
+        let g = grads[i];
+        let mut w = params[i];
+        w -= h.lr * h.weight_decay * w;
+        let mi = h.beta1 * m[i] + (1.0 - h.beta1) * g;
+        let vi = h.beta2 * v[i] + (1.0 - h.beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        let denom = vi.sqrt() / bias2.sqrt() + h.eps;
+        params[i] = w - (h.lr / bias1) * mi / denom;
+    }
+}
+
+/// `dst[r,:] = src[indices[r],:]` for f32 rows.
+pub fn gather_rows_f32(src: &[f32], indices: &[u32], dst: &mut [f32], cols: usize) {
+    for (r, &row) in indices.iter().enumerate() {
+        let from = row as usize * cols;
+        dst[r * cols..(r + 1) * cols].copy_from_slice(&src[from..from + cols]);
+    }
+}
+
+/// `dst[r,c] = byte(indices[r]·cols + c)·scale + shift`, bytes packed 4 per little-endian word.
+pub fn gather_rows_u8(
+    src: &[u32],
+    indices: &[u32],
+    dst: &mut [f32],
+    cols: usize,
+    scale: f32,
+    shift: f32,
+) {
+    for (r, &row) in indices.iter().enumerate() {
+        for c in 0..cols {
+            let byte_index = row as usize * cols + c;
+            let byte = (src[byte_index / 4] >> (8 * (byte_index % 4))) & 0xff;
+            dst[r * cols + c] = byte as f32 * scale + shift;
+        }
+    }
+}
+
+/// Packs bytes four to a little-endian u32 word (the layout `gather_rows_u8` reads).
+pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
+}

@@ -1,0 +1,248 @@
+//! The CPU backend: interprets a plan's ops with the reference kernels in
+//! [`kernels`]. It is the reference for every GPU kernel and for whole steps,
+//! and a usable trainer where no GPU adapter exists.
+
+pub mod kernels;
+pub mod philox;
+
+use crate::plan::{Elem, Init, Op, Plan, RowFormat, Slice};
+
+/// A plan living in host memory: every buffer as 32-bit words.
+pub struct CpuPlan {
+    pub plan: Plan,
+    buffers: Vec<Vec<f32>>,
+}
+
+impl CpuPlan {
+    pub fn new(plan: Plan) -> anyhow::Result<CpuPlan> {
+        plan.validate()?;
+        let buffers = plan
+            .buffers
+            .iter()
+            .map(|d| match &d.init {
+                Init::Zeros => vec![0.0; d.len],
+                Init::F32(v) => v.clone(),
+                Init::U32(v) => bytemuck::cast_slice(v).to_vec(),
+            })
+            .collect();
+        Ok(CpuPlan { plan, buffers })
+    }
+
+    pub fn f32s(&self, s: Slice) -> &[f32] {
+        &self.buffers[s.buffer.0][s.offset..s.offset + s.len]
+    }
+
+    pub fn u32s(&self, s: Slice) -> &[u32] {
+        bytemuck::cast_slice(self.f32s(s))
+    }
+
+    /// Overwrites a slice with f32 or u32 words.
+    pub fn write<T: bytemuck::Pod>(&mut self, slice: Slice, data: &[T]) {
+        let words: &[f32] = bytemuck::cast_slice(data);
+        assert_eq!(words.len(), slice.len, "write of the wrong length");
+        self.buffers[slice.buffer.0][slice.offset..slice.offset + slice.len]
+            .copy_from_slice(words);
+    }
+
+    /// Runs the named phases, in order.
+    pub fn run(&mut self, phases: &[&str]) -> anyhow::Result<()> {
+        for name in phases {
+            let phase = self
+                .plan
+                .phase(name)
+                .ok_or_else(|| anyhow::anyhow!("plan has no phase '{name}'"))?;
+            // Ops are cheap to clone; cloning frees `self` for the mutable borrow.
+            for op in phase.ops.clone() {
+                self.execute(&op);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes buffer `s.buffer` out so it can be written while others are read.
+    fn take(&mut self, s: Slice) -> Vec<f32> {
+        std::mem::take(&mut self.buffers[s.buffer.0])
+    }
+
+    fn put(&mut self, s: Slice, v: Vec<f32>) {
+        self.buffers[s.buffer.0] = v;
+    }
+
+    /// Runs one op. Plans are validated, so no op reads the buffer it writes
+    /// and an op's outputs are in distinct buffers.
+    pub fn execute(&mut self, op: &Op) {
+        use kernels as k;
+        let range = |s: Slice| s.offset..s.offset + s.len;
+        match *op {
+            Op::MatmulBiasAct {
+                x,
+                w,
+                b,
+                y,
+                m,
+                n,
+                k: kd,
+                act,
+            } => {
+                let mut out = self.take(y);
+                let bias = b.map(|b| self.f32s(b));
+                k::matmul_bias_act(
+                    self.f32s(x),
+                    self.f32s(w),
+                    bias,
+                    &mut out[range(y)],
+                    m,
+                    n,
+                    kd,
+                    act,
+                );
+                self.put(y, out);
+            }
+            Op::MatmulDx {
+                dy,
+                w,
+                dx,
+                m,
+                n,
+                k: kd,
+            } => {
+                let mut out = self.take(dx);
+                k::matmul_dx(self.f32s(dy), self.f32s(w), &mut out[range(dx)], m, n, kd);
+                self.put(dx, out);
+            }
+            Op::MatmulDw {
+                dy,
+                x,
+                dw,
+                m,
+                n,
+                k: kd,
+            } => {
+                let mut out = self.take(dw);
+                k::matmul_dw(self.f32s(dy), self.f32s(x), &mut out[range(dw)], m, n, kd);
+                self.put(dw, out);
+            }
+            Op::ActivationForward { x, y, act } => {
+                let mut out = self.take(y);
+                k::activation_forward(self.f32s(x), &mut out[range(y)], act);
+                self.put(y, out);
+            }
+            Op::ActivationBackward { y, dy, dx, act } => {
+                let mut out = self.take(dx);
+                k::activation_backward(self.f32s(y), self.f32s(dy), &mut out[range(dx)], act);
+                self.put(dx, out);
+            }
+            Op::ColumnSum { x, out, rows, cols } => {
+                let mut o = self.take(out);
+                k::column_sum(self.f32s(x), &mut o[range(out)], rows, cols);
+                self.put(out, o);
+            }
+            Op::Mean { x, out, scale } => {
+                let v = k::mean(self.f32s(x), scale);
+                self.buffers[out.buffer.0][out.offset] = v;
+            }
+            Op::BceWithLogits {
+                logits,
+                targets,
+                loss,
+                grad,
+                grad_scale,
+            } => {
+                let mut l = self.take(loss);
+                let mut g = self.take(grad);
+                k::bce_with_logits(
+                    self.f32s(logits),
+                    self.f32s(targets),
+                    &mut l[range(loss)],
+                    &mut g[range(grad)],
+                    grad_scale,
+                );
+                self.put(loss, l);
+                self.put(grad, g);
+            }
+            Op::Adam {
+                params,
+                grads,
+                m,
+                v,
+                step,
+                hyper,
+            } => {
+                let t = self.u32s(step)[0].wrapping_add(1);
+                let mut p = self.take(params);
+                let mut mm = self.take(m);
+                let mut vv = self.take(v);
+                k::adam(
+                    &mut p[range(params)],
+                    self.f32s(grads),
+                    &mut mm[range(m)],
+                    &mut vv[range(v)],
+                    t,
+                    &hyper,
+                );
+                self.put(params, p);
+                self.put(m, mm);
+                self.put(v, vv);
+            }
+            Op::RandomNormal { out, source } => {
+                let step = self.u32s(source.counter)[0];
+                let mut o = self.take(out);
+                philox::fill_normal(&mut o[range(out)], source.seed, source.stream, step);
+                self.put(out, o);
+            }
+            Op::RandomUniform { out, source } => {
+                let step = self.u32s(source.counter)[0];
+                let mut o = self.take(out);
+                philox::fill_uniform(&mut o[range(out)], source.seed, source.stream, step);
+                self.put(out, o);
+            }
+            Op::RandomIndex { out, bound, source } => {
+                let step = self.u32s(source.counter)[0];
+                let mut o = self.take(out);
+                philox::fill_index(
+                    bytemuck::cast_slice_mut(&mut o[range(out)]),
+                    bound,
+                    source.seed,
+                    source.stream,
+                    step,
+                );
+                self.put(out, o);
+            }
+            Op::GatherRows {
+                src,
+                format,
+                indices,
+                dst,
+                cols,
+            } => {
+                let mut o = self.take(dst);
+                match format {
+                    RowFormat::F32 => {
+                        k::gather_rows_f32(self.f32s(src), self.u32s(indices), &mut o[range(dst)], cols)
+                    }
+                    RowFormat::U8 { scale, shift } => k::gather_rows_u8(
+                        self.u32s(src),
+                        self.u32s(indices),
+                        &mut o[range(dst)],
+                        cols,
+                        scale,
+                        shift,
+                    ),
+                }
+                self.put(dst, o);
+            }
+            Op::Fill { dst, value } => {
+                self.buffers[dst.buffer.0][range(dst)].fill(value);
+            }
+            Op::Increment { counter } => {
+                let words: &mut [u32] = bytemuck::cast_slice_mut(&mut self.buffers[counter.buffer.0]);
+                words[counter.offset] = words[counter.offset].wrapping_add(1);
+            }
+        }
+    }
+
+    /// The element type of a buffer (for callers that print or compare).
+    pub fn elem(&self, s: Slice) -> Elem {
+        self.plan.decl(s.buffer).elem
+    }
+}

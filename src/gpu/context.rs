@@ -1,0 +1,226 @@
+//! The GPU context: which adapter, which device, which limits.
+//!
+//! Adapter choice, in order: a name asked for (`SHADERGAN_ADAPTER`, or the
+//! caller's `--adapter`), else a discrete GPU, then an integrated one, then
+//! anything else (virtual), then a software adapter such as Mesa's llvmpipe.
+//! The device is requested with the adapter's own limits, not wgpu's defaults,
+//! so large workgroups and large storage buffers are available where the
+//! hardware has them.
+
+use std::sync::{Arc, Mutex};
+
+/// Environment variable that picks an adapter by (part of) its name.
+pub const ADAPTER_ENV: &str = "SHADERGAN_ADAPTER";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error(
+        "no GPU adapter found (wgpu sees no Vulkan, Metal, DX12 or GL device); install Mesa's \
+         software Vulkan (`apt-get install mesa-vulkan-drivers`) or run on a machine with a GPU"
+    )]
+    NoAdapter,
+    #[error("no GPU adapter matches '{wanted}'; available: {available}")]
+    AdapterNotFound { wanted: String, available: String },
+    #[error("could not open the GPU device on '{adapter}': {reason}")]
+    RequestDevice { adapter: String, reason: String },
+    #[error("the GPU device was lost: {0}")]
+    DeviceLost(String),
+    #[error("GPU error: {0}")]
+    Validation(String),
+    #[error("{what} needs {needed} bytes but the adapter allows at most {limit} bytes ({limit_name})")]
+    TooLarge {
+        what: String,
+        needed: u64,
+        limit: u64,
+        limit_name: &'static str,
+    },
+    #[error("reading back from the GPU failed: {0}")]
+    Readback(String),
+}
+
+/// The device, its queue and what it can do.
+pub struct GpuContext {
+    pub adapter_info: wgpu::AdapterInfo,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+/// Every adapter wgpu can see on this machine.
+pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
+    let instance = new_instance();
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|a| a.get_info())
+        .collect()
+}
+
+/// Vulkan, Metal and DX12 by default (GL's compute support is too thin, and
+/// probing it prints noise on headless machines); `WGPU_BACKEND` overrides.
+fn new_instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    if std::env::var_os("WGPU_BACKEND").is_none() {
+        desc.backends = wgpu::Backends::PRIMARY;
+    }
+    wgpu::Instance::new(desc)
+}
+
+/// Preference rank of an adapter kind: lower is better.
+fn device_type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// Backend preference among equal kinds: the native compute APIs before GL.
+fn backend_rank(b: wgpu::Backend) -> u32 {
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    }
+}
+
+impl GpuContext {
+    /// Opens the adapter named by `SHADERGAN_ADAPTER`, or the best one.
+    pub fn new() -> Result<GpuContext, GpuError> {
+        let wanted = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
+        Self::with_adapter(wanted.as_deref())
+    }
+
+    /// Opens the first adapter whose name contains `wanted` (case-insensitive),
+    /// or the best adapter when `wanted` is `None`.
+    pub fn with_adapter(wanted: Option<&str>) -> Result<GpuContext, GpuError> {
+        let instance = new_instance();
+        let mut adapters: Vec<wgpu::Adapter> =
+            pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+                .into_iter()
+                // Compute shaders are required: GL adapters without them are useless here.
+                .filter(|a| {
+                    a.get_downlevel_capabilities()
+                        .flags
+                        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+                })
+                .collect();
+        if adapters.is_empty() {
+            return Err(GpuError::NoAdapter);
+        }
+        adapters.sort_by_key(|a| {
+            let info = a.get_info();
+            (
+                device_type_rank(info.device_type),
+                backend_rank(info.backend),
+            )
+        });
+        let adapter = match wanted {
+            None => adapters.swap_remove(0),
+            Some(w) => {
+                let lw = w.to_lowercase();
+                let pos = adapters
+                    .iter()
+                    .position(|a| a.get_info().name.to_lowercase().contains(&lw));
+                match pos {
+                    Some(i) => adapters.swap_remove(i),
+                    None => {
+                        let available = adapters
+                            .iter()
+                            .map(|a| {
+                                let i = a.get_info();
+                                format!("{} ({:?})", i.name, i.backend)
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        return Err(GpuError::AdapterNotFound {
+                            wanted: w.to_string(),
+                            available,
+                        });
+                    }
+                }
+            }
+        };
+        Self::open(adapter)
+    }
+
+    fn open(adapter: wgpu::Adapter) -> Result<GpuContext, GpuError> {
+        let adapter_info = adapter.get_info();
+        let limits = adapter.limits();
+        // Timestamp queries are used by the profiler where the adapter has them.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("shadergan"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| GpuError::RequestDevice {
+            adapter: adapter_info.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let lost = Arc::new(Mutex::new(None));
+        let lost_flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut slot) = lost_flag.lock() {
+                *slot = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        Ok(GpuContext {
+            adapter_info,
+            device,
+            queue,
+            limits,
+            features,
+            lost,
+        })
+    }
+
+    /// A one-line description: name, backend and kind of the adapter.
+    pub fn describe(&self) -> String {
+        let i = &self.adapter_info;
+        format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+    }
+
+    /// An error if the device has been lost since it was opened.
+    pub fn check_lost(&self) -> Result<(), GpuError> {
+        match self.lost.lock().ok().and_then(|s| s.clone()) {
+            Some(msg) => Err(GpuError::DeviceLost(msg)),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a storage buffer larger than the adapter can bind or allocate.
+    pub fn check_buffer_size(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
+        let binding = u64::from(self.limits.max_storage_buffer_binding_size);
+        if bytes > binding {
+            return Err(GpuError::TooLarge {
+                what: what.to_string(),
+                needed: bytes,
+                limit: binding,
+                limit_name: "max_storage_buffer_binding_size",
+            });
+        }
+        if bytes > self.limits.max_buffer_size {
+            return Err(GpuError::TooLarge {
+                what: what.to_string(),
+                needed: bytes,
+                limit: self.limits.max_buffer_size,
+                limit_name: "max_buffer_size",
+            });
+        }
+        Ok(())
+    }
+
+    /// Blocks until all submitted work has finished.
+    pub fn wait_idle(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Validation(e.to_string()))?;
+        self.check_lost()
+    }
+}

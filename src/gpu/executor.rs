@@ -1,0 +1,317 @@
+//! The GPU executor: a plan turned into device buffers, cached pipelines and
+//! one bind group per op, all created once. Recording a phase is then only
+//! `set_pipeline / set_bind_group / dispatch` per op into one compute pass:
+//! no allocation, no upload and no readback inside a step.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wgpu::util::DeviceExt;
+
+use super::context::{GpuContext, GpuError};
+use super::lowering::{KernelCall, lower};
+use super::readback::ScalarReadback;
+use crate::plan::{BufferId, Init, Plan, Slice};
+use crate::shaders::Shader;
+
+/// Compiled pipelines, one per (shader file, entry point), built on first use.
+#[derive(Default)]
+pub struct PipelineCache {
+    modules: HashMap<Shader, wgpu::ShaderModule>,
+    pipelines: HashMap<(Shader, &'static str), Arc<wgpu::ComputePipeline>>,
+}
+
+impl PipelineCache {
+    pub fn get(
+        &mut self,
+        ctx: &GpuContext,
+        shader: Shader,
+        entry: &'static str,
+    ) -> Arc<wgpu::ComputePipeline> {
+        if let Some(p) = self.pipelines.get(&(shader, entry)) {
+            return p.clone();
+        }
+        let module = self.modules.entry(shader).or_insert_with(|| {
+            ctx.device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(shader.file_name()),
+                    source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+                })
+        });
+        let pipeline = ctx
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            });
+        let pipeline = Arc::new(pipeline);
+        self.pipelines.insert((shader, entry), pipeline.clone());
+        pipeline
+    }
+
+    pub fn len(&self) -> usize {
+        self.pipelines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pipelines.is_empty()
+    }
+}
+
+/// One recorded kernel launch.
+struct Dispatch {
+    kernel: &'static str,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+/// A plan living on the GPU.
+pub struct GpuPlan {
+    pub plan: Plan,
+    buffers: Vec<wgpu::Buffer>,
+    phases: HashMap<String, Vec<Dispatch>>,
+    pipelines: PipelineCache,
+}
+
+impl GpuPlan {
+    /// Allocates every buffer, uploads initial contents, and builds every
+    /// pipeline and bind group of every phase.
+    pub fn new(ctx: &GpuContext, plan: Plan) -> anyhow::Result<GpuPlan> {
+        plan.validate()?;
+        let mut buffers = Vec::with_capacity(plan.buffers.len());
+        for decl in &plan.buffers {
+            let bytes = (decl.len.max(1) * 4) as u64;
+            ctx.check_buffer_size(&format!("buffer '{}'", decl.name), bytes)?;
+            let usage = wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST;
+            let buffer = match &decl.init {
+                Init::Zeros => ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&decl.name),
+                    size: bytes,
+                    usage,
+                    mapped_at_creation: false,
+                }),
+                Init::F32(v) => init_buffer(ctx, &decl.name, bytemuck::cast_slice(v), usage),
+                Init::U32(v) => init_buffer(ctx, &decl.name, bytemuck::cast_slice(v), usage),
+            };
+            buffers.push(buffer);
+        }
+        let mut gpu = GpuPlan {
+            plan,
+            buffers,
+            phases: HashMap::new(),
+            pipelines: PipelineCache::default(),
+        };
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let phases: Vec<(String, Vec<KernelCall>)> = gpu
+            .plan
+            .phases
+            .iter()
+            .map(|p| (p.name.clone(), p.ops.iter().map(lower).collect()))
+            .collect();
+        for (name, calls) in phases {
+            let dispatches = calls
+                .into_iter()
+                .map(|call| gpu.build_dispatch(ctx, call))
+                .collect();
+            gpu.phases.insert(name, dispatches);
+        }
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Validation(err.to_string()).into());
+        }
+        Ok(gpu)
+    }
+
+    fn build_dispatch(&mut self, ctx: &GpuContext, call: KernelCall) -> Dispatch {
+        let pipeline = self.pipelines.get(ctx, call.shader, call.entry);
+        let uniform = ctx
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(call.entry),
+                contents: bytemuck::cast_slice(&call.params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: call.uniform_binding,
+            resource: uniform.as_entire_binding(),
+        }];
+        for (binding, slice) in &call.storage {
+            entries.push(wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: self.buffers[slice.buffer.0].as_entire_binding(),
+            });
+        }
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(call.entry),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Dispatch {
+            kernel: call.entry,
+            pipeline,
+            bind_group,
+            workgroups: call.workgroups,
+        }
+    }
+
+    /// Names of the kernels of a phase, in launch order.
+    pub fn kernels(&self, phase: &str) -> Vec<&'static str> {
+        self.phases
+            .get(phase)
+            .map(|d| d.iter().map(|d| d.kernel).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn pipeline_count(&self) -> usize {
+        self.pipelines.len()
+    }
+
+    /// Records one phase into `pass`.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, phase: &str) {
+        let dispatches = self
+            .phases
+            .get(phase)
+            .unwrap_or_else(|| panic!("plan has no phase '{phase}'"));
+        for d in dispatches {
+            pass.set_pipeline(&d.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            let [x, y, z] = d.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+
+    /// Records the given phases, in order, into one command buffer and submits it.
+    pub fn run(&self, ctx: &GpuContext, phases: &[&str]) -> Result<(), GpuError> {
+        self.run_with_readback(ctx, phases, None)
+    }
+
+    /// As [`GpuPlan::run`], and also copies the readback's watched slices at the
+    /// end of the command buffer (report labelled `tag`), without waiting for them.
+    pub fn run_with_readback(
+        &self,
+        ctx: &GpuContext,
+        phases: &[&str],
+        mut readback: Option<(&mut ScalarReadback, u64)>,
+    ) -> Result<(), GpuError> {
+        for p in phases {
+            if !self.phases.contains_key(*p) {
+                return Err(GpuError::Validation(format!("plan has no phase '{p}'")));
+            }
+        }
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("step"),
+                timestamp_writes: None,
+            });
+            for p in phases {
+                self.record(&mut pass, p);
+            }
+        }
+        if let Some((rb, tag)) = readback.as_mut() {
+            rb.record(&mut encoder, self, *tag);
+        }
+        ctx.queue.submit([encoder.finish()]);
+        if let Some((rb, _)) = readback {
+            rb.after_submit();
+        }
+        ctx.check_lost()
+    }
+
+    pub fn buffer(&self, id: BufferId) -> &wgpu::Buffer {
+        &self.buffers[id.0]
+    }
+
+    /// Overwrites a slice with f32 or u32 words (tests, dataset upload, resume).
+    pub fn write<T: bytemuck::Pod>(&self, ctx: &GpuContext, slice: Slice, data: &[T]) {
+        assert_eq!(
+            std::mem::size_of_val(data),
+            slice.len * 4,
+            "write of the wrong length"
+        );
+        ctx.queue.write_buffer(
+            &self.buffers[slice.buffer.0],
+            (slice.offset * 4) as u64,
+            bytemuck::cast_slice(data),
+        );
+    }
+
+    /// Reads a slice back, blocking until the GPU has finished all work so far.
+    pub fn read_words(&self, ctx: &GpuContext, slice: Slice) -> Result<Vec<u32>, GpuError> {
+        let bytes = (slice.len * 4) as u64;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read back"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
+        encoder.copy_buffer_to_buffer(
+            &self.buffers[slice.buffer.0],
+            (slice.offset * 4) as u64,
+            &staging,
+            0,
+            bytes,
+        );
+        ctx.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.wait_idle()?;
+        rx.recv()
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let words = bytemuck::cast_slice(&view).to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(words)
+    }
+
+    /// Reads an f32 slice back (blocking).
+    pub fn read_f32(&self, ctx: &GpuContext, slice: Slice) -> Result<Vec<f32>, GpuError> {
+        Ok(self
+            .read_words(ctx, slice)?
+            .into_iter()
+            .map(f32::from_bits)
+            .collect())
+    }
+}
+
+fn init_buffer(
+    ctx: &GpuContext,
+    label: &str,
+    bytes: &[u8],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    if bytes.is_empty() {
+        return ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: 4,
+            usage,
+            mapped_at_creation: false,
+        });
+    }
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytes,
+            usage,
+        })
+}

@@ -1,0 +1,347 @@
+//! Lowering: each plan op becomes one kernel launch, described by the shader
+//! entry point, the words of its uniform block, the buffers at each binding
+//! and the workgroup grid. This is the one place that knows the binding
+//! layout of every WGSL file (documented at the top of each file).
+
+use crate::plan::{Op, RowFormat, Slice};
+use crate::shaders::Shader;
+
+/// Workgroup size of the one-dimensional kernels.
+pub const WORKGROUP_1D: u32 = 256;
+/// The most workgroups any dispatch dimension may have (WebGPU's guaranteed limit).
+pub const MAX_GROUPS_PER_DIM: u32 = 65535;
+/// Output tile edge of `matmul.wgsl`.
+pub const MATMUL_TILE: u32 = 64;
+
+/// One kernel launch, ready to be turned into a bind group and a dispatch.
+#[derive(Clone, Debug)]
+pub struct KernelCall {
+    pub shader: Shader,
+    pub entry: &'static str,
+    /// Binding number of the uniform block.
+    pub uniform_binding: u32,
+    /// The uniform block, as 32-bit words (f32 stored by its bits), padded to 16 bytes.
+    pub params: Vec<u32>,
+    /// (binding number, slice) of every storage binding; the whole buffer is bound.
+    pub storage: Vec<(u32, Slice)>,
+    pub workgroups: [u32; 3],
+}
+
+/// A 1-D grid for `threads` threads of 256, folded into a second dimension
+/// past 65535 workgroups. Kernels index `(wid.y·num_workgroups.x + wid.x)·256 + lid.x`.
+pub fn grid_1d(threads: usize) -> [u32; 3] {
+    let groups = threads.div_ceil(WORKGROUP_1D as usize).max(1);
+    let x = groups.min(MAX_GROUPS_PER_DIM as usize);
+    let y = groups.div_ceil(x);
+    [x as u32, y as u32, 1]
+}
+
+fn w(v: usize) -> u32 {
+    u32::try_from(v).expect("sizes are checked against u32 when a plan is built")
+}
+
+fn f(v: f32) -> u32 {
+    v.to_bits()
+}
+
+fn padded(mut words: Vec<u32>) -> Vec<u32> {
+    while words.len() % 4 != 0 {
+        words.push(0);
+    }
+    words
+}
+
+/// Strided description of one matmul operand: element (i, j) = buf[off + i·rs + j·cs].
+struct Operand {
+    slice: Slice,
+    rs: usize,
+    cs: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_call(
+    a: Operand,
+    b: Operand,
+    bias: Option<Slice>,
+    c: Slice,
+    m: usize,
+    n: usize,
+    k: usize,
+    act: crate::plan::Activation,
+) -> KernelCall {
+    let params = vec![
+        w(m),
+        w(n),
+        w(k),
+        w(a.slice.offset),
+        w(a.rs),
+        w(a.cs),
+        w(b.slice.offset),
+        w(b.rs),
+        w(b.cs),
+        w(c.offset),
+        w(bias.map_or(0, |s| s.offset)),
+        u32::from(bias.is_some()),
+        act.id(),
+        f(act.slope()),
+    ];
+    KernelCall {
+        shader: Shader::Matmul,
+        entry: "matmul_bias_act",
+        uniform_binding: 0,
+        params: padded(params),
+        // Without a bias, binding 3 still needs a buffer: B's is never read.
+        storage: vec![(1, a.slice), (2, b.slice), (3, bias.unwrap_or(b.slice)), (4, c)],
+        workgroups: [
+            w(n).div_ceil(MATMUL_TILE).max(1),
+            w(m).div_ceil(MATMUL_TILE).max(1),
+            1,
+        ],
+    }
+}
+
+/// The kernel launch that executes `op`.
+pub fn lower(op: &Op) -> KernelCall {
+    use crate::plan::Activation;
+    match *op {
+        Op::MatmulBiasAct {
+            x,
+            w: wt,
+            b,
+            y,
+            m,
+            n,
+            k,
+            act,
+        } => matmul_call(
+            Operand {
+                slice: x,
+                rs: k,
+                cs: 1,
+            },
+            Operand {
+                slice: wt,
+                rs: 1,
+                cs: k,
+            },
+            b,
+            y,
+            m,
+            n,
+            k,
+            act,
+        ),
+        // dx[m,k] = Σ_n dy[m,n]·w[n,k]: C = dx (M=m, N=k), inner dim n.
+        Op::MatmulDx {
+            dy,
+            w: wt,
+            dx,
+            m,
+            n,
+            k,
+        } => matmul_call(
+            Operand {
+                slice: dy,
+                rs: n,
+                cs: 1,
+            },
+            Operand {
+                slice: wt,
+                rs: k,
+                cs: 1,
+            },
+            None,
+            dx,
+            m,
+            k,
+            n,
+            Activation::Identity,
+        ),
+        // dw[n,k] = Σ_m dy[m,n]·x[m,k]: C = dw (M=n, N=k), inner dim m.
+        Op::MatmulDw {
+            dy,
+            x,
+            dw,
+            m,
+            n,
+            k,
+        } => matmul_call(
+            Operand {
+                slice: dy,
+                rs: 1,
+                cs: n,
+            },
+            Operand {
+                slice: x,
+                rs: k,
+                cs: 1,
+            },
+            None,
+            dw,
+            n,
+            k,
+            m,
+            Activation::Identity,
+        ),
+        Op::ActivationForward { x, y, act } => KernelCall {
+            shader: Shader::Activation,
+            entry: "activation_forward",
+            uniform_binding: 0,
+            params: padded(vec![w(x.len), w(x.offset), w(y.offset), 0, act.id(), f(act.slope())]),
+            storage: vec![(1, x), (2, y)],
+            workgroups: grid_1d(x.len),
+        },
+        Op::ActivationBackward { y, dy, dx, act } => KernelCall {
+            shader: Shader::Activation,
+            entry: "activation_backward",
+            uniform_binding: 3,
+            params: padded(vec![
+                w(y.len),
+                w(y.offset),
+                w(dx.offset),
+                w(dy.offset),
+                act.id(),
+                f(act.slope()),
+            ]),
+            storage: vec![(4, y), (5, dy), (6, dx)],
+            workgroups: grid_1d(y.len),
+        },
+        Op::ColumnSum { x, out, rows, cols } => KernelCall {
+            shader: Shader::Reduce,
+            entry: "column_sum",
+            uniform_binding: 0,
+            params: padded(vec![w(rows), w(cols), w(x.offset), w(out.offset), f(1.0)]),
+            storage: vec![(1, x), (2, out)],
+            workgroups: [w(cols).div_ceil(WORKGROUP_1D).max(1), 1, 1],
+        },
+        Op::Mean { x, out, scale } => KernelCall {
+            shader: Shader::Reduce,
+            entry: "mean",
+            uniform_binding: 3,
+            params: padded(vec![w(x.len), 1, w(x.offset), w(out.offset), f(scale)]),
+            storage: vec![(4, x), (5, out)],
+            workgroups: [1, 1, 1],
+        },
+        Op::BceWithLogits {
+            logits,
+            targets,
+            loss,
+            grad,
+            grad_scale,
+        } => KernelCall {
+            shader: Shader::Loss,
+            entry: "bce_with_logits",
+            uniform_binding: 0,
+            params: padded(vec![
+                w(logits.len),
+                w(logits.offset),
+                w(targets.offset),
+                w(loss.offset),
+                w(grad.offset),
+                f(grad_scale),
+            ]),
+            storage: vec![(1, logits), (2, targets), (3, loss), (4, grad)],
+            workgroups: grid_1d(logits.len),
+        },
+        Op::Adam {
+            params,
+            grads,
+            m,
+            v,
+            step,
+            hyper,
+        } => KernelCall {
+            shader: Shader::Adam,
+            entry: "adam",
+            uniform_binding: 0,
+            params: padded(vec![
+                w(params.len),
+                w(params.offset),
+                w(grads.offset),
+                w(m.offset),
+                w(v.offset),
+                w(step.offset),
+                f(hyper.lr),
+                f(hyper.beta1),
+                f(hyper.beta2),
+                f(hyper.eps),
+                f(hyper.weight_decay),
+            ]),
+            storage: vec![(1, params), (2, grads), (3, m), (4, v), (5, step)],
+            workgroups: grid_1d(params.len),
+        },
+        Op::RandomNormal { out, source } => random_call("random_normal", out, 0, source),
+        Op::RandomUniform { out, source } => random_call("random_uniform", out, 0, source),
+        Op::RandomIndex { out, bound, source } => random_call("random_index", out, bound, source),
+        Op::GatherRows {
+            src,
+            format,
+            indices,
+            dst,
+            cols,
+        } => {
+            let (entry, base, scale, shift) = match format {
+                RowFormat::F32 => ("gather_rows_f32", 0, 1.0, 0.0),
+                RowFormat::U8 { scale, shift } => ("gather_rows_u8", 4, scale, shift),
+            };
+            KernelCall {
+                shader: Shader::Gather,
+                entry,
+                uniform_binding: base,
+                params: padded(vec![
+                    w(indices.len),
+                    w(cols),
+                    w(src.offset),
+                    w(indices.offset),
+                    w(dst.offset),
+                    f(scale),
+                    f(shift),
+                ]),
+                storage: vec![(base + 1, src), (base + 2, indices), (base + 3, dst)],
+                workgroups: grid_1d(indices.len * cols),
+            }
+        }
+        Op::Fill { dst, value } => KernelCall {
+            shader: Shader::Fill,
+            entry: "fill",
+            uniform_binding: 0,
+            params: padded(vec![w(dst.len), w(dst.offset), f(value)]),
+            storage: vec![(1, dst)],
+            workgroups: grid_1d(dst.len),
+        },
+        Op::Increment { counter } => KernelCall {
+            shader: Shader::Counter,
+            entry: "increment",
+            uniform_binding: 0,
+            params: padded(vec![w(counter.offset)]),
+            storage: vec![(1, counter)],
+            workgroups: [1, 1, 1],
+        },
+    }
+}
+
+fn random_call(
+    entry: &'static str,
+    out: Slice,
+    bound: u32,
+    source: crate::plan::RandomSource,
+) -> KernelCall {
+    let out_binding = if entry == "random_index" { 3 } else { 2 };
+    KernelCall {
+        shader: Shader::Random,
+        entry,
+        uniform_binding: 0,
+        params: padded(vec![
+            w(out.offset),
+            w(out.len),
+            source.seed as u32,
+            (source.seed >> 32) as u32,
+            source.stream,
+            w(source.counter.offset),
+            bound,
+        ]),
+        storage: vec![(1, source.counter), (out_binding, out)],
+        // Each thread produces one Philox block of four numbers.
+        workgroups: grid_1d(out.len.div_ceil(4)),
+    }
+}

@@ -1,0 +1,11 @@
+//! The GPU backend: context, lowering of ops to kernel launches, the plan
+//! executor and non-blocking scalar readback.
+
+pub mod context;
+pub mod executor;
+pub mod lowering;
+pub mod readback;
+
+pub use context::{ADAPTER_ENV, GpuContext, GpuError, list_adapters};
+pub use executor::{GpuPlan, PipelineCache};
+pub use readback::ScalarReadback;

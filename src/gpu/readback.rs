@@ -1,0 +1,147 @@
+//! Scalar readback that does not stall training.
+//!
+//! Losses and D outputs are copied into a small ring of staging buffers in the
+//! same command buffer as the step that produced them; mapping is requested
+//! after the submit, and [`ScalarReadback::collect`] hands back whatever has
+//! arrived without waiting. The GPU keeps running the following steps while a
+//! slot is in flight; if every slot is busy, that report is skipped rather
+//! than blocking the step.
+
+use std::sync::{Arc, Mutex};
+
+use super::context::{GpuContext, GpuError};
+use super::executor::GpuPlan;
+use crate::plan::Slice;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotState {
+    Free,
+    /// Copies recorded, submit not yet done.
+    Recorded,
+    /// Mapping requested.
+    Mapping,
+    Ready,
+    Failed,
+}
+
+struct Slot {
+    buffer: wgpu::Buffer,
+    state: Arc<Mutex<SlotState>>,
+    tag: u64,
+}
+
+/// A ring of staging buffers for a fixed list of small slices.
+pub struct ScalarReadback {
+    watched: Vec<Slice>,
+    words: usize,
+    slots: Vec<Slot>,
+}
+
+impl ScalarReadback {
+    /// Watches `slices` (read together as one report) with `depth` reports in flight at most.
+    pub fn new(ctx: &GpuContext, watched: Vec<Slice>, depth: usize) -> ScalarReadback {
+        let words: usize = watched.iter().map(|s| s.len).sum();
+        let slots = (0..depth.max(1))
+            .map(|_| Slot {
+                buffer: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("scalar readback"),
+                    size: (words.max(1) * 4) as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                state: Arc::new(Mutex::new(SlotState::Free)),
+                tag: 0,
+            })
+            .collect();
+        ScalarReadback {
+            watched,
+            words,
+            slots,
+        }
+    }
+
+    fn state(slot: &Slot) -> SlotState {
+        *slot.state.lock().expect("readback state poisoned")
+    }
+
+    /// Records copies of the watched slices into a free slot, labelled `tag`.
+    /// Returns false (and records nothing) when every slot is still in flight.
+    pub fn record(&mut self, encoder: &mut wgpu::CommandEncoder, plan: &GpuPlan, tag: u64) -> bool {
+        let Some(slot) = self
+            .slots
+            .iter_mut()
+            .find(|s| Self::state(s) == SlotState::Free)
+        else {
+            return false;
+        };
+        let mut at = 0u64;
+        for s in &self.watched {
+            let bytes = (s.len * 4) as u64;
+            encoder.copy_buffer_to_buffer(
+                plan.buffer(s.buffer),
+                (s.offset * 4) as u64,
+                &slot.buffer,
+                at,
+                bytes,
+            );
+            at += bytes;
+        }
+        slot.tag = tag;
+        *slot.state.lock().expect("readback state poisoned") = SlotState::Recorded;
+        true
+    }
+
+    /// Requests mapping of the slots recorded since the last call; call after submit.
+    pub fn after_submit(&mut self) {
+        for slot in &mut self.slots {
+            if Self::state(slot) != SlotState::Recorded {
+                continue;
+            }
+            *slot.state.lock().expect("readback state poisoned") = SlotState::Mapping;
+            let state = slot.state.clone();
+            slot.buffer.map_async(wgpu::MapMode::Read, .., move |r| {
+                *state.lock().expect("readback state poisoned") = match r {
+                    Ok(()) => SlotState::Ready,
+                    Err(_) => SlotState::Failed,
+                };
+            });
+        }
+    }
+
+    /// Reports that have arrived, oldest first, as (tag, values of the watched
+    /// slices concatenated). With `wait`, blocks until every report in flight is in.
+    pub fn collect(&mut self, ctx: &GpuContext, wait: bool) -> Result<Vec<(u64, Vec<f32>)>, GpuError> {
+        let poll = if wait {
+            wgpu::PollType::wait_indefinitely()
+        } else {
+            wgpu::PollType::Poll
+        };
+        ctx.device
+            .poll(poll)
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        ctx.check_lost()?;
+        let mut out = Vec::new();
+        for slot in &mut self.slots {
+            match Self::state(slot) {
+                SlotState::Ready => {
+                    let view = slot
+                        .buffer
+                        .get_mapped_range(..)
+                        .map_err(|e| GpuError::Readback(e.to_string()))?;
+                    let values: Vec<f32> = bytemuck::cast_slice(&view)[..self.words].to_vec();
+                    drop(view);
+                    slot.buffer.unmap();
+                    out.push((slot.tag, values));
+                    *slot.state.lock().expect("readback state poisoned") = SlotState::Free;
+                }
+                SlotState::Failed => {
+                    *slot.state.lock().expect("readback state poisoned") = SlotState::Free;
+                    return Err(GpuError::Readback("mapping a staging buffer failed".into()));
+                }
+                _ => {}
+            }
+        }
+        out.sort_by_key(|(tag, _)| *tag);
+        Ok(out)
+    }
+}

@@ -1,0 +1,357 @@
+//! Multi-layer perceptrons as plan ops: parameter layout, initialisation,
+//! and the explicit forward and backward passes.
+//!
+//! Layer l computes `a_l = act_l(a_{l−1}·W_lᵀ + b_l)` with `W_l` stored
+//! `[out, in]` row-major, as `nn.Linear` stores it. Backward, for each layer
+//! from the last:
+//! ```text
+//!   dz_l     = da_l ⊙ act_l'(a_l)            (activation_backward; skipped for identity)
+//!   dW_l     = dz_lᵀ · a_{l−1}               (matmul_dw)
+//!   db_l     = Σ_rows dz_l                   (column_sum)
+//!   da_{l−1} = dz_l · W_l                    (matmul_dx)
+//! ```
+
+use rand::Rng;
+
+use crate::plan::{Activation, Elem, Init, Op, Plan, Slice, align_words};
+
+/// One dense layer's shape and nonlinearity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub act: Activation,
+}
+
+/// A stack of dense layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    pub layers: Vec<Dense>,
+}
+
+/// Where a tensor sits inside a flat parameter buffer (in f32 words).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorRange {
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Offsets of each layer's weight and bias; every tensor starts on a
+/// 256-byte boundary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamLayout {
+    pub weights: Vec<TensorRange>,
+    pub biases: Vec<TensorRange>,
+    /// Words in the flat buffer, padding included.
+    pub total: usize,
+}
+
+impl Mlp {
+    /// `input → hidden[0] → … → output`, `hidden_act` after every hidden layer.
+    pub fn new(
+        input: usize,
+        hidden: &[usize],
+        output: usize,
+        hidden_act: Activation,
+        output_act: Activation,
+    ) -> Mlp {
+        let mut sizes = vec![input];
+        sizes.extend_from_slice(hidden);
+        sizes.push(output);
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| Dense {
+                inputs: w[0],
+                outputs: w[1],
+                act: if i + 2 == sizes.len() {
+                    output_act
+                } else {
+                    hidden_act
+                },
+            })
+            .collect();
+        Mlp { layers }
+    }
+
+    pub fn input_size(&self) -> usize {
+        self.layers[0].inputs
+    }
+
+    pub fn output_size(&self) -> usize {
+        self.layers[self.layers.len() - 1].outputs
+    }
+
+    pub fn layout(&self) -> ParamLayout {
+        let mut at = 0;
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        for l in &self.layers {
+            let w = TensorRange {
+                offset: at,
+                len: l.inputs * l.outputs,
+            };
+            at = align_words(at + w.len);
+            let b = TensorRange {
+                offset: at,
+                len: l.outputs,
+            };
+            at = align_words(at + b.len);
+            weights.push(w);
+            biases.push(b);
+        }
+        ParamLayout {
+            weights,
+            biases,
+            total: at,
+        }
+    }
+
+    /// PyTorch's `nn.Linear` default: W and b uniform in ±1/√fan_in; padding is zero.
+    pub fn init_params(&self, rng: &mut impl Rng) -> Vec<f32> {
+        let layout = self.layout();
+        let mut params = vec![0.0; layout.total];
+        for (l, layer) in self.layers.iter().enumerate() {
+            let bound = 1.0 / (layer.inputs as f32).sqrt();
+            for r in [layout.weights[l], layout.biases[l]] {
+                for p in &mut params[r.offset..r.offset + r.len] {
+                    *p = rng.random_range(-bound..bound);
+                }
+            }
+        }
+        params
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.layers.iter().map(|l| l.outputs * (l.inputs + 1)).sum()
+    }
+}
+
+/// A network's device state: parameters, gradients, Adam moments and its
+/// Adam step counter, each one flat buffer.
+#[derive(Clone, Debug)]
+pub struct NetworkBuffers {
+    pub mlp: Mlp,
+    pub layout: ParamLayout,
+    pub params: Slice,
+    pub grads: Slice,
+    pub adam_m: Slice,
+    pub adam_v: Slice,
+    pub step: Slice,
+}
+
+impl NetworkBuffers {
+    /// Declares `{name}.params` (with `init`), `.grads`, `.adam_m`, `.adam_v`, `.step`.
+    pub fn declare(plan: &mut Plan, name: &str, mlp: &Mlp, init: Vec<f32>) -> NetworkBuffers {
+        let layout = mlp.layout();
+        assert_eq!(init.len(), layout.total, "initial parameters of the wrong size");
+        let n = layout.total;
+        NetworkBuffers {
+            params: plan.buffer(&format!("{name}.params"), Elem::F32, n, Init::F32(init)),
+            grads: plan.f32_buffer(&format!("{name}.grads"), n),
+            adam_m: plan.f32_buffer(&format!("{name}.adam_m"), n),
+            adam_v: plan.f32_buffer(&format!("{name}.adam_v"), n),
+            step: plan.buffer(&format!("{name}.step"), Elem::U32, 1, Init::Zeros),
+            layout,
+            mlp: mlp.clone(),
+        }
+    }
+
+    pub fn weight(&self, l: usize) -> Slice {
+        let r = self.layout.weights[l];
+        self.params.sub(r.offset, r.len)
+    }
+
+    pub fn bias(&self, l: usize) -> Slice {
+        let r = self.layout.biases[l];
+        self.params.sub(r.offset, r.len)
+    }
+
+    pub fn weight_grad(&self, l: usize) -> Slice {
+        let r = self.layout.weights[l];
+        self.grads.sub(r.offset, r.len)
+    }
+
+    pub fn bias_grad(&self, l: usize) -> Slice {
+        let r = self.layout.biases[l];
+        self.grads.sub(r.offset, r.len)
+    }
+
+    /// One Adam update of every parameter, then the step counter advances.
+    pub fn adam_step(&self, hyper: crate::plan::AdamHyper) -> Vec<Op> {
+        vec![
+            Op::Adam {
+                params: self.params,
+                grads: self.grads,
+                m: self.adam_m,
+                v: self.adam_v,
+                step: self.step,
+                hyper,
+            },
+            Op::Increment { counter: self.step },
+        ]
+    }
+}
+
+/// Per-layer activation and gradient buffers for up to `rows` rows.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub rows: usize,
+    /// `a_l`, rows × outputs_l.
+    pub outputs: Vec<Slice>,
+    /// `da_l` for every layer but the last (whose gradient the caller supplies).
+    pub output_grads: Vec<Slice>,
+    /// `dz_l` for layers with a nonlinearity.
+    pub preact_grads: Vec<Option<Slice>>,
+}
+
+impl Workspace {
+    pub fn declare(plan: &mut Plan, name: &str, mlp: &Mlp, rows: usize) -> Workspace {
+        let n = mlp.layers.len();
+        let mut outputs = Vec::new();
+        let mut output_grads = Vec::new();
+        let mut preact_grads = Vec::new();
+        for (l, layer) in mlp.layers.iter().enumerate() {
+            let len = rows * layer.outputs;
+            outputs.push(plan.f32_buffer(&format!("{name}.a{l}"), len));
+            if l + 1 < n {
+                output_grads.push(plan.f32_buffer(&format!("{name}.da{l}"), len));
+            }
+            preact_grads.push(if layer.act == Activation::Identity {
+                None
+            } else {
+                Some(plan.f32_buffer(&format!("{name}.dz{l}"), len))
+            });
+        }
+        Workspace {
+            rows,
+            outputs,
+            output_grads,
+            preact_grads,
+        }
+    }
+
+    /// Layer `l`'s output for the first `rows` rows.
+    pub fn output(&self, mlp: &Mlp, l: usize, rows: usize) -> Slice {
+        self.outputs[l].sub(0, rows * mlp.layers[l].outputs)
+    }
+}
+
+/// Forward pass over `rows` rows of `x`; the output lands in `out` when given
+/// (for example straight into the discriminator's input), else in the workspace.
+pub fn forward(
+    net: &NetworkBuffers,
+    ws: &Workspace,
+    x: Slice,
+    rows: usize,
+    out: Option<Slice>,
+) -> Vec<Op> {
+    assert!(rows <= ws.rows, "more rows than the workspace holds");
+    let mlp = &net.mlp;
+    let last = mlp.layers.len() - 1;
+    let mut input = x;
+    let mut ops = Vec::new();
+    for (l, layer) in mlp.layers.iter().enumerate() {
+        let y = match out {
+            Some(o) if l == last => o,
+            _ => ws.output(mlp, l, rows),
+        };
+        ops.push(Op::MatmulBiasAct {
+            x: input,
+            w: net.weight(l),
+            b: Some(net.bias(l)),
+            y,
+            m: rows,
+            n: layer.outputs,
+            k: layer.inputs,
+            act: layer.act,
+        });
+        input = y;
+    }
+    ops
+}
+
+/// What a backward pass should produce.
+#[derive(Clone, Copy, Debug)]
+pub struct BackwardTargets {
+    /// Write dW and db into the network's gradient buffer.
+    pub weight_grads: bool,
+    /// Write the gradient with respect to the input here.
+    pub input_grad: Option<Slice>,
+}
+
+/// Backward pass over `rows` rows. `x` is the forward input, `y` the forward
+/// output (where `forward` put it) and `dy` the gradient with respect to `y`.
+pub fn backward(
+    net: &NetworkBuffers,
+    ws: &Workspace,
+    x: Slice,
+    y: Slice,
+    dy: Slice,
+    rows: usize,
+    targets: BackwardTargets,
+) -> Vec<Op> {
+    let mlp = &net.mlp;
+    let last = mlp.layers.len() - 1;
+    let mut ops = Vec::new();
+    for l in (0..=last).rev() {
+        let layer = mlp.layers[l];
+        let len = rows * layer.outputs;
+        let a_l = if l == last { y } else { ws.output(mlp, l, rows) };
+        let da = if l == last {
+            dy
+        } else {
+            ws.output_grads[l].sub(0, len)
+        };
+        let dz = match ws.preact_grads[l] {
+            Some(buf) => {
+                let dz = buf.sub(0, len);
+                ops.push(Op::ActivationBackward {
+                    y: a_l,
+                    dy: da,
+                    dx: dz,
+                    act: layer.act,
+                });
+                dz
+            }
+            None => da,
+        };
+        let input = if l == 0 {
+            x
+        } else {
+            ws.output(mlp, l - 1, rows)
+        };
+        if targets.weight_grads {
+            ops.push(Op::MatmulDw {
+                dy: dz,
+                x: input,
+                dw: net.weight_grad(l),
+                m: rows,
+                n: layer.outputs,
+                k: layer.inputs,
+            });
+            ops.push(Op::ColumnSum {
+                x: dz,
+                out: net.bias_grad(l),
+                rows,
+                cols: layer.outputs,
+            });
+        }
+        let dx = if l > 0 {
+            Some(ws.output_grads[l - 1].sub(0, rows * layer.inputs))
+        } else {
+            targets.input_grad
+        };
+        if let Some(dx) = dx {
+            ops.push(Op::MatmulDx {
+                dy: dz,
+                w: net.weight(l),
+                dx,
+                m: rows,
+                n: layer.outputs,
+                k: layer.inputs,
+            });
+        }
+    }
+    ops
+}

@@ -1,0 +1,5 @@
+//! Neural-network building blocks expressed as plan ops.
+
+pub mod mlp;
+
+pub use mlp::{BackwardTargets, Dense, Mlp, NetworkBuffers, ParamLayout, Workspace, backward, forward};

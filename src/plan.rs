@@ -1,0 +1,595 @@
+//! Plans: what a training step does, independent of where it runs.
+//!
+//! A [`Plan`] declares named device buffers (flat arrays of 32-bit words, their
+//! sizes known up front) and one or more [`Phase`]s, each a flat list of [`Op`]s
+//! over slices of those buffers. The GPU executor (`gpu::GpuPlan`) turns every op
+//! into a pipeline, a bind group and a dispatch once and then only records them;
+//! the CPU executor (`cpu::CpuPlan`) interprets the same ops in plain Rust and
+//! is the reference for every kernel.
+
+use std::fmt;
+
+/// Parameter tensors start at multiples of this many 32-bit words (256 bytes),
+/// so every tensor is aligned for vector loads and for buffer binding offsets.
+pub const TENSOR_ALIGN_WORDS: usize = 64;
+
+/// Rounds `n` up to the next multiple of [`TENSOR_ALIGN_WORDS`].
+pub fn align_words(n: usize) -> usize {
+    n.div_ceil(TENSOR_ALIGN_WORDS) * TENSOR_ALIGN_WORDS
+}
+
+/// Index of a buffer inside its plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufferId(pub usize);
+
+/// What the 32-bit words of a buffer hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    F32,
+    U32,
+}
+
+/// A contiguous range of a buffer, in 32-bit words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slice {
+    pub buffer: BufferId,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl Slice {
+    /// The sub-range `[start, start + len)` of this slice.
+    pub fn sub(self, start: usize, len: usize) -> Slice {
+        assert!(start + len <= self.len, "sub-slice out of range");
+        Slice {
+            buffer: self.buffer,
+            offset: self.offset + start,
+            len,
+        }
+    }
+
+    /// Rows `[first, first + count)` of a row-major matrix with `cols` columns.
+    pub fn rows(self, first: usize, count: usize, cols: usize) -> Slice {
+        self.sub(first * cols, count * cols)
+    }
+}
+
+/// Initial contents of a buffer, uploaded once when an executor is built.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    Zeros,
+    F32(Vec<f32>),
+    U32(Vec<u32>),
+}
+
+#[derive(Clone, Debug)]
+pub struct BufferDecl {
+    pub name: String,
+    pub elem: Elem,
+    pub len: usize,
+    pub init: Init,
+}
+
+/// Elementwise nonlinearities. Every gradient is written in terms of the
+/// activation's *output* y, so backward passes never need the pre-activation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// `x` for x > 0, `slope·x` otherwise; the slope must be positive.
+    LeakyRelu(f32),
+    Tanh,
+    Sigmoid,
+}
+
+impl Activation {
+    /// The id the WGSL kernels switch on (see `shaders/activation.wgsl`).
+    pub fn id(self) -> u32 {
+        match self {
+            Activation::Identity => 0,
+            Activation::Relu => 1,
+            Activation::LeakyRelu(_) => 2,
+            Activation::Tanh => 3,
+            Activation::Sigmoid => 4,
+        }
+    }
+
+    pub fn slope(self) -> f32 {
+        match self {
+            Activation::LeakyRelu(s) => s,
+            _ => 0.0,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+        }
+    }
+}
+
+/// Adam hyper-parameters. Weight decay is decoupled (AdamW): `p -= lr·wd·p`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamHyper {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+}
+
+impl Default for AdamHyper {
+    fn default() -> Self {
+        AdamHyper {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// How the source rows of a gather are stored.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RowFormat {
+    /// One f32 per element, copied as is.
+    F32,
+    /// Bytes packed four to a word (little-endian), mapped to `byte·scale + shift`.
+    U8 { scale: f32, shift: f32 },
+}
+
+/// Where a random op takes its stream of numbers from: Philox 4x32-10 keyed by
+/// `seed`, with counter `(block, stream, counter[0], 0)`. `counter` is a one-word
+/// u32 slice that an [`Op::Increment`] advances once per step, so each step
+/// draws fresh numbers with no upload.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RandomSource {
+    pub seed: u64,
+    pub stream: u32,
+    pub counter: Slice,
+}
+
+/// One kernel launch. Matrices are row-major; shapes are in elements.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// `y[m,n] = act(Σ_k x[m,k]·w[n,k] + b[n])`: a dense layer forward
+    /// (`W[out,in]` as in `nn.Linear`), bias and activation in the epilogue.
+    MatmulBiasAct {
+        x: Slice,
+        w: Slice,
+        b: Option<Slice>,
+        y: Slice,
+        m: usize,
+        n: usize,
+        k: usize,
+        act: Activation,
+    },
+    /// `dx[m,k] = Σ_n dy[m,n]·w[n,k]`: gradient of a dense layer's input.
+    MatmulDx {
+        dy: Slice,
+        w: Slice,
+        dx: Slice,
+        m: usize,
+        n: usize,
+        k: usize,
+    },
+    /// `dw[n,k] = Σ_m dy[m,n]·x[m,k]`: gradient of a dense layer's weight.
+    MatmulDw {
+        dy: Slice,
+        x: Slice,
+        dw: Slice,
+        m: usize,
+        n: usize,
+        k: usize,
+    },
+    /// `y[i] = act(x[i])`.
+    ActivationForward { x: Slice, y: Slice, act: Activation },
+    /// `dx[i] = dy[i]·act'(y[i])`, with `y` the activation's output.
+    ActivationBackward {
+        y: Slice,
+        dy: Slice,
+        dx: Slice,
+        act: Activation,
+    },
+    /// `out[c] = Σ_r x[r,c]`: bias gradients.
+    ColumnSum {
+        x: Slice,
+        out: Slice,
+        rows: usize,
+        cols: usize,
+    },
+    /// `out[0] = scale · (1/len)·Σ_i x[i]`.
+    Mean { x: Slice, out: Slice, scale: f32 },
+    /// Binary cross-entropy on logits, one target per row, loss and gradient together:
+    /// `loss[i] = max(z,0) − z·t + log(1 + e^{−|z|})`, `grad[i] = grad_scale·(σ(z) − t)`.
+    BceWithLogits {
+        logits: Slice,
+        targets: Slice,
+        loss: Slice,
+        grad: Slice,
+        grad_scale: f32,
+    },
+    /// One Adam step (bias-corrected, decoupled weight decay) over a flat buffer.
+    /// The step number is `step[0] + 1`; the op does not advance it.
+    Adam {
+        params: Slice,
+        grads: Slice,
+        m: Slice,
+        v: Slice,
+        step: Slice,
+        hyper: AdamHyper,
+    },
+    /// Standard normal numbers (Box–Muller on Philox output).
+    RandomNormal { out: Slice, source: RandomSource },
+    /// Uniform numbers in [0, 1).
+    RandomUniform { out: Slice, source: RandomSource },
+    /// Uniform integers in [0, bound) (u32 output).
+    RandomIndex {
+        out: Slice,
+        bound: u32,
+        source: RandomSource,
+    },
+    /// `dst[r, :] = src[indices[r], :]`, each row `cols` wide.
+    GatherRows {
+        src: Slice,
+        format: RowFormat,
+        indices: Slice,
+        dst: Slice,
+        cols: usize,
+    },
+    /// `dst[i] = value`.
+    Fill { dst: Slice, value: f32 },
+    /// `counter[0] += 1` (u32).
+    Increment { counter: Slice },
+}
+
+impl Op {
+    /// The kernel's name, as in the profile and the `explain` listing.
+    pub fn kernel_name(&self) -> &'static str {
+        match self {
+            Op::MatmulBiasAct { .. } => "matmul_bias_act",
+            Op::MatmulDx { .. } => "matmul_dx",
+            Op::MatmulDw { .. } => "matmul_dw",
+            Op::ActivationForward { .. } => "activation_forward",
+            Op::ActivationBackward { .. } => "activation_backward",
+            Op::ColumnSum { .. } => "column_sum",
+            Op::Mean { .. } => "mean",
+            Op::BceWithLogits { .. } => "bce_with_logits",
+            Op::Adam { .. } => "adam",
+            Op::RandomNormal { .. } => "random_normal",
+            Op::RandomUniform { .. } => "random_uniform",
+            Op::RandomIndex { .. } => "random_index",
+            Op::GatherRows { .. } => "gather_rows",
+            Op::Fill { .. } => "fill",
+            Op::Increment { .. } => "increment",
+        }
+    }
+
+    /// Slices the op reads and slices it writes.
+    pub fn reads_writes(&self) -> (Vec<Slice>, Vec<Slice>) {
+        match *self {
+            Op::MatmulBiasAct { x, w, b, y, .. } => {
+                let mut r = vec![x, w];
+                r.extend(b);
+                (r, vec![y])
+            }
+            Op::MatmulDx { dy, w, dx, .. } => (vec![dy, w], vec![dx]),
+            Op::MatmulDw { dy, x, dw, .. } => (vec![dy, x], vec![dw]),
+            Op::ActivationForward { x, y, .. } => (vec![x], vec![y]),
+            Op::ActivationBackward { y, dy, dx, .. } => (vec![y, dy], vec![dx]),
+            Op::ColumnSum { x, out, .. } => (vec![x], vec![out]),
+            Op::Mean { x, out, .. } => (vec![x], vec![out]),
+            Op::BceWithLogits {
+                logits,
+                targets,
+                loss,
+                grad,
+                ..
+            } => (vec![logits, targets], vec![loss, grad]),
+            Op::Adam {
+                params,
+                grads,
+                m,
+                v,
+                step,
+                ..
+            } => (vec![grads, step], vec![params, m, v]),
+            Op::RandomNormal { out, source } | Op::RandomUniform { out, source } => {
+                (vec![source.counter], vec![out])
+            }
+            Op::RandomIndex { out, source, .. } => (vec![source.counter], vec![out]),
+            Op::GatherRows {
+                src, indices, dst, ..
+            } => (vec![src, indices], vec![dst]),
+            Op::Fill { dst, .. } => (vec![], vec![dst]),
+            Op::Increment { counter } => (vec![], vec![counter]),
+        }
+    }
+
+    /// Checks that the op's shapes agree with its slices.
+    fn check_shapes(&self) -> Result<(), String> {
+        let need = |what: &str, s: &Slice, len: usize| {
+            if s.len == len {
+                Ok(())
+            } else {
+                Err(format!("{what} has {} elements, expected {len}", s.len))
+            }
+        };
+        match self {
+            Op::MatmulBiasAct {
+                x,
+                w,
+                b,
+                y,
+                m,
+                n,
+                k,
+                ..
+            } => {
+                need("x", x, m * k)?;
+                need("w", w, n * k)?;
+                if let Some(b) = b {
+                    need("b", b, *n)?;
+                }
+                need("y", y, m * n)
+            }
+            Op::MatmulDx {
+                dy, w, dx, m, n, k, ..
+            } => {
+                need("dy", dy, m * n)?;
+                need("w", w, n * k)?;
+                need("dx", dx, m * k)
+            }
+            Op::MatmulDw {
+                dy, x, dw, m, n, k, ..
+            } => {
+                need("dy", dy, m * n)?;
+                need("x", x, m * k)?;
+                need("dw", dw, n * k)
+            }
+            Op::ActivationForward { x, y, .. } => need("y", y, x.len),
+            Op::ActivationBackward { y, dy, dx, .. } => {
+                need("dy", dy, y.len)?;
+                need("dx", dx, y.len)
+            }
+            Op::ColumnSum {
+                x, out, rows, cols, ..
+            } => {
+                need("x", x, rows * cols)?;
+                need("out", out, *cols)
+            }
+            Op::Mean { out, .. } => need("out", out, 1),
+            Op::BceWithLogits {
+                logits,
+                targets,
+                loss,
+                grad,
+                ..
+            } => {
+                need("targets", targets, logits.len)?;
+                need("loss", loss, logits.len)?;
+                need("grad", grad, logits.len)
+            }
+            Op::Adam {
+                params,
+                grads,
+                m,
+                v,
+                step,
+                ..
+            } => {
+                need("grads", grads, params.len)?;
+                need("m", m, params.len)?;
+                need("v", v, params.len)?;
+                need("step", step, 1)
+            }
+            Op::RandomNormal { source, .. } | Op::RandomUniform { source, .. } => {
+                need("counter", &source.counter, 1)
+            }
+            Op::RandomIndex { source, bound, .. } => {
+                if *bound == 0 {
+                    return Err("random index bound is zero".into());
+                }
+                need("counter", &source.counter, 1)
+            }
+            Op::GatherRows {
+                indices, dst, cols, ..
+            } => need("dst", dst, indices.len * cols),
+            Op::Fill { .. } => Ok(()),
+            Op::Increment { counter } => need("counter", counter, 1),
+        }
+    }
+}
+
+/// A named list of ops: one D update, one G update, one sampling pass...
+#[derive(Clone, Debug)]
+pub struct Phase {
+    pub name: String,
+    pub ops: Vec<Op>,
+}
+
+/// Buffers plus the phases that run over them.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub buffers: Vec<BufferDecl>,
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid plan: {0}")]
+pub struct PlanError(pub String);
+
+impl Plan {
+    /// Declares a buffer and returns a slice over all of it.
+    pub fn buffer(&mut self, name: &str, elem: Elem, len: usize, init: Init) -> Slice {
+        let id = BufferId(self.buffers.len());
+        self.buffers.push(BufferDecl {
+            name: name.to_string(),
+            elem,
+            len,
+            init,
+        });
+        Slice {
+            buffer: id,
+            offset: 0,
+            len,
+        }
+    }
+
+    /// A zero-initialised f32 buffer.
+    pub fn f32_buffer(&mut self, name: &str, len: usize) -> Slice {
+        self.buffer(name, Elem::F32, len, Init::Zeros)
+    }
+
+    pub fn add_phase(&mut self, name: &str, ops: Vec<Op>) {
+        self.phases.push(Phase {
+            name: name.to_string(),
+            ops,
+        });
+    }
+
+    pub fn phase(&self, name: &str) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+
+    pub fn find_buffer(&self, name: &str) -> Option<Slice> {
+        self.buffers
+            .iter()
+            .position(|b| b.name == name)
+            .map(|i| Slice {
+                buffer: BufferId(i),
+                offset: 0,
+                len: self.buffers[i].len,
+            })
+    }
+
+    pub fn decl(&self, id: BufferId) -> &BufferDecl {
+        &self.buffers[id.0]
+    }
+
+    /// Checks every op: slices inside their buffers, the right element types,
+    /// shapes that agree, and no buffer both read and written by one op
+    /// (a GPU binding cannot be both).
+    pub fn validate(&self) -> Result<(), PlanError> {
+        for (i, b) in self.buffers.iter().enumerate() {
+            if u32::try_from(b.len).is_err() {
+                return Err(PlanError(format!(
+                    "buffer {i} '{}' has {} elements, more than 2^32",
+                    b.name, b.len
+                )));
+            }
+            let init_len = match &b.init {
+                Init::Zeros => b.len,
+                Init::F32(v) => v.len(),
+                Init::U32(v) => v.len(),
+            };
+            if init_len != b.len {
+                return Err(PlanError(format!(
+                    "buffer {i} '{}' has {} elements but {init_len} initial values",
+                    b.name, b.len
+                )));
+            }
+        }
+        for phase in &self.phases {
+            for (i, op) in phase.ops.iter().enumerate() {
+                let at = || format!("phase '{}', op {i} ({})", phase.name, op.kernel_name());
+                op.check_shapes()
+                    .map_err(|e| PlanError(format!("{}: {e}", at())))?;
+                let (reads, writes) = op.reads_writes();
+                for s in reads.iter().chain(&writes) {
+                    let decl = self.buffers.get(s.buffer.0).ok_or_else(|| {
+                        PlanError(format!("{}: unknown buffer {:?}", at(), s.buffer))
+                    })?;
+                    if s.offset + s.len > decl.len {
+                        return Err(PlanError(format!(
+                            "{}: slice [{}, {}) is outside buffer '{}' of {} elements",
+                            at(),
+                            s.offset,
+                            s.offset + s.len,
+                            decl.name,
+                            decl.len
+                        )));
+                    }
+                }
+                for (j, w) in writes.iter().enumerate() {
+                    if writes[..j].iter().any(|o| o.buffer == w.buffer) {
+                        return Err(PlanError(format!(
+                            "{}: two outputs in buffer '{}'",
+                            at(),
+                            self.decl(w.buffer).name
+                        )));
+                    }
+                    if reads.iter().any(|r| r.buffer == w.buffer) {
+                        return Err(PlanError(format!(
+                            "{}: buffer '{}' is both read and written",
+                            at(),
+                            self.decl(w.buffer).name
+                        )));
+                    }
+                }
+                for (s, want) in op_elem_types(op) {
+                    if self.decl(s.buffer).elem != want {
+                        return Err(PlanError(format!(
+                            "{}: buffer '{}' should hold {want:?}",
+                            at(),
+                            self.decl(s.buffer).name
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The slices of an op whose element type is fixed (others are f32 unless listed).
+fn op_elem_types(op: &Op) -> Vec<(Slice, Elem)> {
+    let (reads, writes) = op.reads_writes();
+    let u32_slices: Vec<Slice> = match op {
+        Op::Adam { step, .. } => vec![*step],
+        Op::RandomNormal { source, .. } | Op::RandomUniform { source, .. } => {
+            vec![source.counter]
+        }
+        Op::RandomIndex { out, source, .. } => vec![*out, source.counter],
+        Op::GatherRows {
+            src,
+            format,
+            indices,
+            ..
+        } => match format {
+            RowFormat::F32 => vec![*indices],
+            RowFormat::U8 { .. } => vec![*src, *indices],
+        },
+        Op::Increment { counter } => vec![*counter],
+        _ => vec![],
+    };
+    reads
+        .into_iter()
+        .chain(writes)
+        .map(|s| {
+            let elem = if u32_slices.contains(&s) {
+                Elem::U32
+            } else {
+                Elem::F32
+            };
+            (s, elem)
+        })
+        .collect()
+}
+
+impl fmt::Display for Slice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "#{}[{}..{}]",
+            self.buffer.0,
+            self.offset,
+            self.offset + self.len
+        )
+    }
+}

@@ -1,0 +1,60 @@
+//! The WGSL sources, embedded in the binary. One file per kernel family under
+//! `shaders/`; each opens with the math it computes, its buffer layouts and
+//! its dispatch shape.
+
+/// A WGSL source file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Matmul,
+    Activation,
+    Reduce,
+    Loss,
+    Adam,
+    Random,
+    Gather,
+    Fill,
+    Counter,
+}
+
+impl Shader {
+    pub const ALL: [Shader; 9] = [
+        Shader::Matmul,
+        Shader::Activation,
+        Shader::Reduce,
+        Shader::Loss,
+        Shader::Adam,
+        Shader::Random,
+        Shader::Gather,
+        Shader::Fill,
+        Shader::Counter,
+    ];
+
+    /// The file name under `shaders/`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Shader::Matmul => "matmul.wgsl",
+            Shader::Activation => "activation.wgsl",
+            Shader::Reduce => "reduce.wgsl",
+            Shader::Loss => "loss.wgsl",
+            Shader::Adam => "adam.wgsl",
+            Shader::Random => "random.wgsl",
+            Shader::Gather => "gather.wgsl",
+            Shader::Fill => "fill.wgsl",
+            Shader::Counter => "counter.wgsl",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Matmul => include_str!("../shaders/matmul.wgsl"),
+            Shader::Activation => include_str!("../shaders/activation.wgsl"),
+            Shader::Reduce => include_str!("../shaders/reduce.wgsl"),
+            Shader::Loss => include_str!("../shaders/loss.wgsl"),
+            Shader::Adam => include_str!("../shaders/adam.wgsl"),
+            Shader::Random => include_str!("../shaders/random.wgsl"),
+            Shader::Gather => include_str!("../shaders/gather.wgsl"),
+            Shader::Fill => include_str!("../shaders/fill.wgsl"),
+            Shader::Counter => include_str!("../shaders/counter.wgsl"),
+        }
+    }
+}
