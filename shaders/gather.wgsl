@@ -5,9 +5,10 @@
 //
 // Math, for r < rows, c < cols:
 //   gather_rows_f32: dst[r, c] = src[indices[r]·cols + c]
-//   gather_rows_u8:  dst[r, c] = byte(indices[r]·cols + c)·scale + shift
-//                    bytes packed four to a u32, little-endian (so 8-bit images
-//                    map to [−1, 1] with scale = 2/255, shift = −1)
+//   gather_rows_u8:  dst[r, c] = (byte(indices[r]·cols + c) − center)·scale
+//                    bytes packed four to a u32, little-endian; 8-bit images map
+//                    to [−1, 1] with center = 127.5, scale = 2/255 (byte − center
+//                    is exact, so the result has a single rounding on any backend)
 //
 // Buffers (element offsets in the uniform; src_off in words)
 //   gather_rows_f32: binding 0 uniform Params, 1 src f32 read, 2 indices u32 read, 3 dst f32 read_write
@@ -19,7 +20,7 @@
 
 struct Params {
     rows: u32, cols: u32, src_off: u32, idx_off: u32,
-    dst_off: u32, scale: f32, shift: f32, _pad0: u32,
+    dst_off: u32, center: f32, scale: f32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> pf: Params;
@@ -61,5 +62,5 @@ fn gather_rows_u8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let byte_index = idx_u8[pb.idx_off + r] * pb.cols + c;
     let word = src_u8[pb.src_off + byte_index / 4u];
     let byte = (word >> (8u * (byte_index % 4u))) & 0xffu;
-    dst_u8[pb.dst_off + e] = f32(byte) * pb.scale + pb.shift;
+    dst_u8[pb.dst_off + e] = (f32(byte) - pb.center) * pb.scale;
 }

@@ -43,12 +43,26 @@ const SLAB: u32 = 16u;
 var<workgroup> a_tile: array<f32, 1024>; // [SLAB][TILE]: a_tile[k·64 + m]
 var<workgroup> b_tile: array<f32, 1024>; // [SLAB][TILE]: b_tile[k·64 + n]
 
+// tanh with a small relative error everywhere: drivers' builtin tanh can be
+// off by ~1e-4 relative near zero (llvmpipe) or overflow past |x| ≈ 44.
+// |x| < 0.625: Cephes' tanhf odd polynomial; else 1 − 2/(e^{2|x|} + 1), clamped.
+fn accurate_tanh(x: f32) -> f32 {
+    let a = abs(x);
+    if (a < 0.625) {
+        let z = x * x;
+        let p = (((-5.70498872745e-3 * z + 2.06390887954e-2) * z - 5.37397155531e-2) * z
+                 + 1.33314422036e-1) * z - 3.33332819422e-1;
+        return x + x * z * p;
+    }
+    let t = 1.0 - 2.0 / (exp(2.0 * min(a, 15.0)) + 1.0);
+    return select(t, -t, x < 0.0);
+}
+
 fn activate(x: f32, act: u32, slope: f32) -> f32 {
     switch act {
         case 1u: { return max(x, 0.0); }
         case 2u: { return select(slope * x, x, x > 0.0); }
-        // clamp: tanh(±15) is ±1 in f32, and some drivers overflow beyond ~44.
-        case 3u: { return tanh(clamp(x, -15.0, 15.0)); }
+        case 3u: { return accurate_tanh(x); }
         case 4u: { return 1.0 / (1.0 + exp(-x)); }
         default: { return x; }
     }

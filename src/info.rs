@@ -19,15 +19,32 @@ pub fn run(adapter: Option<&str>) -> anyhow::Result<()> {
     println!("features: {:?}", ctx.features);
     let l = &ctx.limits;
     println!("limits:");
-    println!("  max_storage_buffer_binding_size   {}", l.max_storage_buffer_binding_size);
+    println!(
+        "  max_storage_buffer_binding_size   {}",
+        l.max_storage_buffer_binding_size
+    );
     println!("  max_buffer_size                   {}", l.max_buffer_size);
-    println!("  max_compute_workgroup_storage_size {}", l.max_compute_workgroup_storage_size);
-    println!("  max_compute_invocations_per_workgroup {}", l.max_compute_invocations_per_workgroup);
+    println!(
+        "  max_compute_workgroup_storage_size {}",
+        l.max_compute_workgroup_storage_size
+    );
+    println!(
+        "  max_compute_invocations_per_workgroup {}",
+        l.max_compute_invocations_per_workgroup
+    );
     println!(
         "  max_compute_workgroup_size        {} x {} x {}",
-        l.max_compute_workgroup_size_x, l.max_compute_workgroup_size_y, l.max_compute_workgroup_size_z
+        l.max_compute_workgroup_size_x,
+        l.max_compute_workgroup_size_y,
+        l.max_compute_workgroup_size_z
     );
-    println!("  max_compute_workgroups_per_dimension {}", l.max_compute_workgroups_per_dimension);
-    println!("  max_storage_buffers_per_shader_stage {}", l.max_storage_buffers_per_shader_stage);
+    println!(
+        "  max_compute_workgroups_per_dimension {}",
+        l.max_compute_workgroups_per_dimension
+    );
+    println!(
+        "  max_storage_buffers_per_shader_stage {}",
+        l.max_storage_buffers_per_shader_stage
+    );
     Ok(())
 }

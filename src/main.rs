@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 mod info;
 
 #[derive(Parser)]
-#[command(name = "shadergan", version, about = "Train GANs with hand-written WGSL compute shaders")]
+#[command(
+    name = "shadergan",
+    version,
+    about = "Train GANs with hand-written WGSL compute shaders"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -139,8 +139,10 @@ impl Default for AdamHyper {
 pub enum RowFormat {
     /// One f32 per element, copied as is.
     F32,
-    /// Bytes packed four to a word (little-endian), mapped to `byte·scale + shift`.
-    U8 { scale: f32, shift: f32 },
+    /// Bytes packed four to a word (little-endian), mapped to `(byte − center)·scale`
+    /// (one rounding, so every backend gives the same bits; 8-bit images map to
+    /// [−1, 1] with center 127.5, scale 2/255).
+    U8 { center: f32, scale: f32 },
 }
 
 /// Where a random op takes its stream of numbers from: Philox 4x32-10 keyed by

@@ -161,7 +161,8 @@ pub fn stable_sigmoid(z: f32) -> f32 {
     }
 }
 
-/// Binary cross-entropy on logits: per-row loss and `grad_scale·(σ(z) − t)`.
+/// Binary cross-entropy on logits: per-row loss (written as two non-negative
+/// terms, see `loss.wgsl`) and `grad_scale·(σ(z) − t)`.
 pub fn bce_with_logits(
     logits: &[f32],
     targets: &[f32],
@@ -171,8 +172,14 @@ pub fn bce_with_logits(
 ) {
     for i in 0..logits.len() {
         let (z, t) = (logits[i], targets[i]);
-        loss[i] = z.max(0.0) - z * t + (-z.abs()).exp().ln_1p();
-        grad[i] = grad_scale * (stable_sigmoid(z) - t);
+        let linear = if z >= 0.0 { z * (1.0 - t) } else { -z * t };
+        loss[i] = linear + (-z.abs()).exp().ln_1p();
+        let residual = if t == 1.0 {
+            -stable_sigmoid(-z)
+        } else {
+            stable_sigmoid(z) - t
+        };
+        grad[i] = grad_scale * residual;
     }
 }
 
@@ -209,20 +216,20 @@ pub fn gather_rows_f32(src: &[f32], indices: &[u32], dst: &mut [f32], cols: usiz
     }
 }
 
-/// `dst[r,c] = byte(indices[r]·cols + c)·scale + shift`, bytes packed 4 per little-endian word.
+/// `dst[r,c] = (byte(indices[r]·cols + c) − center)·scale`, bytes packed 4 per little-endian word.
 pub fn gather_rows_u8(
     src: &[u32],
     indices: &[u32],
     dst: &mut [f32],
     cols: usize,
+    center: f32,
     scale: f32,
-    shift: f32,
 ) {
     for (r, &row) in indices.iter().enumerate() {
         for c in 0..cols {
             let byte_index = row as usize * cols + c;
             let byte = (src[byte_index / 4] >> (8 * (byte_index % 4))) & 0xff;
-            dst[r * cols + c] = byte as f32 * scale + shift;
+            dst[r * cols + c] = (byte as f32 - center) * scale;
         }
     }
 }

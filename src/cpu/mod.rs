@@ -40,8 +40,7 @@ impl CpuPlan {
     pub fn write<T: bytemuck::Pod>(&mut self, slice: Slice, data: &[T]) {
         let words: &[f32] = bytemuck::cast_slice(data);
         assert_eq!(words.len(), slice.len, "write of the wrong length");
-        self.buffers[slice.buffer.0][slice.offset..slice.offset + slice.len]
-            .copy_from_slice(words);
+        self.buffers[slice.buffer.0][slice.offset..slice.offset + slice.len].copy_from_slice(words);
     }
 
     /// Runs the named phases, in order.
@@ -217,16 +216,19 @@ impl CpuPlan {
             } => {
                 let mut o = self.take(dst);
                 match format {
-                    RowFormat::F32 => {
-                        k::gather_rows_f32(self.f32s(src), self.u32s(indices), &mut o[range(dst)], cols)
-                    }
-                    RowFormat::U8 { scale, shift } => k::gather_rows_u8(
+                    RowFormat::F32 => k::gather_rows_f32(
+                        self.f32s(src),
+                        self.u32s(indices),
+                        &mut o[range(dst)],
+                        cols,
+                    ),
+                    RowFormat::U8 { center, scale } => k::gather_rows_u8(
                         self.u32s(src),
                         self.u32s(indices),
                         &mut o[range(dst)],
                         cols,
+                        center,
                         scale,
-                        shift,
                     ),
                 }
                 self.put(dst, o);
@@ -235,7 +237,8 @@ impl CpuPlan {
                 self.buffers[dst.buffer.0][range(dst)].fill(value);
             }
             Op::Increment { counter } => {
-                let words: &mut [u32] = bytemuck::cast_slice_mut(&mut self.buffers[counter.buffer.0]);
+                let words: &mut [u32] =
+                    bytemuck::cast_slice_mut(&mut self.buffers[counter.buffer.0]);
                 words[counter.offset] = words[counter.offset].wrapping_add(1);
             }
         }

@@ -23,9 +23,7 @@
 use rand::SeedableRng;
 
 use crate::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
-use crate::plan::{
-    Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat, Slice,
-};
+use crate::plan::{Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat, Slice};
 
 /// Index of each monitoring scalar in the `stats` buffer.
 pub const STAT_D_LOSS: usize = 0;
@@ -75,9 +73,17 @@ impl Default for GanConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainingData {
     /// Rows of f32 (2-D mixtures, already-scaled data).
-    F32 { rows: usize, cols: usize, values: Vec<f32> },
+    F32 {
+        rows: usize,
+        cols: usize,
+        values: Vec<f32>,
+    },
     /// Rows of bytes (8-bit images), mapped to [−1, 1] by the gather kernel.
-    U8 { rows: usize, cols: usize, bytes: Vec<u8> },
+    U8 {
+        rows: usize,
+        cols: usize,
+        bytes: Vec<u8>,
+    },
 }
 
 impl TrainingData {
@@ -142,8 +148,8 @@ pub fn build_gan_plan(cfg: &GanConfig, data: &TrainingData) -> anyhow::Result<Ga
             (
                 plan.buffer("data", Elem::U32, words.len(), Init::U32(words)),
                 RowFormat::U8 {
+                    center: 127.5,
                     scale: 2.0 / 255.0,
-                    shift: -1.0,
                 },
             )
         }

@@ -27,7 +27,9 @@ pub enum GpuError {
     DeviceLost(String),
     #[error("GPU error: {0}")]
     Validation(String),
-    #[error("{what} needs {needed} bytes but the adapter allows at most {limit} bytes ({limit_name})")]
+    #[error(
+        "{what} needs {needed} bytes but the adapter allows at most {limit} bytes ({limit_name})"
+    )]
     TooLarge {
         what: String,
         needed: u64,

@@ -91,7 +91,12 @@ fn matmul_call(
         uniform_binding: 0,
         params: padded(params),
         // Without a bias, binding 3 still needs a buffer: B's is never read.
-        storage: vec![(1, a.slice), (2, b.slice), (3, bias.unwrap_or(b.slice)), (4, c)],
+        storage: vec![
+            (1, a.slice),
+            (2, b.slice),
+            (3, bias.unwrap_or(b.slice)),
+            (4, c),
+        ],
         workgroups: [
             w(n).div_ceil(MATMUL_TILE).max(1),
             w(m).div_ceil(MATMUL_TILE).max(1),
@@ -158,14 +163,7 @@ pub fn lower(op: &Op) -> KernelCall {
             Activation::Identity,
         ),
         // dw[n,k] = Σ_m dy[m,n]·x[m,k]: C = dw (M=n, N=k), inner dim m.
-        Op::MatmulDw {
-            dy,
-            x,
-            dw,
-            m,
-            n,
-            k,
-        } => matmul_call(
+        Op::MatmulDw { dy, x, dw, m, n, k } => matmul_call(
             Operand {
                 slice: dy,
                 rs: 1,
@@ -187,7 +185,14 @@ pub fn lower(op: &Op) -> KernelCall {
             shader: Shader::Activation,
             entry: "activation_forward",
             uniform_binding: 0,
-            params: padded(vec![w(x.len), w(x.offset), w(y.offset), 0, act.id(), f(act.slope())]),
+            params: padded(vec![
+                w(x.len),
+                w(x.offset),
+                w(y.offset),
+                0,
+                act.id(),
+                f(act.slope()),
+            ]),
             storage: vec![(1, x), (2, y)],
             workgroups: grid_1d(x.len),
         },
@@ -280,9 +285,9 @@ pub fn lower(op: &Op) -> KernelCall {
             dst,
             cols,
         } => {
-            let (entry, base, scale, shift) = match format {
-                RowFormat::F32 => ("gather_rows_f32", 0, 1.0, 0.0),
-                RowFormat::U8 { scale, shift } => ("gather_rows_u8", 4, scale, shift),
+            let (entry, base, center, scale) = match format {
+                RowFormat::F32 => ("gather_rows_f32", 0, 0.0, 1.0),
+                RowFormat::U8 { center, scale } => ("gather_rows_u8", 4, center, scale),
             };
             KernelCall {
                 shader: Shader::Gather,
@@ -294,8 +299,8 @@ pub fn lower(op: &Op) -> KernelCall {
                     w(src.offset),
                     w(indices.offset),
                     w(dst.offset),
+                    f(center),
                     f(scale),
-                    f(shift),
                 ]),
                 storage: vec![(base + 1, src), (base + 2, indices), (base + 3, dst)],
                 workgroups: grid_1d(indices.len * cols),

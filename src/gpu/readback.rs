@@ -110,7 +110,11 @@ impl ScalarReadback {
 
     /// Reports that have arrived, oldest first, as (tag, values of the watched
     /// slices concatenated). With `wait`, blocks until every report in flight is in.
-    pub fn collect(&mut self, ctx: &GpuContext, wait: bool) -> Result<Vec<(u64, Vec<f32>)>, GpuError> {
+    pub fn collect(
+        &mut self,
+        ctx: &GpuContext,
+        wait: bool,
+    ) -> Result<Vec<(u64, Vec<f32>)>, GpuError> {
         let poll = if wait {
             wgpu::PollType::wait_indefinitely()
         } else {

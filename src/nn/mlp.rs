@@ -144,7 +144,11 @@ impl NetworkBuffers {
     /// Declares `{name}.params` (with `init`), `.grads`, `.adam_m`, `.adam_v`, `.step`.
     pub fn declare(plan: &mut Plan, name: &str, mlp: &Mlp, init: Vec<f32>) -> NetworkBuffers {
         let layout = mlp.layout();
-        assert_eq!(init.len(), layout.total, "initial parameters of the wrong size");
+        assert_eq!(
+            init.len(),
+            layout.total,
+            "initial parameters of the wrong size"
+        );
         let n = layout.total;
         NetworkBuffers {
             params: plan.buffer(&format!("{name}.params"), Elem::F32, n, Init::F32(init)),
@@ -297,7 +301,11 @@ pub fn backward(
     for l in (0..=last).rev() {
         let layer = mlp.layers[l];
         let len = rows * layer.outputs;
-        let a_l = if l == last { y } else { ws.output(mlp, l, rows) };
+        let a_l = if l == last {
+            y
+        } else {
+            ws.output(mlp, l, rows)
+        };
         let da = if l == last {
             dy
         } else {

@@ -2,4 +2,6 @@
 
 pub mod mlp;
 
-pub use mlp::{BackwardTargets, Dense, Mlp, NetworkBuffers, ParamLayout, Workspace, backward, forward};
+pub use mlp::{
+    BackwardTargets, Dense, Mlp, NetworkBuffers, ParamLayout, Workspace, backward, forward,
+};

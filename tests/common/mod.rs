@@ -1,0 +1,130 @@
+//! Shared test helpers: one GPU context per test binary, random inputs,
+//! poisoned outputs, and the relative-error measures the tests assert on.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use shadergan::cpu::CpuPlan;
+use shadergan::gpu::{GpuContext, GpuPlan};
+use shadergan::plan::{Elem, Init, Plan, Slice};
+
+/// The GPU (llvmpipe in CI). Tests need an adapter: without one they fail
+/// with the context's message on how to get one.
+pub fn gpu() -> &'static GpuContext {
+    static CTX: OnceLock<GpuContext> = OnceLock::new();
+    CTX.get_or_init(|| match GpuContext::new() {
+        Ok(ctx) => {
+            eprintln!("GPU tests run on {}", ctx.describe());
+            ctx
+        }
+        Err(e) => panic!("{e}"),
+    })
+}
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+pub fn uniform(rng: &mut StdRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+/// Words placed before every test slice, so kernels are exercised at non-zero offsets.
+pub const LEAD: usize = 3;
+
+/// Declares a buffer holding `values` after `LEAD` words of padding; returns the values' slice.
+pub fn input_f32(plan: &mut Plan, name: &str, values: &[f32]) -> Slice {
+    let mut v = vec![0.0; LEAD];
+    v.extend_from_slice(values);
+    let n = v.len();
+    plan.buffer(name, Elem::F32, n, Init::F32(v))
+        .sub(LEAD, values.len())
+}
+
+pub fn input_u32(plan: &mut Plan, name: &str, values: &[u32]) -> Slice {
+    let mut v = vec![0; LEAD];
+    v.extend_from_slice(values);
+    let n = v.len();
+    plan.buffer(name, Elem::U32, n, Init::U32(v))
+        .sub(LEAD, values.len())
+}
+
+/// An output buffer poisoned with NaN, so an element the kernel never writes fails the test.
+pub fn output_f32(plan: &mut Plan, name: &str, len: usize) -> Slice {
+    let n = LEAD + len;
+    plan.buffer(name, Elem::F32, n, Init::F32(vec![f32::NAN; n]))
+        .sub(LEAD, len)
+}
+
+/// A u32 output poisoned with 0xFFFF_FFFF.
+pub fn output_u32(plan: &mut Plan, name: &str, len: usize) -> Slice {
+    let n = LEAD + len;
+    plan.buffer(name, Elem::U32, n, Init::U32(vec![u32::MAX; n]))
+        .sub(LEAD, len)
+}
+
+/// Runs phase `phase` of `plan` on both backends.
+pub fn run_both(plan: Plan, phases: &[&str]) -> (CpuPlan, GpuPlan) {
+    let ctx = gpu();
+    let mut cpu = CpuPlan::new(plan.clone()).expect("valid plan");
+    cpu.run(phases).expect("cpu run");
+    let gpu = GpuPlan::new(ctx, plan).expect("gpu plan");
+    gpu.run(ctx, phases).expect("gpu run");
+    (cpu, gpu)
+}
+
+pub fn read_gpu(gpu: &GpuPlan, s: Slice) -> Vec<f32> {
+    gpu.read_f32(self::gpu(), s).expect("read back")
+}
+
+pub fn read_gpu_u32(gpu: &GpuPlan, s: Slice) -> Vec<u32> {
+    gpu.read_words(self::gpu(), s).expect("read back")
+}
+
+/// Norm-wise relative error ‖got − want‖₂ / ‖want‖₂ (NaN anywhere gives NaN).
+pub fn norm_rel_err(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let mut diff = 0.0f64;
+    let mut norm = 0.0f64;
+    for (g, w) in got.iter().zip(want) {
+        let (g, w) = (f64::from(*g), f64::from(*w));
+        diff += (g - w) * (g - w);
+        norm += w * w;
+    }
+    assert!(
+        norm > 0.0,
+        "reference is all zeros: a relative error means nothing"
+    );
+    (diff / norm).sqrt()
+}
+
+/// Largest elementwise relative error |got − want| / |want|. Where the
+/// reference is exactly zero the kernel must give exactly zero too (relu, say).
+/// NaN anywhere gives NaN, so a poisoned element fails any `<=` check.
+pub fn max_rel_err(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    assert!(
+        want.iter().any(|w| *w != 0.0),
+        "reference is all zeros: a relative error means nothing"
+    );
+    let mut worst = 0.0f64;
+    for (g, w) in got.iter().zip(want) {
+        let (g, w) = (f64::from(*g), f64::from(*w));
+        let e = if w == 0.0 {
+            if g == 0.0 { 0.0 } else { f64::INFINITY }
+        } else {
+            (g - w).abs() / w.abs()
+        };
+        if e.is_nan() || g.is_nan() {
+            return f64::NAN;
+        }
+        worst = worst.max(e);
+    }
+    worst
+}
+
+/// Asserts `err <= tol` with a message naming the case (NaN fails).
+pub fn assert_close(err: f64, tol: f64, what: &str) {
+    assert!(err <= tol, "{what}: relative error {err:e} > {tol:e}");
+}

@@ -1,0 +1,483 @@
+//! Every GPU kernel against its CPU reference, on fresh random inputs and
+//! awkward shapes (1, odd sizes, sizes that are not multiples of the tile),
+//! at non-zero buffer offsets, with NaN-poisoned outputs.
+
+mod common;
+
+use common::*;
+use shadergan::plan::{Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat};
+
+const SIZES: [usize; 5] = [1, 7, 33, 127, 300];
+const ELEMENTWISE_TOL: f64 = 1e-5;
+const MATMUL_TOL: f64 = 1e-4;
+
+const ACTIVATIONS: [Activation; 5] = [
+    Activation::Identity,
+    Activation::Relu,
+    Activation::LeakyRelu(0.2),
+    Activation::Tanh,
+    Activation::Sigmoid,
+];
+
+/// (m, n, k) triples drawn from SIZES: every size appears in every position.
+fn matmul_shapes() -> Vec<(usize, usize, usize)> {
+    let mut shapes = Vec::new();
+    for (i, &m) in SIZES.iter().enumerate() {
+        shapes.push((m, SIZES[(i + 1) % 5], SIZES[(i + 3) % 5]));
+        shapes.push((m, SIZES[(i + 2) % 5], SIZES[(i + 4) % 5]));
+        shapes.push((m, m, m));
+    }
+    shapes.push((64, 64, 64));
+    shapes.push((65, 63, 17));
+    shapes
+}
+
+#[test]
+fn matmul_bias_act_matches_cpu() {
+    let mut r = rng(1);
+    for (case, (m, n, k)) in matmul_shapes().into_iter().enumerate() {
+        let act = ACTIVATIONS[case % ACTIVATIONS.len()];
+        let with_bias = case % 4 != 3;
+        let mut plan = Plan::default();
+        let x = input_f32(&mut plan, "x", &uniform(&mut r, m * k, -1.0, 1.0));
+        let w = input_f32(&mut plan, "w", &uniform(&mut r, n * k, -1.0, 1.0));
+        let b = with_bias.then(|| input_f32(&mut plan, "b", &uniform(&mut r, n, -1.0, 1.0)));
+        let y = output_f32(&mut plan, "y", m * n);
+        plan.add_phase(
+            "op",
+            vec![Op::MatmulBiasAct {
+                x,
+                w,
+                b,
+                y,
+                m,
+                n,
+                k,
+                act,
+            }],
+        );
+        let (cpu, gpu) = run_both(plan, &["op"]);
+        let want = cpu.f32s(y).to_vec();
+        if want.iter().all(|v| *v == 0.0) {
+            // relu of a single all-negative element: nothing to compare relatively.
+            assert!(read_gpu(&gpu, y).iter().all(|v| *v == 0.0));
+            continue;
+        }
+        let err = norm_rel_err(&read_gpu(&gpu, y), &want);
+        assert_close(
+            err,
+            MATMUL_TOL,
+            &format!(
+                "matmul_bias_act m={m} n={n} k={k} {} bias={with_bias}",
+                act.name()
+            ),
+        );
+    }
+}
+
+#[test]
+fn matmul_dx_matches_cpu() {
+    let mut r = rng(2);
+    for (m, n, k) in matmul_shapes() {
+        let mut plan = Plan::default();
+        let dy = input_f32(&mut plan, "dy", &uniform(&mut r, m * n, -1.0, 1.0));
+        let w = input_f32(&mut plan, "w", &uniform(&mut r, n * k, -1.0, 1.0));
+        let dx = output_f32(&mut plan, "dx", m * k);
+        plan.add_phase("op", vec![Op::MatmulDx { dy, w, dx, m, n, k }]);
+        let (cpu, gpu) = run_both(plan, &["op"]);
+        let err = norm_rel_err(&read_gpu(&gpu, dx), cpu.f32s(dx));
+        assert_close(err, MATMUL_TOL, &format!("matmul_dx m={m} n={n} k={k}"));
+    }
+}
+
+#[test]
+fn matmul_dw_matches_cpu() {
+    let mut r = rng(3);
+    for (m, n, k) in matmul_shapes() {
+        let mut plan = Plan::default();
+        let dy = input_f32(&mut plan, "dy", &uniform(&mut r, m * n, -1.0, 1.0));
+        let x = input_f32(&mut plan, "x", &uniform(&mut r, m * k, -1.0, 1.0));
+        let dw = output_f32(&mut plan, "dw", n * k);
+        plan.add_phase("op", vec![Op::MatmulDw { dy, x, dw, m, n, k }]);
+        let (cpu, gpu) = run_both(plan, &["op"]);
+        let err = norm_rel_err(&read_gpu(&gpu, dw), cpu.f32s(dw));
+        assert_close(err, MATMUL_TOL, &format!("matmul_dw m={m} n={n} k={k}"));
+    }
+}
+
+/// Lengths for elementwise kernels: the awkward sizes plus one spanning many workgroups.
+fn lengths() -> Vec<usize> {
+    let mut v = SIZES.to_vec();
+    v.push(70_001);
+    v
+}
+
+#[test]
+fn activations_forward_and_backward_match_cpu() {
+    let mut r = rng(4);
+    for act in ACTIVATIONS {
+        for len in lengths() {
+            let xs = uniform(&mut r, len, -4.0, 4.0);
+            let ys: Vec<f32> = xs
+                .iter()
+                .map(|&x| shadergan::cpu::kernels::activate(x, act))
+                .collect();
+            let mut plan = Plan::default();
+            let x = input_f32(&mut plan, "x", &xs);
+            let y_in = input_f32(&mut plan, "y_in", &ys);
+            let dy = input_f32(&mut plan, "dy", &uniform(&mut r, len, -1.0, 1.0));
+            let y = output_f32(&mut plan, "y", len);
+            let dx = output_f32(&mut plan, "dx", len);
+            plan.add_phase(
+                "op",
+                vec![
+                    Op::ActivationForward { x, y, act },
+                    Op::ActivationBackward {
+                        y: y_in,
+                        dy,
+                        dx,
+                        act,
+                    },
+                ],
+            );
+            let (cpu, gpu) = run_both(plan, &["op"]);
+            let what = format!("{} len={len}", act.name());
+            if cpu.f32s(y).iter().any(|v| *v != 0.0) {
+                let err = max_rel_err(&read_gpu(&gpu, y), cpu.f32s(y));
+                assert_close(err, ELEMENTWISE_TOL, &format!("forward {what}"));
+            }
+            if cpu.f32s(dx).iter().any(|v| *v != 0.0) {
+                let err = max_rel_err(&read_gpu(&gpu, dx), cpu.f32s(dx));
+                assert_close(err, ELEMENTWISE_TOL, &format!("backward {what}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn tanh_and_sigmoid_stay_finite_at_extremes() {
+    let xs = vec![-1e4, -100.0, -44.5, -15.0, 15.0, 44.5, 100.0, 1e4];
+    for act in [Activation::Tanh, Activation::Sigmoid] {
+        let mut plan = Plan::default();
+        let x = input_f32(&mut plan, "x", &xs);
+        let y = output_f32(&mut plan, "y", xs.len());
+        plan.add_phase("op", vec![Op::ActivationForward { x, y, act }]);
+        let (cpu, gpu) = run_both(plan, &["op"]);
+        let got = read_gpu(&gpu, y);
+        let want = cpu.f32s(y);
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(g.is_finite(), "{} at x={} gave {g}", act.name(), xs[i]);
+            assert!(
+                (g - w).abs() <= 1e-6,
+                "{} at x={}: {g} vs {w}",
+                act.name(),
+                xs[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn column_sum_matches_cpu() {
+    let mut r = rng(5);
+    for &rows in &SIZES {
+        for &cols in &SIZES {
+            let mut plan = Plan::default();
+            // Positive entries: the sums cannot cancel, so a relative error is meaningful.
+            let x = input_f32(&mut plan, "x", &uniform(&mut r, rows * cols, 0.5, 1.5));
+            let out = output_f32(&mut plan, "out", cols);
+            plan.add_phase("op", vec![Op::ColumnSum { x, out, rows, cols }]);
+            let (cpu, gpu) = run_both(plan, &["op"]);
+            let err = max_rel_err(&read_gpu(&gpu, out), cpu.f32s(out));
+            assert_close(err, ELEMENTWISE_TOL, &format!("column_sum {rows}x{cols}"));
+        }
+    }
+}
+
+#[test]
+fn mean_matches_cpu() {
+    let mut r = rng(6);
+    let mut lens = lengths();
+    lens.push(1_000_000);
+    for len in lens {
+        let mut plan = Plan::default();
+        let x = input_f32(&mut plan, "x", &uniform(&mut r, len, 0.5, 1.5));
+        let out = output_f32(&mut plan, "out", 1);
+        plan.add_phase("op", vec![Op::Mean { x, out, scale: 2.0 }]);
+        let (cpu, gpu) = run_both(plan, &["op"]);
+        let err = max_rel_err(&read_gpu(&gpu, out), cpu.f32s(out));
+        assert_close(err, ELEMENTWISE_TOL, &format!("mean len={len}"));
+    }
+}
+
+#[test]
+fn bce_with_logits_matches_cpu_including_large_logits() {
+    let mut r = rng(7);
+    for len in lengths() {
+        let mut logits = uniform(&mut r, len, -8.0, 8.0);
+        // Large |z| where the naive formula overflows or cancels.
+        let extremes = [-30.0, 80.0, -80.0, 30.0, 17.5, -17.5, 0.0];
+        for (i, e) in extremes.iter().enumerate().take(len) {
+            logits[i] = *e;
+        }
+        let targets: Vec<f32> = (0..len)
+            .map(|i| match i % 4 {
+                0 => 1.0,
+                1 => 0.0,
+                2 => 0.9,
+                _ => r_f32(&mut r),
+            })
+            .collect();
+        let mut plan = Plan::default();
+        let z = input_f32(&mut plan, "z", &logits);
+        let t = input_f32(&mut plan, "t", &targets);
+        let loss = output_f32(&mut plan, "loss", len);
+        let grad = output_f32(&mut plan, "grad", len);
+        plan.add_phase(
+            "op",
+            vec![Op::BceWithLogits {
+                logits: z,
+                targets: t,
+                loss,
+                grad,
+                grad_scale: 0.25,
+            }],
+        );
+        let (cpu, gpu) = run_both(plan, &["op"]);
+        let got_loss = read_gpu(&gpu, loss);
+        assert!(got_loss.iter().all(|v| v.is_finite() && *v >= 0.0));
+        assert_close(
+            max_rel_err(&got_loss, cpu.f32s(loss)),
+            ELEMENTWISE_TOL,
+            &format!("bce loss len={len}"),
+        );
+        // Targets 0 and 1 (real and fake labels): the gradient is a product,
+        // compared elementwise. Other targets: σ(z) − t cancels when σ(z) ≈ t,
+        // so the error is taken relative to the operands' size, max(σ(z), t).
+        let got_grad = read_gpu(&gpu, grad);
+        for i in 0..len {
+            let (g, w, t) = (got_grad[i], cpu.f32s(grad)[i], targets[i]);
+            let scale = if t == 0.0 || t == 1.0 {
+                w.abs()
+            } else {
+                0.25 * shadergan::cpu::kernels::stable_sigmoid(logits[i]).max(t)
+            };
+            let err = if scale == 0.0 && g == 0.0 {
+                0.0
+            } else {
+                f64::from((g - w).abs()) / f64::from(scale)
+            };
+            assert_close(
+                err,
+                ELEMENTWISE_TOL,
+                &format!("bce grad z={} t={t}", logits[i]),
+            );
+        }
+    }
+}
+
+fn r_f32(r: &mut rand::rngs::StdRng) -> f32 {
+    use rand::Rng;
+    r.random_range(0.0..1.0)
+}
+
+#[test]
+fn adam_matches_cpu() {
+    let mut r = rng(8);
+    for len in lengths() {
+        for (step_count, weight_decay) in [(0u32, 0.0f32), (9, 0.01)] {
+            // Parameters away from zero, so a relative error compares like with like.
+            let params: Vec<f32> = uniform(&mut r, len, 0.5, 1.5)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| if i % 2 == 0 { v } else { -v })
+                .collect();
+            let mut plan = Plan::default();
+            let p = plan
+                .buffer(
+                    "p",
+                    Elem::F32,
+                    len + LEAD,
+                    Init::F32([vec![0.0; LEAD], params].concat()),
+                )
+                .sub(LEAD, len);
+            let g = input_f32(&mut plan, "g", &uniform(&mut r, len, -1.0, 1.0));
+            let m = plan
+                .buffer(
+                    "m",
+                    Elem::F32,
+                    len + LEAD,
+                    Init::F32([vec![0.0; LEAD], uniform(&mut r, len, -0.1, 0.1)].concat()),
+                )
+                .sub(LEAD, len);
+            let v = plan
+                .buffer(
+                    "v",
+                    Elem::F32,
+                    len + LEAD,
+                    Init::F32([vec![0.0; LEAD], uniform(&mut r, len, 0.0, 0.1)].concat()),
+                )
+                .sub(LEAD, len);
+            let step = input_u32(&mut plan, "step", &[step_count]);
+            let hyper = AdamHyper {
+                lr: 1e-3,
+                weight_decay,
+                ..AdamHyper::default()
+            };
+            plan.add_phase(
+                "op",
+                vec![Op::Adam {
+                    params: p,
+                    grads: g,
+                    m,
+                    v,
+                    step,
+                    hyper,
+                }],
+            );
+            let (cpu, gpu) = run_both(plan, &["op"]);
+            for (name, s) in [("params", p), ("m", m), ("v", v)] {
+                let err = max_rel_err(&read_gpu(&gpu, s), cpu.f32s(s));
+                assert_close(
+                    err,
+                    ELEMENTWISE_TOL,
+                    &format!("adam {name} len={len} t={}", step_count + 1),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn random_kernels_match_cpu() {
+    for len in lengths() {
+        for (seed, stream, step) in [(0u64, 0u32, 0u32), (0xDEAD_BEEF_1234_5678, 5, 77)] {
+            let mut plan = Plan::default();
+            let counter = input_u32(&mut plan, "counter", &[step]);
+            let source = RandomSource {
+                seed,
+                stream,
+                counter,
+            };
+            let normal = output_f32(&mut plan, "normal", len);
+            let unif = output_f32(&mut plan, "uniform", len);
+            let index = output_u32(&mut plan, "index", len);
+            let bound = 1 + (len as u32) * 3;
+            plan.add_phase(
+                "op",
+                vec![
+                    Op::RandomNormal {
+                        out: normal,
+                        source,
+                    },
+                    Op::RandomUniform { out: unif, source },
+                    Op::RandomIndex {
+                        out: index,
+                        bound,
+                        source,
+                    },
+                ],
+            );
+            let (cpu, gpu) = run_both(plan, &["op"]);
+            // Integer paths and the uniform conversion are exact: identical bits.
+            assert_eq!(
+                read_gpu_u32(&gpu, index),
+                cpu.u32s(index),
+                "index len={len}"
+            );
+            assert!(cpu.u32s(index).iter().all(|&i| i < bound));
+            assert_eq!(read_gpu(&gpu, unif), cpu.f32s(unif), "uniform len={len}");
+            // Normals go through log/cos/sin, whose last bits differ between
+            // libm and the driver; Box–Muller output near zero (cos θ ≈ 0)
+            // amplifies those bits, so the error is taken relative to max(|x|, σ = 1).
+            let got = read_gpu(&gpu, normal);
+            for (g, w) in got.iter().zip(cpu.f32s(normal)) {
+                let err = f64::from((g - w).abs()) / f64::from(w.abs().max(1.0));
+                assert_close(err, ELEMENTWISE_TOL, &format!("normal len={len}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn gather_rows_match_cpu() {
+    let mut r = rng(9);
+    for &cols in &SIZES {
+        let src_rows = 301;
+        let batch = 33;
+        let idx: Vec<u32> = (0..batch)
+            .map(|i| ((i * 37 + 5) % src_rows) as u32)
+            .collect();
+        let values = uniform(&mut r, src_rows * cols, -1.0, 1.0);
+        let bytes: Vec<u8> = (0..src_rows * cols).map(|i| (i * 7 % 256) as u8).collect();
+        let mut plan = Plan::default();
+        let src = input_f32(&mut plan, "src", &values);
+        let packed = input_u32(
+            &mut plan,
+            "packed",
+            &shadergan::cpu::kernels::pack_bytes(&bytes),
+        );
+        let indices = input_u32(&mut plan, "idx", &idx);
+        let dst_f32 = output_f32(&mut plan, "dst_f32", batch * cols);
+        let dst_u8 = output_f32(&mut plan, "dst_u8", batch * cols);
+        plan.add_phase(
+            "op",
+            vec![
+                Op::GatherRows {
+                    src,
+                    format: RowFormat::F32,
+                    indices,
+                    dst: dst_f32,
+                    cols,
+                },
+                Op::GatherRows {
+                    src: packed,
+                    format: RowFormat::U8 {
+                        center: 127.5,
+                        scale: 2.0 / 255.0,
+                    },
+                    indices,
+                    dst: dst_u8,
+                    cols,
+                },
+            ],
+        );
+        let (cpu, gpu) = run_both(plan, &["op"]);
+        assert_eq!(
+            read_gpu(&gpu, dst_f32),
+            cpu.f32s(dst_f32),
+            "gather f32 cols={cols}"
+        );
+        assert_eq!(
+            read_gpu(&gpu, dst_u8),
+            cpu.f32s(dst_u8),
+            "gather u8 cols={cols}"
+        );
+        // The CPU reference itself: row r is source row idx[r].
+        for (row, &i) in idx.iter().enumerate() {
+            assert_eq!(
+                &cpu.f32s(dst_f32)[row * cols..(row + 1) * cols],
+                &values[i as usize * cols..(i as usize + 1) * cols]
+            );
+        }
+    }
+}
+
+#[test]
+fn fill_and_increment_cover_a_two_dimensional_grid() {
+    // More than 65535 workgroups of 256: the grid folds into a second dimension.
+    let len = 65_535 * 256 + 300;
+    let mut plan = Plan::default();
+    let dst = output_f32(&mut plan, "dst", len);
+    let counter = input_u32(&mut plan, "counter", &[41]);
+    plan.add_phase(
+        "op",
+        vec![Op::Fill { dst, value: 2.5 }, Op::Increment { counter }],
+    );
+    let (cpu, gpu) = run_both(plan, &["op"]);
+    let got = read_gpu(&gpu, dst);
+    assert!(got.iter().all(|v| *v == 2.5), "fill missed elements");
+    assert_eq!(cpu.f32s(dst), &got[..]);
+    assert_eq!(read_gpu_u32(&gpu, counter), vec![42]);
+    assert_eq!(cpu.u32s(counter), &[42]);
+}
