@@ -1,0 +1,226 @@
+//! Finite differences: the backward pass of a 3-layer MLP with a BCE loss,
+//! checked against central differences of an f64 forward pass on the CPU,
+//! for every parameter and every input; then the GPU's gradients against the
+//! CPU's.
+
+mod common;
+
+use common::*;
+use shadergan::cpu::CpuPlan;
+use shadergan::gpu::GpuPlan;
+use shadergan::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
+use shadergan::plan::{Activation, Elem, Init, Op, Plan, Slice};
+
+const ROWS: usize = 5;
+
+struct Case {
+    mlp: Mlp,
+    params: Vec<f32>,
+    x: Vec<f32>,
+    targets: Vec<f32>,
+}
+
+fn case() -> Case {
+    let mlp = Mlp {
+        layers: vec![
+            shadergan::nn::Dense {
+                inputs: 7,
+                outputs: 33,
+                act: Activation::Tanh,
+            },
+            shadergan::nn::Dense {
+                inputs: 33,
+                outputs: 17,
+                act: Activation::LeakyRelu(0.2),
+            },
+            shadergan::nn::Dense {
+                inputs: 17,
+                outputs: 1,
+                act: Activation::Identity,
+            },
+        ],
+    };
+    let mut r = rng(11);
+    let params = mlp.init_params(&mut r);
+    let x = uniform(&mut r, ROWS * 7, -1.0, 1.0);
+    let targets = vec![1.0, 0.0, 0.9, 1.0, 0.0];
+    Case {
+        mlp,
+        params,
+        x,
+        targets,
+    }
+}
+
+/// The loss `(1/ROWS)·Σ BCE(mlp(x)_i, t_i)` in f64.
+fn loss_f64(c: &Case, params: &[f64], x: &[f64]) -> f64 {
+    let layout = c.mlp.layout();
+    let mut a: Vec<f64> = x.to_vec();
+    for (l, layer) in c.mlp.layers.iter().enumerate() {
+        let w = &params[layout.weights[l].offset..];
+        let b = &params[layout.biases[l].offset..];
+        let mut out = vec![0.0; ROWS * layer.outputs];
+        for r in 0..ROWS {
+            for o in 0..layer.outputs {
+                let mut s = b[o];
+                for i in 0..layer.inputs {
+                    s += a[r * layer.inputs + i] * w[o * layer.inputs + i];
+                }
+                out[r * layer.outputs + o] = match layer.act {
+                    Activation::Tanh => s.tanh(),
+                    Activation::LeakyRelu(k) => {
+                        if s > 0.0 {
+                            s
+                        } else {
+                            f64::from(k) * s
+                        }
+                    }
+                    Activation::Identity => s,
+                    other => panic!("not used here: {other:?}"),
+                };
+            }
+        }
+        a = out;
+    }
+    a.iter()
+        .zip(&c.targets)
+        .map(|(&z, &t)| {
+            let t = f64::from(t);
+            z.max(0.0) - z * t + (-z.abs()).exp().ln_1p()
+        })
+        .sum::<f64>()
+        / ROWS as f64
+}
+
+struct Grads {
+    params: Slice,
+    input: Slice,
+}
+
+/// Forward, loss and backward (weights and input) as one plan phase.
+fn gradient_plan(c: &Case) -> (Plan, Grads) {
+    let mut plan = Plan::default();
+    let net = NetworkBuffers::declare(&mut plan, "net", &c.mlp, c.params.clone());
+    let ws = Workspace::declare(&mut plan, "net", &c.mlp, ROWS);
+    let x = plan.buffer("x", Elem::F32, c.x.len(), Init::F32(c.x.clone()));
+    let t = plan.buffer("t", Elem::F32, ROWS, Init::F32(c.targets.clone()));
+    let loss = plan.f32_buffer("loss", ROWS);
+    let dlogits = plan.f32_buffer("dlogits", ROWS);
+    let dx = plan.f32_buffer("dx", c.x.len());
+    let logits = ws.output(&c.mlp, 2, ROWS);
+    let mut ops = forward(&net, &ws, x, ROWS, None);
+    ops.push(Op::BceWithLogits {
+        logits,
+        targets: t,
+        loss,
+        grad: dlogits,
+        grad_scale: 1.0 / ROWS as f32,
+    });
+    ops.extend(backward(
+        &net,
+        &ws,
+        x,
+        logits,
+        dlogits,
+        ROWS,
+        BackwardTargets {
+            weight_grads: true,
+            input_grad: Some(dx),
+        },
+    ));
+    plan.add_phase("grad", ops);
+    (
+        plan,
+        Grads {
+            params: net.grads,
+            input: dx,
+        },
+    )
+}
+
+/// Central differences of `loss_f64` with respect to every entry of `v`.
+fn finite_differences(v: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    let h = 1e-6;
+    let mut v = v.to_vec();
+    (0..v.len())
+        .map(|i| {
+            let keep = v[i];
+            v[i] = keep + h;
+            let up = f(&v);
+            v[i] = keep - h;
+            let down = f(&v);
+            v[i] = keep;
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn norm_rel_err_f64(got: &[f32], want: &[f64]) -> f64 {
+    let mut diff = 0.0;
+    let mut norm = 0.0;
+    for (g, w) in got.iter().zip(want) {
+        diff += (f64::from(*g) - w).powi(2);
+        norm += w * w;
+    }
+    assert!(norm > 0.0);
+    (diff / norm).sqrt()
+}
+
+#[test]
+fn cpu_backward_matches_finite_differences() {
+    let c = case();
+    let (plan, grads) = gradient_plan(&c);
+    let mut cpu = CpuPlan::new(plan).unwrap();
+    cpu.run(&["grad"]).unwrap();
+
+    let p64: Vec<f64> = c.params.iter().map(|&v| f64::from(v)).collect();
+    let x64: Vec<f64> = c.x.iter().map(|&v| f64::from(v)).collect();
+    let fd_params = finite_differences(&p64, |p| loss_f64(&c, p, &x64));
+    let fd_input = finite_differences(&x64, |x| loss_f64(&c, &p64, x));
+
+    let layout = c.mlp.layout();
+    let analytic = cpu.f32s(grads.params);
+    for (l, (w, b)) in layout.weights.iter().zip(&layout.biases).enumerate() {
+        for (name, r) in [("weight", w), ("bias", b)] {
+            let got = &analytic[r.offset..r.offset + r.len];
+            let want = &fd_params[r.offset..r.offset + r.len];
+            let err = norm_rel_err_f64(got, want);
+            assert_close(err, 1e-4, &format!("layer {l} {name} gradient vs finite differences"));
+        }
+    }
+    let err = norm_rel_err_f64(cpu.f32s(grads.input), &fd_input);
+    assert_close(err, 1e-4, "input gradient vs finite differences");
+    // Padding between tensors never receives a gradient.
+    let mut covered = vec![false; layout.total];
+    for r in layout.weights.iter().chain(&layout.biases) {
+        covered[r.offset..r.offset + r.len].fill(true);
+    }
+    for (i, g) in analytic.iter().enumerate() {
+        if !covered[i] {
+            assert_eq!(*g, 0.0, "padding word {i} was written");
+        }
+    }
+}
+
+#[test]
+fn gpu_backward_matches_cpu_backward() {
+    let c = case();
+    let (plan, grads) = gradient_plan(&c);
+    let mut cpu = CpuPlan::new(plan.clone()).unwrap();
+    cpu.run(&["grad"]).unwrap();
+    let ctx = gpu();
+    let g = GpuPlan::new(ctx, plan).unwrap();
+    g.run(ctx, &["grad"]).unwrap();
+    let layout = c.mlp.layout();
+    let got = read_gpu(&g, grads.params);
+    let want = cpu.f32s(grads.params);
+    for (l, (w, b)) in layout.weights.iter().zip(&layout.biases).enumerate() {
+        for (name, r) in [("weight", w), ("bias", b)] {
+            let range = r.offset..r.offset + r.len;
+            let err = norm_rel_err(&got[range.clone()], &want[range]);
+            assert_close(err, 1e-4, &format!("layer {l} {name} gradient, GPU vs CPU"));
+        }
+    }
+    let err = norm_rel_err(&read_gpu(&g, grads.input), cpu.f32s(grads.input));
+    assert_close(err, 1e-4, "input gradient, GPU vs CPU");
+}
