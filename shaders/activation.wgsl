@@ -9,7 +9,7 @@
 //     4 sigmoid   f(x) = 1 / (1 + e^{-x})
 //   backward  dx = dy · f'(x), written through the output y = f(x):
 //     identity 1;  relu [y > 0];  leaky 1 if y > 0 else slope;
-//     tanh 1 − y²;  sigmoid y·(1 − y)
+//     tanh (1 − y)(1 + y);  sigmoid y·(1 − y)
 //
 // Buffers (f32, element offsets in the uniform)
 //   activation_forward:   binding 0 uniform Params, 1 x read, 2 y read_write
@@ -63,7 +63,7 @@ fn derivative_from_output(out: f32, act: u32, slope: f32) -> f32 {
     switch act {
         case 1u: { return select(0.0, 1.0, out > 0.0); }
         case 2u: { return select(slope, 1.0, out > 0.0); }
-        case 3u: { return 1.0 - out * out; }
+        case 3u: { return (1.0 - out) * (1.0 + out); } // no cancellation near |y| = 1
         case 4u: { return out * (1.0 - out); }
         default: { return 1.0; }
     }

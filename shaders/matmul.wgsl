@@ -22,6 +22,9 @@
 //   at rows ty + 16i, cols tx + 16j (strided, so stores coalesce);
 //   grid (ceil(N/64), ceil(M/64), 1). K is walked in slabs of 16 staged in
 //   workgroup memory; out-of-range elements load as zero, so any M, N, K works.
+//   The 4×4 accumulators are four vec4 registers, never an indexed local array:
+//   NVIDIA's Vulkan compiler spills dynamically indexed arrays to local memory,
+//   which measured 28× slower on an H100 (examples/matmul_study.rs).
 
 struct Params {
     M: u32, N: u32, K: u32,
@@ -74,12 +77,10 @@ fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let m0 = wid.y * TILE;
     let n0 = wid.x * TILE;
 
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            acc[i][j] = 0.0;
-        }
-    }
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
 
     for (var k0 = 0u; k0 < p.K; k0 += SLAB) {
         // Stage A(m0.., k0..) and B(k0.., n0..): 1024 elements each, 4 per thread.
@@ -109,21 +110,18 @@ fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         workgroupBarrier();
 
         for (var kk = 0u; kk < SLAB; kk++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                av[i] = a_tile[kk * TILE + lid.y + 16u * i];
-                bv[i] = b_tile[kk * TILE + lid.x + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i][j] = fma(av[i], bv[j], acc[i][j]);
-                }
-            }
+            let base = kk * TILE;
+            let bv = vec4<f32>(b_tile[base + lid.x], b_tile[base + lid.x + 16u],
+                               b_tile[base + lid.x + 32u], b_tile[base + lid.x + 48u]);
+            acc0 += a_tile[base + lid.y] * bv;
+            acc1 += a_tile[base + lid.y + 16u] * bv;
+            acc2 += a_tile[base + lid.y + 32u] * bv;
+            acc3 += a_tile[base + lid.y + 48u] * bv;
         }
         workgroupBarrier();
     }
 
+    let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
         let row = m0 + lid.y + 16u * i;
         if (row >= p.M) {

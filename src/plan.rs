@@ -595,3 +595,102 @@ impl fmt::Display for Slice {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_buffers() -> (Plan, Slice, Slice) {
+        let mut plan = Plan::default();
+        let a = plan.f32_buffer("a", 10);
+        let b = plan.f32_buffer("b", 10);
+        (plan, a, b)
+    }
+
+    #[test]
+    fn a_valid_plan_passes() {
+        let (mut plan, a, b) = two_buffers();
+        plan.add_phase(
+            "p",
+            vec![Op::ActivationForward {
+                x: a,
+                y: b,
+                act: Activation::Relu,
+            }],
+        );
+        plan.validate().unwrap();
+    }
+
+    #[test]
+    fn reading_and_writing_one_buffer_is_refused() {
+        let (mut plan, a, _) = two_buffers();
+        plan.add_phase(
+            "p",
+            vec![Op::ActivationForward {
+                x: a.sub(0, 5),
+                y: a.sub(5, 5),
+                act: Activation::Relu,
+            }],
+        );
+        let e = plan.validate().unwrap_err().to_string();
+        assert!(e.contains("both read and written"), "{e}");
+    }
+
+    #[test]
+    fn slices_outside_their_buffer_are_refused() {
+        let (mut plan, a, b) = two_buffers();
+        let outside = Slice {
+            offset: 8,
+            len: 4,
+            ..a
+        };
+        plan.add_phase(
+            "p",
+            vec![Op::ActivationForward {
+                x: outside,
+                y: b.sub(0, 4),
+                act: Activation::Relu,
+            }],
+        );
+        let e = plan.validate().unwrap_err().to_string();
+        assert!(e.contains("outside buffer 'a'"), "{e}");
+    }
+
+    #[test]
+    fn mismatched_shapes_and_types_are_refused() {
+        let (mut plan, a, b) = two_buffers();
+        plan.add_phase(
+            "p",
+            vec![Op::MatmulBiasAct {
+                x: a,
+                w: a,
+                b: None,
+                y: b,
+                m: 3,
+                n: 3,
+                k: 3,
+                act: Activation::Identity,
+            }],
+        );
+        let e = plan.validate().unwrap_err().to_string();
+        assert!(e.contains("x has 10 elements, expected 9"), "{e}");
+
+        let (mut plan, a, _) = two_buffers();
+        plan.add_phase(
+            "p",
+            vec![Op::Increment {
+                counter: a.sub(0, 1),
+            }],
+        );
+        let e = plan.validate().unwrap_err().to_string();
+        assert!(e.contains("should hold U32"), "{e}");
+    }
+
+    #[test]
+    fn alignment_rounds_up_to_256_bytes() {
+        assert_eq!(align_words(0), 0);
+        assert_eq!(align_words(1), 64);
+        assert_eq!(align_words(64), 64);
+        assert_eq!(align_words(65), 128);
+    }
+}

@@ -185,7 +185,11 @@ fn cpu_backward_matches_finite_differences() {
             let got = &analytic[r.offset..r.offset + r.len];
             let want = &fd_params[r.offset..r.offset + r.len];
             let err = norm_rel_err_f64(got, want);
-            assert_close(err, 1e-4, &format!("layer {l} {name} gradient vs finite differences"));
+            assert_close(
+                err,
+                1e-4,
+                &format!("layer {l} {name} gradient vs finite differences"),
+            );
         }
     }
     let err = norm_rel_err_f64(cpu.f32s(grads.input), &fd_input);

@@ -58,7 +58,10 @@ fn every_shader_file_is_embedded_and_documented() {
             .find(|s| s.file_name() == name)
             .unwrap_or_else(|| panic!("shaders/{name} is not embedded in src/shaders.rs"));
         let source = shader.source();
-        assert!(source.starts_with("// "), "{name} must open with its comment");
+        assert!(
+            source.starts_with("// "),
+            "{name} must open with its comment"
+        );
         let header: String = source
             .lines()
             .take_while(|l| l.starts_with("//"))
@@ -66,7 +69,10 @@ fn every_shader_file_is_embedded_and_documented() {
             .join("\n")
             .to_lowercase();
         for part in ["buffer", "dispatch"] {
-            assert!(header.contains(part), "{name}'s opening comment does not describe its {part}");
+            assert!(
+                header.contains(part),
+                "{name}'s opening comment does not describe its {part}"
+            );
         }
     }
 }

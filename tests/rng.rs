@@ -55,25 +55,37 @@ fn a_million_normals_have_mean_zero_and_variance_one() {
     // Five standard errors: mean ~ N(0, 1/n); sample variance ~ N(1, 2/n).
     let (m, v) = mean_var(&normal);
     assert!(m.abs() < 5.0 / n.sqrt(), "normal mean {m}");
-    assert!((v - 1.0).abs() < 5.0 * (2.0 / n).sqrt(), "normal variance {v}");
+    assert!(
+        (v - 1.0).abs() < 5.0 * (2.0 / n).sqrt(),
+        "normal variance {v}"
+    );
     // Uniform [0, 1): mean 1/2 ± 5·sqrt(1/12n), variance 1/12 ± 5·sqrt(1/180n).
     assert!(unif.iter().all(|&u| (0.0..1.0).contains(&u)));
     let (m, v) = mean_var(&unif);
-    assert!((m - 0.5).abs() < 5.0 * (1.0 / (12.0 * n)).sqrt(), "uniform mean {m}");
+    assert!(
+        (m - 0.5).abs() < 5.0 * (1.0 / (12.0 * n)).sqrt(),
+        "uniform mean {m}"
+    );
     assert!(
         (v - 1.0 / 12.0).abs() < 5.0 * (1.0 / (180.0 * n)).sqrt(),
         "uniform variance {v}"
     );
     // Tails: P(|z| > 3) = 0.0027.
     let tail = normal.iter().filter(|z| z.abs() > 3.0).count() as f64 / n;
-    assert!((tail - 0.0027).abs() < 5.0 * (0.0027 / n).sqrt(), "tail mass {tail}");
+    assert!(
+        (tail - 0.0027).abs() < 5.0 * (0.0027 / n).sqrt(),
+        "tail mass {tail}"
+    );
 }
 
 #[test]
 fn same_seed_same_numbers_different_seed_different_numbers() {
     let a = draw(7, 0, 3);
     let b = draw(7, 0, 3);
-    assert_eq!(a, b, "the same seed, stream and step must give identical bits");
+    assert_eq!(
+        a, b,
+        "the same seed, stream and step must give identical bits"
+    );
     for (seed, stream, step) in [(8, 0, 3), (7, 1, 3), (7, 0, 4), (7 | 1 << 40, 0, 3)] {
         let c = draw(seed, stream, step);
         let same = a.0.iter().zip(&c.0).filter(|(x, y)| x == y).count();

@@ -120,7 +120,7 @@ pub fn derivative_from_output(y: f32, act: Activation) -> f32 {
                 slope
             }
         }
-        Activation::Tanh => 1.0 - y * y,
+        Activation::Tanh => (1.0 - y) * (1.0 + y),
         Activation::Sigmoid => y * (1.0 - y),
     }
 }

@@ -198,7 +198,7 @@ impl GpuContext {
 
     /// Refuses a storage buffer larger than the adapter can bind or allocate.
     pub fn check_buffer_size(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
-        let binding = u64::from(self.limits.max_storage_buffer_binding_size);
+        let binding = self.limits.max_storage_buffer_binding_size;
         if bytes > binding {
             return Err(GpuError::TooLarge {
                 what: what.to_string(),

@@ -172,6 +172,23 @@ impl GpuPlan {
         self.pipelines.len()
     }
 
+    /// Calls `each` once per kernel of `phase` with a closure that records
+    /// that kernel into a pass (the profiler gives each its own pass).
+    pub fn record_each(
+        &self,
+        phase: &str,
+        mut each: impl FnMut(&dyn Fn(&mut wgpu::ComputePass<'_>)),
+    ) {
+        for d in self.phases.get(phase).into_iter().flatten() {
+            each(&|pass: &mut wgpu::ComputePass<'_>| {
+                pass.set_pipeline(&d.pipeline);
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                let [x, y, z] = d.workgroups;
+                pass.dispatch_workgroups(x, y, z);
+            });
+        }
+    }
+
     /// Records one phase into `pass`.
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, phase: &str) {
         let dispatches = self

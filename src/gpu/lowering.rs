@@ -45,7 +45,7 @@ fn f(v: f32) -> u32 {
 }
 
 fn padded(mut words: Vec<u32>) -> Vec<u32> {
-    while words.len() % 4 != 0 {
+    while !words.len().is_multiple_of(4) {
         words.push(0);
     }
     words

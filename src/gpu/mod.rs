@@ -4,8 +4,10 @@
 pub mod context;
 pub mod executor;
 pub mod lowering;
+pub mod profiler;
 pub mod readback;
 
 pub use context::{ADAPTER_ENV, GpuContext, GpuError, list_adapters};
 pub use executor::{GpuPlan, PipelineCache};
+pub use profiler::{KernelTime, profile};
 pub use readback::ScalarReadback;

@@ -363,3 +363,49 @@ pub fn backward(
     }
     ops
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn seed_generator_layout_is_aligned_and_complete() {
+        let g = Mlp::new(100, &[128, 128], 784, Activation::Relu, Activation::Tanh);
+        assert_eq!(
+            g.parameter_count(),
+            100 * 128 + 128 + 128 * 128 + 128 + 128 * 784 + 784
+        );
+        let layout = g.layout();
+        let mut ranges: Vec<TensorRange> = layout
+            .weights
+            .iter()
+            .chain(&layout.biases)
+            .copied()
+            .collect();
+        ranges.sort_by_key(|r| r.offset);
+        for pair in ranges.windows(2) {
+            assert!(
+                pair[0].offset + pair[0].len <= pair[1].offset,
+                "tensors overlap"
+            );
+        }
+        for r in &ranges {
+            assert_eq!(r.offset % crate::plan::TENSOR_ALIGN_WORDS, 0);
+        }
+        assert!(layout.total >= g.parameter_count());
+    }
+
+    #[test]
+    fn init_follows_nn_linear_bounds() {
+        let m = Mlp::new(100, &[128], 1, Activation::Relu, Activation::Identity);
+        let p = m.init_params(&mut rand::rngs::StdRng::seed_from_u64(0));
+        let layout = m.layout();
+        let w0 = &p[layout.weights[0].offset..][..layout.weights[0].len];
+        assert!(w0.iter().all(|v| v.abs() <= 0.1));
+        assert!(w0.iter().any(|v| v.abs() > 0.09));
+        let w1 = &p[layout.weights[1].offset..][..layout.weights[1].len];
+        let bound = 1.0 / 128f32.sqrt();
+        assert!(w1.iter().all(|v| v.abs() <= bound));
+    }
+}

@@ -1,0 +1,81 @@
+//! Where a GAN step's time goes on the GPU: per-kernel device times from
+//! timestamp queries, and steps/s when many steps go in one submit.
+//!
+//!     cargo run --release --example step_profile -- [batch] [hidden]
+//!
+//! Uses random 8-bit 28×28 rows (no dataset needed); set SHADERGAN_ADAPTER to pick a GPU.
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use shadergan::gan::{GanConfig, TrainingData, build_gan_plan};
+use shadergan::gpu::{GpuContext, GpuPlan, profile};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let batch = args.first().copied().unwrap_or(64);
+    let hidden = args.get(1).copied().unwrap_or(128);
+    let ctx = GpuContext::new()?;
+    println!("adapter: {}", ctx.describe());
+    let mut r = StdRng::seed_from_u64(0);
+    let rows = 10_000;
+    let data = TrainingData::U8 {
+        rows,
+        cols: 784,
+        bytes: (0..rows * 784).map(|_| r.random::<u8>()).collect(),
+    };
+    let cfg = GanConfig {
+        batch,
+        hidden: vec![hidden, hidden],
+        ..GanConfig::default()
+    };
+    let plan = GpuPlan::new(&ctx, build_gan_plan(&cfg, &data)?.plan)?;
+    let step = ["d_step", "g_step"];
+
+    // Latency: one step per submit, waiting for each.
+    plan.run(&ctx, &step)?;
+    ctx.wait_idle()?;
+    let n = 50;
+    let t = Instant::now();
+    for _ in 0..n {
+        plan.run(&ctx, &step)?;
+        ctx.wait_idle()?;
+    }
+    let latency = t.elapsed().as_secs_f64() / n as f64;
+
+    // Throughput: many steps recorded into each submit, one wait at the end.
+    let per_submit = 25;
+    let submits = 20;
+    let phases: Vec<&str> = step.iter().copied().cycle().take(2 * per_submit).collect();
+    let t = Instant::now();
+    for _ in 0..submits {
+        plan.run(&ctx, &phases)?;
+    }
+    ctx.wait_idle()?;
+    let throughput = (per_submit * submits) as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "batch {batch}, hidden {hidden}x2: {:.3} ms/step with a wait per step; {throughput:.1} steps/s with {per_submit} steps per submit",
+        latency * 1e3
+    );
+
+    let times = profile(&ctx, &plan, &step, 20)?;
+    let total: f64 = times.iter().map(|k| k.mean_ns).sum();
+    println!(
+        "per-kernel device time (mean of 20 profiled steps), total {:.1} us:",
+        total / 1e3
+    );
+    for k in &times {
+        println!(
+            "  {:7} {:2} {:20} {:9.1} us {:5.1}%",
+            k.phase,
+            k.index,
+            k.kernel,
+            k.mean_ns / 1e3,
+            100.0 * k.mean_ns / total
+        );
+    }
+    Ok(())
+}
