@@ -7,7 +7,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use shadergan::cpu::CpuPlan;
-use shadergan::gan::{GanConfig, TrainingData, build_gan_plan};
+use shadergan::gan::{GanConfig, InitialParams, TrainingData, build_gan_plan};
 use shadergan::gpu::{GpuContext, GpuPlan};
 use shadergan::plan::{Activation, Elem, Init, Op, Plan};
 
@@ -75,7 +75,9 @@ fn bench_gan_step(c: &mut Criterion, ctx: Option<&GpuContext>) {
             batch,
             ..GanConfig::default()
         };
-        let plan = build_gan_plan(&cfg, &data).unwrap().plan;
+        let plan = build_gan_plan(&cfg, &data, InitialParams::default())
+            .unwrap()
+            .plan;
         let mut cpu = CpuPlan::new(plan.clone()).unwrap();
         group.bench_with_input(BenchmarkId::new("cpu", batch), &batch, |b, _| {
             b.iter(|| cpu.run(&["d_step", "g_step"]).unwrap())

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use shadergan::gan::{GanConfig, TrainingData, build_gan_plan};
+use shadergan::gan::{GanConfig, InitialParams, ModelSpec, TrainingData, build_gan_plan};
 use shadergan::gpu::{GpuContext, GpuPlan, profile};
 
 fn main() -> anyhow::Result<()> {
@@ -29,10 +29,16 @@ fn main() -> anyhow::Result<()> {
     };
     let cfg = GanConfig {
         batch,
-        hidden: vec![hidden, hidden],
+        model: ModelSpec {
+            hidden: vec![hidden, hidden],
+            ..ModelSpec::seed_images()
+        },
         ..GanConfig::default()
     };
-    let plan = GpuPlan::new(&ctx, build_gan_plan(&cfg, &data)?.plan)?;
+    let plan = GpuPlan::new(
+        &ctx,
+        build_gan_plan(&cfg, &data, InitialParams::default())?.plan,
+    )?;
     let step = ["d_step", "g_step"];
 
     // Latency: one step per submit, waiting for each.

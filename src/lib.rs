@@ -6,9 +6,12 @@
 //! reference kernels. [`nn`] builds dense layers into plans and [`gan`] builds
 //! the alternating D/G updates of a GAN.
 
+pub mod backend;
 pub mod cpu;
+pub mod data;
 pub mod gan;
 pub mod gpu;
+pub mod io;
 pub mod nn;
 pub mod plan;
 pub mod shaders;

@@ -1,10 +1,10 @@
-//! The `shadergan` command line.
+//! The `shadergan` command line: train, sample, info.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod info;
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -14,11 +14,15 @@ mod info;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a GAN (the default command): writes a run folder with losses, samples and a checkpoint.
+    Train(cli::train::TrainArgs),
+    /// Draw samples from a checkpoint into a PNG.
+    Sample(cli::sample::SampleArgs),
     /// List the GPU adapters, the one chosen, its features and its limits.
     Info {
         /// Pick the adapter whose name contains this text (else SHADERGAN_ADAPTER, else the best).
@@ -28,9 +32,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Info { adapter } => info::run(adapter.as_deref()),
+    // No subcommand: `train` with its defaults.
+    let command = Cli::parse()
+        .command
+        .or_else(|| Cli::parse_from(["shadergan", "train"]).command)
+        .expect("train parses with no arguments");
+    let result = match command {
+        Command::Train(args) => cli::train::run(&args),
+        Command::Sample(args) => cli::sample::run(&args),
+        Command::Info { adapter } => cli::info::run(adapter.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

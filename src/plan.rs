@@ -72,7 +72,9 @@ pub struct BufferDecl {
 
 /// Elementwise nonlinearities. Every gradient is written in terms of the
 /// activation's *output* y, so backward passes never need the pre-activation.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// In JSON: `"relu"`, `{"leaky_relu": 0.2}`, ...
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Activation {
     Identity,
     Relu,
@@ -113,7 +115,7 @@ impl Activation {
 }
 
 /// Adam hyper-parameters. Weight decay is decoupled (AdamW): `p -= lr·wd·p`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamHyper {
     pub lr: f32,
     pub beta1: f32,

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use rand::Rng;
 use shadergan::cpu::CpuPlan;
-use shadergan::gan::{GanConfig, GanPlan, TrainingData, build_gan_plan};
+use shadergan::gan::{GanConfig, GanPlan, InitialParams, ModelSpec, TrainingData, build_gan_plan};
 use shadergan::gpu::GpuPlan;
 use shadergan::nn::NetworkBuffers;
 use shadergan::plan::{Activation, AdamHyper};
@@ -72,7 +72,8 @@ fn check_steps(cfg: &GanConfig, data: &TrainingData, steps: usize) {
         discriminator,
         stats,
         d_input,
-    } = build_gan_plan(cfg, data).expect("plan");
+        ..
+    } = build_gan_plan(cfg, data, InitialParams::default()).expect("plan");
     let g0 = match &plan.decl(generator.params.buffer).init {
         shadergan::plan::Init::F32(v) => v.clone(),
         _ => unreachable!(),
@@ -124,10 +125,13 @@ fn seed_gan_step_matches_between_backends() {
 #[test]
 fn small_gan_matches_over_several_steps_with_label_smoothing() {
     let cfg = GanConfig {
-        z_dim: 3,
-        hidden: vec![33, 7],
-        hidden_act: Activation::LeakyRelu(0.2),
-        output_act: Activation::Identity,
+        model: ModelSpec {
+            z_dim: 3,
+            data_dim: 2,
+            hidden: vec![33, 7],
+            hidden_act: Activation::LeakyRelu(0.2),
+            output_act: Activation::Identity,
+        },
         batch: 7,
         seed: 0xFEED,
         d_adam: AdamHyper {
@@ -140,6 +144,7 @@ fn small_gan_matches_over_several_steps_with_label_smoothing() {
             ..AdamHyper::default()
         },
         real_label: 0.9,
+        sample_rows: 5,
     };
     check_steps(&cfg, &ring_data(40), 3);
 }
@@ -147,13 +152,17 @@ fn small_gan_matches_over_several_steps_with_label_smoothing() {
 #[test]
 fn scalars_come_back_without_stalling_the_steps() {
     let cfg = GanConfig {
-        z_dim: 3,
-        hidden: vec![16],
-        output_act: Activation::Identity,
+        model: ModelSpec {
+            z_dim: 3,
+            data_dim: 2,
+            hidden: vec![16],
+            hidden_act: Activation::Relu,
+            output_act: Activation::Identity,
+        },
         batch: 4,
         ..GanConfig::default()
     };
-    let gp = build_gan_plan(&cfg, &ring_data(16)).unwrap();
+    let gp = build_gan_plan(&cfg, &ring_data(16), InitialParams::default()).unwrap();
     let Some(ctx) = gpu() else {
         return;
     };

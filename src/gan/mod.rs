@@ -1,5 +1,11 @@
 //! The GAN: configuration and the plan of one alternating D/G training step.
 
+pub mod model;
 pub mod step;
+pub mod trainer;
 
-pub use step::{GanConfig, GanPlan, TrainingData, build_gan_plan};
+pub use model::ModelSpec;
+pub use step::{
+    GanConfig, GanPlan, InitialParams, TrainingData, build_gan_plan, build_sampler_plan,
+    fixed_noise,
+};

@@ -22,6 +22,8 @@
 
 use rand::SeedableRng;
 
+use super::model::ModelSpec;
+
 use crate::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
 use crate::plan::{Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat, Slice};
 
@@ -35,38 +37,43 @@ pub const STAT_D_FAKE: usize = 3;
 const STREAM_D_INDEX: u32 = 0;
 const STREAM_D_NOISE: u32 = 1;
 const STREAM_G_NOISE: u32 = 2;
+/// The fixed noise that sample grids are drawn from (drawn once, on the host).
+pub const STREAM_FIXED_NOISE: u32 = 3;
 
 /// Settings of the two networks and their training.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GanConfig {
-    pub z_dim: usize,
-    pub hidden: Vec<usize>,
-    pub hidden_act: Activation,
-    /// The generator's output nonlinearity: tanh for images in [−1, 1].
-    pub output_act: Activation,
+    pub model: ModelSpec,
     pub batch: usize,
     pub seed: u64,
     pub d_adam: AdamHyper,
     pub g_adam: AdamHyper,
     /// Target for real rows in the D loss (1.0, or 0.9 for one-sided smoothing).
     pub real_label: f32,
+    /// Rows the `sample` phase draws from fixed noise.
+    pub sample_rows: usize,
 }
 
 impl Default for GanConfig {
-    /// The seed tutorial's model: z 100, hidden 128-128 ReLU, tanh output, Adam 2e-4 / 0.5.
+    /// The seed tutorial's model and optimiser: Adam 2e-4, β1 0.5, batch 64.
     fn default() -> Self {
         GanConfig {
-            z_dim: 100,
-            hidden: vec![128, 128],
-            hidden_act: Activation::Relu,
-            output_act: Activation::Tanh,
+            model: ModelSpec::seed_images(),
             batch: 64,
             seed: 0,
             d_adam: AdamHyper::default(),
             g_adam: AdamHyper::default(),
             real_label: 1.0,
+            sample_rows: 64,
         }
     }
+}
+
+/// Starting parameters, when not freshly initialised (a checkpoint).
+#[derive(Clone, Debug, Default)]
+pub struct InitialParams {
+    pub generator: Option<Vec<f32>>,
+    pub discriminator: Option<Vec<f32>>,
 }
 
 /// Training rows, uploaded to the device once.
@@ -110,27 +117,66 @@ pub struct GanPlan {
     pub stats: Slice,
     /// The D input, `[real; fake]`, 2B rows.
     pub d_input: Slice,
+    /// G's output on the fixed noise, `sample_rows × data_dim`, written by the `sample` phase.
+    pub samples: Slice,
 }
 
-/// Builds the `d_step` and `g_step` phases for `cfg` over `data`.
-pub fn build_gan_plan(cfg: &GanConfig, data: &TrainingData) -> anyhow::Result<GanPlan> {
+/// `rows × z_dim` standard normals from the fixed-noise stream of `seed`.
+pub fn fixed_noise(seed: u64, rows: usize, z_dim: usize) -> Vec<f32> {
+    let mut z = vec![0.0; rows * z_dim];
+    crate::cpu::philox::fill_normal(&mut z, seed, STREAM_FIXED_NOISE, 0);
+    z
+}
+
+/// Checks that `init` fits `mlp`'s layout, or draws fresh parameters.
+fn initial(
+    name: &str,
+    mlp: &Mlp,
+    given: Option<Vec<f32>>,
+    rng: &mut rand::rngs::StdRng,
+) -> anyhow::Result<Vec<f32>> {
+    let fresh = mlp.init_params(rng);
+    match given {
+        None => Ok(fresh),
+        Some(p) if p.len() == fresh.len() => Ok(p),
+        Some(p) => anyhow::bail!(
+            "{name} parameters have {} words but the architecture needs {}",
+            p.len(),
+            fresh.len()
+        ),
+    }
+}
+
+/// Builds the `d_step`, `g_step` and `sample` phases for `cfg` over `data`.
+pub fn build_gan_plan(
+    cfg: &GanConfig,
+    data: &TrainingData,
+    init: InitialParams,
+) -> anyhow::Result<GanPlan> {
     let b = cfg.batch;
     let dim = data.cols();
-    anyhow::ensure!(b > 0, "batch size must be at least 1");
-    anyhow::ensure!(data.rows() > 0 && dim > 0, "the training data is empty");
+    cfg.model.check()?;
+    anyhow::ensure!(b > 0, "--batch must be at least 1");
+    anyhow::ensure!(data.rows() > 0, "the training data is empty");
     anyhow::ensure!(
-        cfg.hidden.iter().all(|&h| h > 0),
-        "hidden layer sizes must be at least 1"
+        b <= data.rows(),
+        "--batch {b} is larger than the dataset ({} rows)",
+        data.rows()
     );
-    anyhow::ensure!(cfg.z_dim > 0, "z dimension must be at least 1");
+    anyhow::ensure!(
+        dim == cfg.model.data_dim,
+        "the data has {dim} columns but the model expects {}",
+        cfg.model.data_dim
+    );
     let bound = u32::try_from(data.rows())
         .map_err(|_| anyhow::anyhow!("{} training rows is more than 2^32", data.rows()))?;
 
-    let g_mlp = Mlp::new(cfg.z_dim, &cfg.hidden, dim, cfg.hidden_act, cfg.output_act);
-    let d_mlp = Mlp::new(dim, &cfg.hidden, 1, cfg.hidden_act, Activation::Identity);
+    let g_mlp = cfg.model.generator();
+    let d_mlp = cfg.model.discriminator();
+    // Both inits are always drawn, so a given seed gives the same D whether or not G was given.
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
-    let g_init = g_mlp.init_params(&mut rng);
-    let d_init = d_mlp.init_params(&mut rng);
+    let g_init = initial("generator", &g_mlp, init.generator, &mut rng)?;
+    let d_init = initial("discriminator", &d_mlp, init.discriminator, &mut rng)?;
 
     let mut plan = Plan::default();
     let generator = NetworkBuffers::declare(&mut plan, "G", &g_mlp, g_init);
@@ -155,7 +201,7 @@ pub fn build_gan_plan(cfg: &GanConfig, data: &TrainingData) -> anyhow::Result<Ga
         }
     };
     let indices = plan.buffer("batch_indices", Elem::U32, b, Init::Zeros);
-    let z = plan.f32_buffer("z", b * cfg.z_dim);
+    let z = plan.f32_buffer("z", b * cfg.model.z_dim);
     let d_input = plan.f32_buffer("d_input", 2 * b * dim);
     let d_fake_grad = plan.f32_buffer("d_fake_grad", b * dim);
     let mut d_targets = vec![cfg.real_label; b];
@@ -290,8 +336,21 @@ pub fn build_gan_plan(cfg: &GanConfig, data: &TrainingData) -> anyhow::Result<Ga
     ));
     g_ops.extend(generator.adam_step(cfg.g_adam));
 
+    // --- sample: G on the fixed noise ---
+    let s = cfg.sample_rows.max(1);
+    let z_fixed = plan.buffer(
+        "z_fixed",
+        Elem::F32,
+        s * cfg.model.z_dim,
+        Init::F32(fixed_noise(cfg.seed, s, cfg.model.z_dim)),
+    );
+    let sample_ws = Workspace::declare(&mut plan, "G_sample", &g_mlp, s);
+    let samples = plan.f32_buffer("samples", s * dim);
+    let sample_ops = forward(&generator, &sample_ws, z_fixed, s, Some(samples));
+
     plan.add_phase("d_step", d_ops);
     plan.add_phase("g_step", g_ops);
+    plan.add_phase("sample", sample_ops);
     plan.validate()?;
     Ok(GanPlan {
         plan,
@@ -299,5 +358,36 @@ pub fn build_gan_plan(cfg: &GanConfig, data: &TrainingData) -> anyhow::Result<Ga
         discriminator,
         stats,
         d_input,
+        samples,
     })
+}
+
+/// A generator-only plan: phase `sample` maps `z` (rows × z_dim) to the returned slice.
+pub fn build_sampler_plan(
+    model: &ModelSpec,
+    g_params: Vec<f32>,
+    z: Vec<f32>,
+) -> anyhow::Result<(Plan, Slice)> {
+    model.check()?;
+    let g_mlp = model.generator();
+    anyhow::ensure!(
+        g_params.len() == g_mlp.layout().total,
+        "generator parameters have {} words but the architecture needs {}",
+        g_params.len(),
+        g_mlp.layout().total
+    );
+    let rows = z.len() / model.z_dim;
+    anyhow::ensure!(
+        rows > 0 && rows * model.z_dim == z.len(),
+        "noise of the wrong size"
+    );
+    let mut plan = Plan::default();
+    let net = NetworkBuffers::declare(&mut plan, "G", &g_mlp, g_params);
+    let ws = Workspace::declare(&mut plan, "G", &g_mlp, rows);
+    let z = plan.buffer("z", Elem::F32, z.len(), Init::F32(z));
+    let out = plan.f32_buffer("samples", rows * model.data_dim);
+    let ops = forward(&net, &ws, z, rows, Some(out));
+    plan.add_phase("sample", ops);
+    plan.validate()?;
+    Ok((plan, out))
 }

@@ -205,7 +205,7 @@ impl GpuPlan {
 
     /// Records the given phases, in order, into one command buffer and submits it.
     pub fn run(&self, ctx: &GpuContext, phases: &[&str]) -> Result<(), GpuError> {
-        self.run_with_readback(ctx, phases, None)
+        self.run_with_readback(ctx, phases, None).map(|_| ())
     }
 
     /// As [`GpuPlan::run`], and also copies the readback's watched slices at the
@@ -215,7 +215,7 @@ impl GpuPlan {
         ctx: &GpuContext,
         phases: &[&str],
         mut readback: Option<(&mut ScalarReadback, u64)>,
-    ) -> Result<(), GpuError> {
+    ) -> Result<wgpu::SubmissionIndex, GpuError> {
         for p in phases {
             if !self.phases.contains_key(*p) {
                 return Err(GpuError::Validation(format!("plan has no phase '{p}'")));
@@ -238,11 +238,12 @@ impl GpuPlan {
         if let Some((rb, tag)) = readback.as_mut() {
             rb.record(&mut encoder, self, *tag);
         }
-        ctx.queue.submit([encoder.finish()]);
+        let index = ctx.queue.submit([encoder.finish()]);
         if let Some((rb, _)) = readback {
             rb.after_submit();
         }
-        ctx.check_lost()
+        ctx.check_lost()?;
+        Ok(index)
     }
 
     pub fn buffer(&self, id: BufferId) -> &wgpu::Buffer {

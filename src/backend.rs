@@ -1,0 +1,184 @@
+//! Choosing where a plan runs, and running it there: the GPU (WGSL kernels
+//! through wgpu) or the CPU backend (the reference kernels in Rust).
+
+use std::collections::VecDeque;
+
+use crate::cpu::CpuPlan;
+use crate::gpu::{GpuContext, GpuError, GpuPlan, ScalarReadback};
+use crate::plan::{Plan, Slice};
+
+/// What `--backend` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// A hardware GPU if there is one, else the CPU backend (with a notice).
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+/// A GPU context, or the reason the CPU backend runs instead.
+pub struct Selected {
+    pub gpu: Option<GpuContext>,
+    /// One line for the user when the choice was not the obvious one.
+    pub notice: Option<String>,
+}
+
+/// Opens the backend `choice` asks for; `adapter` is `--adapter` (else `SHADERGAN_ADAPTER`).
+pub fn select(choice: BackendChoice, adapter: Option<&str>) -> Result<Selected, GpuError> {
+    let wanted = adapter.map(str::to_string).or_else(|| {
+        std::env::var(crate::gpu::ADAPTER_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
+    match choice {
+        BackendChoice::Cpu => Ok(Selected {
+            gpu: None,
+            notice: None,
+        }),
+        BackendChoice::Gpu => Ok(Selected {
+            gpu: Some(GpuContext::with_adapter(wanted.as_deref())?),
+            notice: None,
+        }),
+        BackendChoice::Auto => match GpuContext::with_adapter(wanted.as_deref()) {
+            Ok(ctx)
+                if ctx.adapter_info.device_type == wgpu::DeviceType::Cpu && wanted.is_none() =>
+            {
+                Ok(Selected {
+                    notice: Some(format!(
+                        "only a software GPU adapter was found ({}): training on the CPU backend, \
+                         which is much faster there; --backend gpu runs the shaders on it anyway",
+                        ctx.adapter_info.name
+                    )),
+                    gpu: None,
+                })
+            }
+            Ok(ctx) => Ok(Selected {
+                gpu: Some(ctx),
+                notice: None,
+            }),
+            Err(e) => Ok(Selected {
+                gpu: None,
+                notice: Some(format!(
+                    "no usable GPU adapter ({e}): training on the CPU backend; for the shader path \
+                     install mesa-vulkan-drivers (software Vulkan) or run on a machine with a GPU"
+                )),
+            }),
+        },
+    }
+}
+
+/// Steps in flight on the GPU before the host waits: enough to keep it busy,
+/// few enough that a Ctrl-C or an error is noticed promptly.
+const MAX_SUBMITS_IN_FLIGHT: usize = 3;
+
+/// A plan on one backend, with a watched set of scalars read back after runs.
+pub enum Executor {
+    Cpu {
+        plan: CpuPlan,
+        watched: Vec<Slice>,
+        reports: Vec<(u64, Vec<f32>)>,
+    },
+    Gpu {
+        ctx: Box<GpuContext>,
+        plan: GpuPlan,
+        readback: ScalarReadback,
+        in_flight: VecDeque<wgpu::SubmissionIndex>,
+    },
+}
+
+impl Executor {
+    /// Builds `plan` on the GPU when `gpu` is given, else on the CPU, watching `watched`.
+    pub fn new(
+        gpu: Option<GpuContext>,
+        plan: Plan,
+        watched: Vec<Slice>,
+    ) -> anyhow::Result<Executor> {
+        Ok(match gpu {
+            None => Executor::Cpu {
+                plan: CpuPlan::new(plan)?,
+                watched,
+                reports: Vec::new(),
+            },
+            Some(ctx) => {
+                let gpu_plan = GpuPlan::new(&ctx, plan)?;
+                let readback = ScalarReadback::new(&ctx, watched, 8);
+                Executor::Gpu {
+                    ctx: Box::new(ctx),
+                    plan: gpu_plan,
+                    readback,
+                    in_flight: VecDeque::new(),
+                }
+            }
+        })
+    }
+
+    /// `"cpu"`, or the adapter's description.
+    pub fn describe(&self) -> String {
+        match self {
+            Executor::Cpu { .. } => "cpu".into(),
+            Executor::Gpu { ctx, .. } => format!("gpu: {}", ctx.describe()),
+        }
+    }
+
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, Executor::Gpu { .. })
+    }
+
+    /// Runs `phases`; when `report` is given, the watched scalars after them
+    /// are queued as a report with that tag (collected by [`Executor::reports`]).
+    pub fn run(&mut self, phases: &[&str], report: Option<u64>) -> anyhow::Result<()> {
+        match self {
+            Executor::Cpu {
+                plan,
+                watched,
+                reports,
+            } => {
+                plan.run(phases)?;
+                if let Some(tag) = report {
+                    let values = watched
+                        .iter()
+                        .flat_map(|s| plan.f32s(*s).to_vec())
+                        .collect();
+                    reports.push((tag, values));
+                }
+            }
+            Executor::Gpu {
+                ctx,
+                plan,
+                readback,
+                in_flight,
+            } => {
+                let index =
+                    plan.run_with_readback(ctx, phases, report.map(|tag| (&mut *readback, tag)))?;
+                in_flight.push_back(index);
+                while in_flight.len() > MAX_SUBMITS_IN_FLIGHT {
+                    let oldest = in_flight.pop_front().expect("non-empty");
+                    ctx.device
+                        .poll(wgpu::PollType::Wait {
+                            submission_index: Some(oldest),
+                            timeout: None,
+                        })
+                        .map_err(|e| GpuError::Validation(e.to_string()))?;
+                    ctx.check_lost()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports that have arrived (all of them when `wait`), oldest first.
+    pub fn reports(&mut self, wait: bool) -> anyhow::Result<Vec<(u64, Vec<f32>)>> {
+        Ok(match self {
+            Executor::Cpu { reports, .. } => std::mem::take(reports),
+            Executor::Gpu { ctx, readback, .. } => readback.collect(ctx, wait)?,
+        })
+    }
+
+    /// Reads a slice (blocking until the device is done with earlier work).
+    pub fn read(&self, s: Slice) -> anyhow::Result<Vec<f32>> {
+        Ok(match self {
+            Executor::Cpu { plan, .. } => plan.f32s(s).to_vec(),
+            Executor::Gpu { ctx, plan, .. } => plan.read_f32(ctx, s)?,
+        })
+    }
+}

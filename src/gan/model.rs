@@ -1,0 +1,69 @@
+//! The two networks' architecture, as saved in checkpoints and `config.json`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::nn::Mlp;
+use crate::plan::Activation;
+
+/// Generator `z → hidden… → data` and discriminator `data → hidden… → 1 logit`,
+/// with the same hidden sizes and nonlinearity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub z_dim: usize,
+    pub data_dim: usize,
+    pub hidden: Vec<usize>,
+    pub hidden_act: Activation,
+    /// The generator's output nonlinearity: tanh for images in [−1, 1], identity for points.
+    pub output_act: Activation,
+}
+
+impl ModelSpec {
+    /// The seed tutorial's model for 28×28 images: z 100, hidden 128-128 ReLU, tanh output.
+    pub fn seed_images() -> ModelSpec {
+        ModelSpec {
+            z_dim: 100,
+            data_dim: 784,
+            hidden: vec![128, 128],
+            hidden_act: Activation::Relu,
+            output_act: Activation::Tanh,
+        }
+    }
+
+    pub fn generator(&self) -> Mlp {
+        Mlp::new(
+            self.z_dim,
+            &self.hidden,
+            self.data_dim,
+            self.hidden_act,
+            self.output_act,
+        )
+    }
+
+    pub fn discriminator(&self) -> Mlp {
+        Mlp::new(
+            self.data_dim,
+            &self.hidden,
+            1,
+            self.hidden_act,
+            Activation::Identity,
+        )
+    }
+
+    /// Refuses sizes that cannot make a network.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.z_dim > 0, "--z-dim must be at least 1");
+        anyhow::ensure!(self.data_dim > 0, "the data has no columns");
+        anyhow::ensure!(
+            self.hidden.iter().all(|&h| h > 0),
+            "--hidden sizes must be at least 1 (got {:?})",
+            self.hidden
+        );
+        if let Activation::LeakyRelu(s) = self.hidden_act {
+            anyhow::ensure!(
+                s > 0.0 && s.is_finite(),
+                "the leaky ReLU slope must be positive (got {s})"
+            );
+        }
+        Ok(())
+    }
+}

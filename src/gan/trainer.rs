@@ -1,0 +1,317 @@
+//! The training loop: alternating D and G updates, losses, sample grids,
+//! a loss plot and the checkpoint, all written into one run folder.
+//!
+//! ```text
+//! runs/<dataset>-<time>/
+//!   config.json              every setting, the seed, the backend and adapter
+//!   losses.csv               step, d_loss, g_loss, d_real, d_fake
+//!   losses.png               the loss curves and mean D outputs
+//!   samples/step-NNNNNN.png  G on fixed noise (a grid, or a scatter over the data)
+//!   checkpoint.safetensors   both networks, loadable by PyTorch
+//! ```
+//! Every file is written atomically (temporary file, fsync, rename).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::step::{GanConfig, GanPlan, InitialParams, build_gan_plan};
+use crate::backend::Executor;
+use crate::data::{DataKind, Dataset};
+use crate::gpu::GpuContext;
+use crate::io::{atomic::write_atomic, checkpoint, grid, plot};
+
+/// Everything a run is configured by (saved as `config.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RunConfig {
+    pub dataset: String,
+    pub data_source: String,
+    pub model: super::ModelSpec,
+    pub batch: usize,
+    pub steps: u64,
+    pub d_steps: u32,
+    pub d_adam: crate::plan::AdamHyper,
+    pub g_adam: crate::plan::AdamHyper,
+    pub real_label: f32,
+    pub seed: u64,
+    pub backend: String,
+    pub sample_every: u64,
+    pub log_every: u64,
+    pub shadergan_version: &'static str,
+}
+
+/// The last scalars of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub d_loss: f32,
+    pub g_loss: f32,
+    pub d_real: f32,
+    pub d_fake: f32,
+}
+
+impl Stats {
+    fn from_report(v: &[f32]) -> Stats {
+        Stats {
+            d_loss: v[super::step::STAT_D_LOSS],
+            g_loss: v[super::step::STAT_G_LOSS],
+            d_real: v[super::step::STAT_D_REAL],
+            d_fake: v[super::step::STAT_D_FAKE],
+        }
+    }
+
+    fn all_finite(&self) -> bool {
+        [self.d_loss, self.g_loss, self.d_real, self.d_fake]
+            .iter()
+            .all(|v| v.is_finite())
+    }
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub steps: u64,
+    pub seconds: f64,
+    pub last: Stats,
+    pub backend: String,
+    pub out: PathBuf,
+}
+
+/// Options of the loop itself.
+#[derive(Clone, Debug)]
+pub struct LoopOptions {
+    pub steps: u64,
+    pub d_steps: u32,
+    pub sample_every: u64,
+    pub log_every: u64,
+    pub progress: bool,
+}
+
+/// Trains `cfg` on `dataset` into the (new, empty) folder `out`.
+pub fn train(
+    cfg: &GanConfig,
+    dataset: &Dataset,
+    gpu: Option<GpuContext>,
+    opts: &LoopOptions,
+    out: &Path,
+) -> anyhow::Result<Summary> {
+    anyhow::ensure!(opts.steps > 0, "--steps must be at least 1");
+    anyhow::ensure!(opts.d_steps > 0, "--d-steps must be at least 1");
+    let gan = build_gan_plan(cfg, &dataset.data, InitialParams::default())?;
+    let GanPlan {
+        plan,
+        generator,
+        discriminator,
+        stats,
+        samples,
+        ..
+    } = gan;
+    let mut exec = Executor::new(gpu, plan, vec![stats])?;
+    let backend = exec.describe();
+
+    std::fs::create_dir_all(out.join("samples"))
+        .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", out.display()))?;
+    let config = RunConfig {
+        dataset: dataset.name.as_str().into(),
+        data_source: dataset.source.clone(),
+        model: cfg.model.clone(),
+        batch: cfg.batch,
+        steps: opts.steps,
+        d_steps: opts.d_steps,
+        d_adam: cfg.d_adam,
+        g_adam: cfg.g_adam,
+        real_label: cfg.real_label,
+        seed: cfg.seed,
+        backend: backend.clone(),
+        sample_every: opts.sample_every,
+        log_every: opts.log_every,
+        shadergan_version: env!("CARGO_PKG_VERSION"),
+    };
+    write_atomic(
+        &out.join("config.json"),
+        serde_json::to_string_pretty(&config)?.as_bytes(),
+    )?;
+
+    let mut step_phases: Vec<&str> = vec!["d_step"; opts.d_steps as usize];
+    step_phases.push("g_step");
+    let log_every = opts.log_every.max(1);
+    let bar = progress_bar(opts);
+    let mut history: Vec<(u64, Stats)> = Vec::new();
+    let start = Instant::now();
+    let mut step = 0u64;
+    let mut phases = Vec::new();
+    while step < opts.steps {
+        // Run up to the next log point (and never past a sample point).
+        let mut n = log_every - step % log_every;
+        if opts.sample_every > 0 {
+            n = n.min(opts.sample_every - step % opts.sample_every);
+        }
+        n = n.min(opts.steps - step);
+        phases.clear();
+        for _ in 0..n {
+            phases.extend_from_slice(&step_phases);
+        }
+        exec.run(&phases, Some(step + n))?;
+        step += n;
+        absorb_reports(&mut history, exec.reports(false)?)?;
+        if opts.sample_every > 0 && step % opts.sample_every == 0 && step < opts.steps {
+            exec.run(&["sample"], None)?;
+            write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
+            write_losses(&history, out)?;
+        }
+        if let Some(bar) = &bar {
+            bar.set_position(step);
+            if let Some((_, s)) = history.last() {
+                bar.set_message(format!(
+                    "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
+                    s.d_loss, s.g_loss, s.d_real, s.d_fake
+                ));
+            }
+        }
+    }
+    absorb_reports(&mut history, exec.reports(true)?)?;
+    let seconds = start.elapsed().as_secs_f64();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+
+    exec.run(&["sample"], None)?;
+    write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
+    write_losses(&history, out)?;
+    let ck = checkpoint::Checkpoint {
+        model: cfg.model.clone(),
+        step,
+        dataset: dataset.name.as_str().into(),
+        seed: cfg.seed,
+        generator: exec.read(generator.params)?,
+        discriminator: exec.read(discriminator.params)?,
+    };
+    checkpoint::save(&out.join("checkpoint.safetensors"), &ck)?;
+    Ok(Summary {
+        steps: step,
+        seconds,
+        last: history.last().map(|(_, s)| *s).unwrap_or_default(),
+        backend,
+        out: out.to_path_buf(),
+    })
+}
+
+fn progress_bar(opts: &LoopOptions) -> Option<indicatif::ProgressBar> {
+    if !opts.progress {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(opts.steps);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} steps, {per_sec} | {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+/// Appends reports to the history, refusing NaN or Inf.
+fn absorb_reports(
+    history: &mut Vec<(u64, Stats)>,
+    reports: Vec<(u64, Vec<f32>)>,
+) -> anyhow::Result<()> {
+    for (step, values) in reports {
+        let s = Stats::from_report(&values);
+        if !s.all_finite() {
+            anyhow::bail!(
+                "training diverged: non-finite loss or D output at step {step} \
+                 (D loss {}, G loss {}, D(x) {}, D(G(z)) {})",
+                s.d_loss,
+                s.g_loss,
+                s.d_real,
+                s.d_fake
+            );
+        }
+        history.push((step, s));
+    }
+    Ok(())
+}
+
+fn write_losses(history: &[(u64, Stats)], out: &Path) -> anyhow::Result<()> {
+    let mut csv = String::from("step,d_loss,g_loss,d_real,d_fake\n");
+    for (step, s) in history {
+        writeln!(
+            csv,
+            "{step},{},{},{},{}",
+            s.d_loss, s.g_loss, s.d_real, s.d_fake
+        )?;
+    }
+    write_atomic(&out.join("losses.csv"), csv.as_bytes())?;
+    let series = |name: &str, color, f: fn(&Stats) -> f32| plot::Series {
+        name: name.into(),
+        color,
+        points: history
+            .iter()
+            .map(|(x, s)| (*x as f64, f64::from(f(s))))
+            .collect(),
+    };
+    let img = plot::line_plot(
+        "GAN training",
+        "step",
+        "loss / mean D output",
+        &[
+            series("D loss", [200, 50, 50], |s| s.d_loss),
+            series("G loss", [40, 90, 200], |s| s.g_loss),
+            series("D(x)", [60, 160, 60], |s| s.d_real),
+            series("D(G(z))", [230, 150, 30], |s| s.d_fake),
+        ],
+        900,
+        500,
+    );
+    write_atomic(&out.join("losses.png"), &grid::png_bytes(&img)?)
+}
+
+/// Writes `samples/<name>.png`: an image grid, or a scatter of points over the data.
+fn write_samples(
+    exec: &Executor,
+    samples: crate::plan::Slice,
+    dataset: &Dataset,
+    out: &Path,
+    name: &str,
+) -> anyhow::Result<()> {
+    let values = exec.read(samples)?;
+    let background = match &dataset.data {
+        super::TrainingData::F32 { values, .. } => values
+            .chunks_exact(2)
+            .take(2000)
+            .map(|p| [p[0], p[1]])
+            .collect(),
+        _ => Vec::new(),
+    };
+    let png = render_samples(&values, &dataset.kind, &background)?;
+    write_atomic(&out.join("samples").join(format!("{name}.png")), &png)
+}
+
+/// PNG bytes of generated rows: a grid for images, a scatter plot over
+/// `background` (data points) for 2-D points.
+pub fn render_samples(
+    values: &[f32],
+    kind: &DataKind,
+    background: &[[f32; 2]],
+) -> anyhow::Result<Vec<u8>> {
+    match kind {
+        DataKind::Images { rows, cols } => {
+            let count = values.len() / (rows * cols);
+            let per_row = (count as f64).sqrt().ceil() as usize;
+            grid::png_bytes(&grid::image_grid(values, count, *rows, *cols, per_row, 2))
+        }
+        DataKind::Points(mixture) => {
+            let foreground: Vec<[f32; 2]> = values.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
+            let img = plot::scatter_plot(
+                &format!("{}: samples (color) over data (grey)", mixture.name),
+                background,
+                &foreground,
+                mixture.plot_bounds(),
+                600,
+            );
+            grid::png_bytes(&img)
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Checkpoints in safetensors, laid out so PyTorch loads them directly.
+//!
+//! Each network is saved as the `state_dict` of an `nn.Sequential` of
+//! `nn.Linear` layers with activation modules between them, so the Linear
+//! layers sit at indices 0, 2, 4, ...:
+//!
+//! ```text
+//! generator.0.weight      [hidden0, z_dim]   f32    (nn.Linear stores W as [out, in])
+//! generator.0.bias        [hidden0]
+//! generator.2.weight      [hidden1, hidden0]
+//! ...
+//! discriminator.0.weight  [hidden0, data_dim]
+//! ...
+//! ```
+//! The header's metadata holds `format` (`shadergan-checkpoint-1`), `model`
+//! (the architecture as JSON), `step`, `dataset` and `seed`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::gan::ModelSpec;
+use crate::nn::Mlp;
+
+pub const FORMAT: &str = "shadergan-checkpoint-1";
+
+/// What a checkpoint holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    pub model: ModelSpec,
+    /// Training steps (G updates) done.
+    pub step: u64,
+    pub dataset: String,
+    pub seed: u64,
+    /// Flat parameter buffers in the layout of `model.generator().layout()`.
+    pub generator: Vec<f32>,
+    pub discriminator: Vec<f32>,
+}
+
+/// `(name, shape, range in the flat buffer)` of each tensor of a network.
+fn tensor_table(prefix: &str, mlp: &Mlp) -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
+    let layout = mlp.layout();
+    let mut table = Vec::new();
+    for (l, layer) in mlp.layers.iter().enumerate() {
+        let (w, b) = (layout.weights[l], layout.biases[l]);
+        table.push((
+            format!("{prefix}.{}.weight", 2 * l),
+            vec![layer.outputs, layer.inputs],
+            w.offset..w.offset + w.len,
+        ));
+        table.push((
+            format!("{prefix}.{}.bias", 2 * l),
+            vec![layer.outputs],
+            b.offset..b.offset + b.len,
+        ));
+    }
+    table
+}
+
+fn networks(model: &ModelSpec) -> [(&'static str, Mlp); 2] {
+    [
+        ("generator", model.generator()),
+        ("discriminator", model.discriminator()),
+    ]
+}
+
+/// Serialises a checkpoint to safetensors bytes.
+pub fn to_bytes(ck: &Checkpoint) -> anyhow::Result<Vec<u8>> {
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for ((prefix, mlp), params) in networks(&ck.model)
+        .iter()
+        .zip([&ck.generator, &ck.discriminator])
+    {
+        anyhow::ensure!(
+            params.len() == mlp.layout().total,
+            "{prefix} parameters do not match the architecture"
+        );
+        for (name, shape, range) in tensor_table(prefix, mlp) {
+            let bytes = bytemuck::cast_slice(&params[range]).to_vec();
+            owned.push((name, shape, bytes));
+        }
+    }
+    let views = owned
+        .iter()
+        .map(|(name, shape, bytes)| {
+            Ok((
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), bytes)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    let metadata = HashMap::from([
+        ("format".to_string(), FORMAT.to_string()),
+        ("model".to_string(), serde_json::to_string(&ck.model)?),
+        ("step".to_string(), ck.step.to_string()),
+        ("dataset".to_string(), ck.dataset.clone()),
+        ("seed".to_string(), ck.seed.to_string()),
+    ]);
+    Ok(safetensors::serialize(views, Some(metadata))?)
+}
+
+/// Writes a checkpoint atomically (temporary file, fsync, rename).
+pub fn save(path: &Path, ck: &Checkpoint) -> anyhow::Result<()> {
+    super::atomic::write_atomic(path, &to_bytes(ck)?)
+}
+
+/// Reads a checkpoint and checks every tensor's name, dtype and shape
+/// against the architecture in its metadata.
+pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    from_bytes(&bytes).with_context(|| format!("{} is not a usable checkpoint", path.display()))
+}
+
+pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| anyhow::anyhow!("not a safetensors file ({e})"))?;
+    let tensors = SafeTensors::deserialize(bytes)
+        .map_err(|e| anyhow::anyhow!("corrupt safetensors ({e})"))?;
+    let meta = header
+        .metadata()
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no metadata (not written by shadergan)"))?;
+    let get = |key: &str| {
+        meta.get(key)
+            .ok_or_else(|| anyhow::anyhow!("metadata has no '{key}'"))
+    };
+    let format = get("format")?;
+    anyhow::ensure!(format == FORMAT, "format '{format}' is not {FORMAT}");
+    let model: ModelSpec = serde_json::from_str(get("model")?)
+        .context("metadata 'model' is not a model description")?;
+    model.check()?;
+    let step = get("step")?
+        .parse()
+        .context("metadata 'step' is not a number")?;
+    let seed = get("seed")?
+        .parse()
+        .context("metadata 'seed' is not a number")?;
+    let dataset = get("dataset")?.clone();
+
+    let mut flat = Vec::new();
+    let mut expected_names = Vec::new();
+    for (prefix, mlp) in networks(&model) {
+        let mut params = vec![0.0f32; mlp.layout().total];
+        for (name, shape, range) in tensor_table(prefix, &mlp) {
+            let t = tensors
+                .tensor(&name)
+                .map_err(|_| anyhow::anyhow!("tensor '{name}' is missing"))?;
+            anyhow::ensure!(
+                t.dtype() == Dtype::F32,
+                "tensor '{name}' is {:?}, expected F32",
+                t.dtype()
+            );
+            anyhow::ensure!(
+                t.shape() == shape.as_slice(),
+                "tensor '{name}' has shape {:?}, expected {shape:?}",
+                t.shape()
+            );
+            let values: Vec<f32> = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            params[range].copy_from_slice(&values);
+            expected_names.push(name);
+        }
+        flat.push(params);
+    }
+    if let Some(extra) = tensors
+        .names()
+        .into_iter()
+        .find(|n| !expected_names.iter().any(|e| e == n))
+    {
+        anyhow::bail!("unexpected tensor '{extra}' for this architecture");
+    }
+    let discriminator = flat.pop().expect("two networks");
+    let generator = flat.pop().expect("two networks");
+    Ok(Checkpoint {
+        model,
+        step,
+        dataset,
+        seed,
+        generator,
+        discriminator,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn sample_checkpoint() -> Checkpoint {
+        let model = ModelSpec {
+            z_dim: 3,
+            data_dim: 2,
+            hidden: vec![5, 4],
+            hidden_act: crate::plan::Activation::LeakyRelu(0.2),
+            output_act: crate::plan::Activation::Identity,
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        Checkpoint {
+            generator: model.generator().init_params(&mut rng),
+            discriminator: model.discriminator().init_params(&mut rng),
+            model,
+            step: 42,
+            dataset: "ring".into(),
+            seed: 7,
+        }
+    }
+
+    #[test]
+    fn round_trip_is_exact() {
+        let ck = sample_checkpoint();
+        let back = from_bytes(&to_bytes(&ck).unwrap()).unwrap();
+        assert_eq!(back, ck);
+    }
+
+    #[test]
+    fn tensors_are_named_for_nn_sequential() {
+        let bytes = to_bytes(&sample_checkpoint()).unwrap();
+        let t = SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = t.names();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "discriminator.0.bias",
+                "discriminator.0.weight",
+                "discriminator.2.bias",
+                "discriminator.2.weight",
+                "discriminator.4.bias",
+                "discriminator.4.weight",
+                "generator.0.bias",
+                "generator.0.weight",
+                "generator.2.bias",
+                "generator.2.weight",
+                "generator.4.bias",
+                "generator.4.weight",
+            ]
+        );
+        assert_eq!(t.tensor("generator.0.weight").unwrap().shape(), [5, 3]);
+        assert_eq!(t.tensor("discriminator.4.weight").unwrap().shape(), [1, 4]);
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_refused_with_a_reason() {
+        let bytes = to_bytes(&sample_checkpoint()).unwrap();
+        for cut in [0, 7, 8, 20, bytes.len() / 2, bytes.len() - 1] {
+            let e = from_bytes(&bytes[..cut]).unwrap_err().to_string();
+            assert!(e.contains("safetensors"), "cut {cut}: {e}");
+        }
+        let e = from_bytes(b"hello world, not a checkpoint")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a safetensors file"), "{e}");
+    }
+}

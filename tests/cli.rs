@@ -1,0 +1,255 @@
+//! The `shadergan` command end to end: `train` on the ring for a few hundred
+//! steps (on the GPU backend, llvmpipe in CI), the run folder it writes,
+//! `sample` from its checkpoint, reproducibility, and refused flags.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shadergan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shadergan"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("the binary runs")
+}
+
+/// A fresh, absent path under the target folder's temporary space.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_png(path: &Path) {
+    let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        img.width() > 100 && img.height() > 100,
+        "{} is tiny",
+        path.display()
+    );
+}
+
+/// Checks the run folder `train` promises.
+fn check_run_folder(out: &Path, steps: u64, backend_prefix: &str) {
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["dataset"], "ring");
+    assert_eq!(config["seed"], 5);
+    assert_eq!(config["steps"], steps);
+    assert_eq!(config["batch"], 32);
+    assert!(
+        config["backend"]
+            .as_str()
+            .unwrap()
+            .starts_with(backend_prefix),
+        "{}",
+        config["backend"]
+    );
+    assert_eq!(config["model"]["hidden"], serde_json::json!([32, 32]));
+
+    let csv = std::fs::read_to_string(out.join("losses.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("step,d_loss,g_loss,d_real,d_fake"));
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len() as u64, steps / 10, "one row every 10 steps");
+    assert_eq!(rows.last().unwrap()[0] as u64, steps);
+    for r in &rows {
+        assert!(r[1] > 0.0 && r[2] > 0.0, "losses must be positive: {r:?}");
+        assert!((0.0..=1.0).contains(&r[3]) && (0.0..=1.0).contains(&r[4]));
+    }
+
+    assert_png(&out.join("losses.png"));
+    let samples: Vec<_> = std::fs::read_dir(out.join("samples")).unwrap().collect();
+    assert_eq!(
+        samples.len() as u64,
+        steps / 100,
+        "samples every 100 steps and at the end"
+    );
+    assert_png(&out.join("samples").join(format!("step-{steps:07}.png")));
+
+    let ck = shadergan::io::checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ck.step, steps);
+    assert_eq!(ck.model.data_dim, 2);
+    assert_eq!(ck.seed, 5);
+}
+
+fn train_ring(out: &Path, backend: &str, steps: u64) -> Output {
+    shadergan(&[
+        "train",
+        "--dataset",
+        "ring",
+        "--steps",
+        &steps.to_string(),
+        "--batch",
+        "32",
+        "--hidden",
+        "32,32",
+        "--seed",
+        "5",
+        "--sample-every",
+        "100",
+        "--backend",
+        backend,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn train_on_the_gpu_writes_the_run_folder_and_sample_reads_it() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let out = scratch("gpu-ring");
+    let o = train_ring(&out, "gpu", 300);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(summary.contains("trained 300 steps"), "{summary}");
+    check_run_folder(&out, 300, "gpu: ");
+
+    let png = out.join("drawn.png");
+    let ck = out.join("checkpoint.safetensors");
+    let args = |p: &Path| {
+        vec![
+            "sample".to_string(),
+            "--checkpoint".into(),
+            ck.to_str().unwrap().into(),
+            "--n".into(),
+            "200".into(),
+            "--seed".into(),
+            "3".into(),
+            "--out".into(),
+            p.to_str().unwrap().into(),
+        ]
+    };
+    let o = shadergan(&args(&png).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "sample failed: {}", stderr(&o));
+    assert_png(&png);
+    // An existing output is never overwritten without --overwrite.
+    let before = std::fs::read(&png).unwrap();
+    let o = shadergan(&args(&png).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&png).unwrap(), before);
+}
+
+#[test]
+fn same_seed_on_the_cpu_backend_gives_a_bitwise_identical_run() {
+    let (a, b) = (scratch("cpu-a"), scratch("cpu-b"));
+    for out in [&a, &b] {
+        let o = train_ring(out, "cpu", 200);
+        assert!(o.status.success(), "train failed: {}", stderr(&o));
+    }
+    check_run_folder(&a, 200, "cpu");
+    // Bitwise: every parameter and every logged loss.
+    let load =
+        |d: &Path| shadergan::io::checkpoint::load(&d.join("checkpoint.safetensors")).unwrap();
+    let (ka, kb) = (load(&a), load(&b));
+    assert!(
+        ka.generator == kb.generator,
+        "generator differs between two runs with one seed"
+    );
+    assert!(
+        ka.discriminator == kb.discriminator,
+        "discriminator differs"
+    );
+    assert!(
+        std::fs::read(a.join("losses.csv")).unwrap()
+            == std::fs::read(b.join("losses.csv")).unwrap(),
+        "losses.csv differs between two runs with one seed"
+    );
+    // Another seed, another run.
+    let c = scratch("cpu-c");
+    let o = shadergan(&[
+        "train",
+        "--dataset",
+        "ring",
+        "--steps",
+        "200",
+        "--batch",
+        "32",
+        "--hidden",
+        "32,32",
+        "--seed",
+        "6",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        c.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert!(
+        load(&c).generator != ka.generator,
+        "another seed gave the same generator"
+    );
+}
+
+#[test]
+fn same_seed_on_the_gpu_gives_the_same_run_within_tolerance() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let (a, b) = (scratch("gpu-a"), scratch("gpu-b"));
+    for out in [&a, &b] {
+        let o = train_ring(out, "gpu", 100);
+        assert!(o.status.success(), "train failed: {}", stderr(&o));
+    }
+    let ka = shadergan::io::checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
+    let kb = shadergan::io::checkpoint::load(&b.join("checkpoint.safetensors")).unwrap();
+    let err = common::norm_rel_err(&ka.generator, &kb.generator);
+    assert!(err <= 1e-5, "two GPU runs differ by {err:e}");
+}
+
+#[test]
+fn refused_flags_exit_non_zero_with_one_line_and_write_nothing() {
+    let out = scratch("refused");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--batch", "0"], "--batch must be at least 1"),
+        (&["--lr", "NaN"], "--lr must be"),
+        (&["--lr=-1"], "--lr must be"),
+        (&["--hidden", "0"], "--hidden sizes must be at least 1"),
+        (&["--batch", "200000"], "larger than the dataset"),
+        (&["--steps", "0"], "--steps must be at least 1"),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec![
+            "train",
+            "--dataset",
+            "ring",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+        ];
+        args.push(out.to_str().unwrap());
+        args.extend_from_slice(flags);
+        let o = shadergan(&args);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{flags:?} was accepted");
+        assert!(err.contains(message), "{flags:?}: {err}");
+        assert!(!err.contains("panicked"), "{flags:?} panicked: {err}");
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "{flags:?}: not one line: {err}"
+        );
+        assert!(!out.exists(), "{flags:?} created the run folder");
+    }
+    let o = shadergan(&["train", "--dataset", "mnist", "--quiet"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--dataset mnist needs --data DIR"),
+        "{}",
+        stderr(&o)
+    );
+}
