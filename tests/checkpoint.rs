@@ -60,7 +60,10 @@ fn save_load_and_sample_gives_identical_samples() {
     let (plan, out) = build_sampler_plan(&loaded.model, loaded.generator.clone(), z).unwrap();
     let mut sampler = CpuPlan::new(plan.clone()).unwrap();
     sampler.run(&["sample"]).unwrap();
-    assert!(sampler.f32s(out) == trained_samples.as_slice(), "samples differ after reload");
+    assert!(
+        sampler.f32s(out) == trained_samples.as_slice(),
+        "samples differ after reload"
+    );
     assert!(trained_samples.iter().all(|v| v.is_finite()));
 
     if let Some(ctx) = common::gpu() {

@@ -40,7 +40,7 @@ pub struct TrainArgs {
     /// Passes over the data (a step is one D update and one G update on a batch).
     #[arg(long, conflicts_with = "steps")]
     pub epochs: Option<f64>,
-    /// Training steps [default: 6000 for images, 4000 for 2-D points].
+    /// Training steps [default: 15000 for images, 4000 for 2-D points].
     #[arg(long)]
     pub steps: Option<u64>,
     #[arg(long, default_value_t = 64)]
@@ -209,7 +209,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         (Some(s), _) => s,
         (None, Some(e)) => ((e * rows as f64) / a.batch as f64).ceil().max(1.0) as u64,
         (None, None) if is_points => 4000,
-        (None, None) => 6000,
+        (None, None) => 15_000,
     };
     let hidden_act = match a.activation {
         ActivationArg::Relu => Activation::Relu,

@@ -155,7 +155,7 @@ pub fn train(
         exec.run(&phases, Some(step + n))?;
         step += n;
         absorb_reports(&mut history, exec.reports(false)?)?;
-        if opts.sample_every > 0 && step % opts.sample_every == 0 && step < opts.steps {
+        if opts.sample_every > 0 && step.is_multiple_of(opts.sample_every) && step < opts.steps {
             exec.run(&["sample"], None)?;
             write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
             write_losses(&history, out)?;

@@ -26,10 +26,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         file.sync_all()?;
         fs::rename(&tmp, path)?;
         // Make the rename itself durable (best effort: not every platform can open a folder).
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Some(Ok(d)) = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(File::open)
+        {
+            let _ = d.sync_all();
         }
         Ok(())
     })();

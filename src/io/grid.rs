@@ -48,7 +48,7 @@ pub fn png_bytes<P: image::PixelWithColorType<Subpixel = u8>>(
         img.as_raw(),
         img.width(),
         img.height(),
-        P::COLOR_TYPE.into(),
+        P::COLOR_TYPE,
     )?;
     Ok(out)
 }
