@@ -72,3 +72,59 @@ fn bce_with_logits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     let residual = select(stable_sigmoid(z) - t, -stable_sigmoid(-z), t == 1.0);
     grad[p.grad_off + i] = p.grad_scale * residual;
 }
+
+// ---------------------------------------------------------------------------
+// softmax_cross_entropy: softmax over C classes and cross-entropy against an
+// class label per row, loss and gradient in one pass (the classifier that
+// scores generated images is trained with it).
+//
+// Math, for row i with logits z[0..C) and label y:
+//   lse     = m + log Σ_c e^{z_c − m},   m = max_c z_c        (no overflow)
+//   loss[i] = lse − z_y
+//   grad[i, c] = grad_scale · (e^{z_c − lse} − [c = y])
+//
+// Buffers (element offsets in the uniform)
+//   binding 5 uniform CeParams
+//   binding 6 logits  f32 read          logits[logits_off + i·C + c]
+//   binding 7 labels  f32 read          labels[labels_off + i] (class index as a float, exact below 2^24)
+//   binding 8 loss    f32 read_write    loss[loss_off + i]
+//   binding 9 grad    f32 read_write    grad[grad_off + i·C + c]
+//
+// Dispatch: one thread per row, workgroups of 256, grid as above with G = ceil(rows/256).
+
+struct CeParams {
+    rows: u32, classes: u32, logits_off: u32, labels_off: u32,
+    loss_off: u32, grad_off: u32, grad_scale: f32, _pad0: u32,
+}
+
+@group(0) @binding(5) var<uniform> ce: CeParams;
+@group(0) @binding(6) var<storage, read> ce_logits: array<f32>;
+@group(0) @binding(7) var<storage, read> ce_labels: array<f32>;
+@group(0) @binding(8) var<storage, read_write> ce_loss: array<f32>;
+@group(0) @binding(9) var<storage, read_write> ce_grad: array<f32>;
+
+@compute @workgroup_size(256)
+fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                         @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid.x;
+    if (i >= ce.rows) {
+        return;
+    }
+    let base = ce.logits_off + i * ce.classes;
+    var m = ce_logits[base];
+    for (var c = 1u; c < ce.classes; c++) {
+        m = max(m, ce_logits[base + c]);
+    }
+    var total = 0.0;
+    for (var c = 0u; c < ce.classes; c++) {
+        total += exp(ce_logits[base + c] - m);
+    }
+    let lse = m + log(total);
+    let label = u32(ce_labels[ce.labels_off + i]);
+    ce_loss[ce.loss_off + i] = lse - ce_logits[base + label];
+    let gbase = ce.grad_off + i * ce.classes;
+    for (var c = 0u; c < ce.classes; c++) {
+        let p = exp(ce_logits[base + c] - lse);
+        ce_grad[gbase + c] = ce.grad_scale * (p - select(0.0, 1.0, c == label));
+    }
+}

@@ -3,10 +3,12 @@
 // Math
 //   column_sum   out[c] = Σ_{r < rows} x[r, c]                 (x row-major, cols wide)
 //   mean         out[0] = scale · (1/len) · Σ_{i < len} x[i]
+//   row_sq_norm  out[r] = Σ_{c < cols} x[r, c]²              (Parzen distances)
 //
 // Buffers (f32, element offsets in the uniform)
 //   column_sum:  binding 0 uniform Params, 1 x read, 2 out read_write
 //   mean:        binding 3 uniform Params, 4 x read, 5 out read_write
+//   row_sq_norm: binding 6 uniform Params, 7 x read, 8 out read_write
 //   x[in_off + ...], out[out_off + ...]
 //
 // Dispatch
@@ -15,6 +17,8 @@
 //               grid (ceil(cols/256), 1, 1).
 //   mean:       one workgroup of 256 threads: each thread sums a strided share,
 //               then a tree reduction in workgroup memory; grid (1, 1, 1).
+//   row_sq_norm: one thread per row, workgroups of 256, grid (min(G, 65535),
+//               ceil(G/65535), 1), G = ceil(rows/256).
 
 struct Params {
     rows: u32, cols: u32, in_off: u32, out_off: u32,
@@ -62,4 +66,23 @@ fn mean(@builtin(local_invocation_id) lid: vec3<u32>) {
     if (lid.x == 0u) {
         m_out[mp.out_off] = mp.scale * partial[0] / f32(max(len, 1u));
     }
+}
+
+@group(0) @binding(6) var<uniform> rn: Params;
+@group(0) @binding(7) var<storage, read> rn_x: array<f32>;
+@group(0) @binding(8) var<storage, read_write> rn_out: array<f32>;
+
+@compute @workgroup_size(256)
+fn row_sq_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid: vec3<u32>) {
+    let r = (wid.y * nwg.x + wid.x) * 256u + lid.x;
+    if (r >= rn.rows) {
+        return;
+    }
+    var s = 0.0;
+    for (var c = 0u; c < rn.cols; c++) {
+        let v = rn_x[rn.in_off + r * rn.cols + c];
+        s = fma(v, v, s);
+    }
+    rn_out[rn.out_off + r] = s;
 }

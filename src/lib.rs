@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod cpu;
 pub mod data;
+pub mod eval;
 pub mod gan;
 pub mod gpu;
 pub mod io;

@@ -218,6 +218,35 @@ pub enum Op {
         grad: Slice,
         grad_scale: f32,
     },
+    /// Softmax over `classes` and cross-entropy against a label per row (a class
+    /// index stored as f32, so labels gather like any data row):
+    /// `loss[i] = logsumexp(z_i) − z_i[y_i]`, `grad[i,c] = grad_scale·(softmax(z_i)_c − [c = y_i])`.
+    SoftmaxCrossEntropy {
+        logits: Slice,
+        labels: Slice,
+        loss: Slice,
+        grad: Slice,
+        classes: usize,
+        grad_scale: f32,
+    },
+    /// `out[r] = Σ_c x[r,c]²`.
+    RowSqNorm {
+        x: Slice,
+        out: Slice,
+        rows: usize,
+        cols: usize,
+    },
+    /// Parzen-window log-density of each test row under `samples` generated rows:
+    /// `out[r] = log mean_j exp(−‖x_r − s_j‖²/(2σ²)) − (dim/2)·log(2πσ²)`, from
+    /// `gram[r,j] = x_r·s_j` and the squared norms of both sides.
+    ParzenLogDensity {
+        gram: Slice,
+        x_norms: Slice,
+        s_norms: Slice,
+        out: Slice,
+        dim: usize,
+        sigma: f32,
+    },
     /// One Adam step (bias-corrected, decoupled weight decay) over a flat buffer.
     /// The step number is `step[0] + 1`; the op does not advance it.
     Adam {
@@ -264,6 +293,9 @@ impl Op {
             Op::ColumnSum { .. } => "column_sum",
             Op::Mean { .. } => "mean",
             Op::BceWithLogits { .. } => "bce_with_logits",
+            Op::SoftmaxCrossEntropy { .. } => "softmax_cross_entropy",
+            Op::RowSqNorm { .. } => "row_sq_norm",
+            Op::ParzenLogDensity { .. } => "parzen_log_density",
             Op::Adam { .. } => "adam",
             Op::RandomNormal { .. } => "random_normal",
             Op::RandomUniform { .. } => "random_uniform",
@@ -295,6 +327,21 @@ impl Op {
                 grad,
                 ..
             } => (vec![logits, targets], vec![loss, grad]),
+            Op::SoftmaxCrossEntropy {
+                logits,
+                labels,
+                loss,
+                grad,
+                ..
+            } => (vec![logits, labels], vec![loss, grad]),
+            Op::RowSqNorm { x, out, .. } => (vec![x], vec![out]),
+            Op::ParzenLogDensity {
+                gram,
+                x_norms,
+                s_norms,
+                out,
+                ..
+            } => (vec![gram, x_norms, s_norms], vec![out]),
             Op::Adam {
                 params,
                 grads,
@@ -378,6 +425,39 @@ impl Op {
                 need("targets", targets, logits.len)?;
                 need("loss", loss, logits.len)?;
                 need("grad", grad, logits.len)
+            }
+            Op::SoftmaxCrossEntropy {
+                logits,
+                labels,
+                loss,
+                grad,
+                classes,
+                ..
+            } => {
+                if *classes == 0 {
+                    return Err("zero classes".into());
+                }
+                need("logits", logits, labels.len * classes)?;
+                need("loss", loss, labels.len)?;
+                need("grad", grad, logits.len)
+            }
+            Op::RowSqNorm { x, out, rows, cols } => {
+                need("x", x, rows * cols)?;
+                need("out", out, *rows)
+            }
+            Op::ParzenLogDensity {
+                gram,
+                x_norms,
+                s_norms,
+                out,
+                sigma,
+                ..
+            } => {
+                if !(*sigma > 0.0) {
+                    return Err(format!("bandwidth {sigma} is not positive"));
+                }
+                need("gram", gram, x_norms.len * s_norms.len)?;
+                need("out", out, x_norms.len)
             }
             Op::Adam {
                 params,

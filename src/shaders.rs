@@ -9,6 +9,7 @@ pub enum Shader {
     Activation,
     Reduce,
     Loss,
+    Parzen,
     Adam,
     Random,
     Gather,
@@ -17,11 +18,12 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
         Shader::Loss,
+        Shader::Parzen,
         Shader::Adam,
         Shader::Random,
         Shader::Gather,
@@ -36,6 +38,7 @@ impl Shader {
             Shader::Activation => "activation.wgsl",
             Shader::Reduce => "reduce.wgsl",
             Shader::Loss => "loss.wgsl",
+            Shader::Parzen => "parzen.wgsl",
             Shader::Adam => "adam.wgsl",
             Shader::Random => "random.wgsl",
             Shader::Gather => "gather.wgsl",
@@ -50,6 +53,7 @@ impl Shader {
             Shader::Activation => include_str!("../shaders/activation.wgsl"),
             Shader::Reduce => include_str!("../shaders/reduce.wgsl"),
             Shader::Loss => include_str!("../shaders/loss.wgsl"),
+            Shader::Parzen => include_str!("../shaders/parzen.wgsl"),
             Shader::Adam => include_str!("../shaders/adam.wgsl"),
             Shader::Random => include_str!("../shaders/random.wgsl"),
             Shader::Gather => include_str!("../shaders/gather.wgsl"),

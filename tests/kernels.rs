@@ -505,3 +505,132 @@ fn fill_and_increment_cover_a_two_dimensional_grid() {
     assert_eq!(read_gpu_u32(&gpu, counter), vec![42]);
     assert_eq!(cpu.u32s(counter), &[42]);
 }
+
+#[test]
+fn softmax_cross_entropy_matches_cpu() {
+    let mut r = rng(10);
+    for &rows in &SIZES {
+        for classes in [1usize, 2, 10, 33] {
+            let mut logits = uniform(&mut r, rows * classes, -6.0, 6.0);
+            logits[0] = 60.0; // a large logit: the log-sum-exp must not overflow
+            let labels: Vec<f32> = (0..rows).map(|i| ((i * 7 + 3) % classes) as f32).collect();
+            let mut plan = Plan::default();
+            let z = input_f32(&mut plan, "z", &logits);
+            let y = input_f32(&mut plan, "y", &labels);
+            let loss = output_f32(&mut plan, "loss", rows);
+            let grad = output_f32(&mut plan, "grad", rows * classes);
+            plan.add_phase(
+                "op",
+                vec![Op::SoftmaxCrossEntropy {
+                    logits: z,
+                    labels: y,
+                    loss,
+                    grad,
+                    classes,
+                    grad_scale: 0.5,
+                }],
+            );
+            let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
+                return;
+            };
+            let what = format!("rows={rows} classes={classes}");
+            if cpu.f32s(loss).iter().any(|v| *v != 0.0) {
+                let err = max_rel_err(&read_gpu(&gpu, loss), cpu.f32s(loss));
+                assert_close(err, ELEMENTWISE_TOL, &format!("ce loss {what}"));
+            }
+            if classes > 1 {
+                // Gradients are probabilities minus one-hots: compare against the row scale.
+                let got = read_gpu(&gpu, grad);
+                for (g, w) in got.iter().zip(cpu.f32s(grad)) {
+                    let err = f64::from((g - w).abs()) / 0.5;
+                    assert_close(err, ELEMENTWISE_TOL, &format!("ce grad {what}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn parzen_log_density_matches_cpu() {
+    let mut r = rng(11);
+    for (rows, samples, dim) in [
+        (1usize, 1usize, 1usize),
+        (7, 33, 5),
+        (33, 300, 17),
+        (127, 7, 784),
+    ] {
+        let x = uniform(&mut r, rows * dim, 0.0, 1.0);
+        let s = uniform(&mut r, samples * dim, 0.0, 1.0);
+        for sigma in [0.1f32, 0.3, 1.0] {
+            let mut plan = Plan::default();
+            let xs = input_f32(&mut plan, "x", &x);
+            let ss = input_f32(&mut plan, "s", &s);
+            let gram = output_f32(&mut plan, "gram", rows * samples);
+            let xn = output_f32(&mut plan, "xn", rows);
+            let sn = output_f32(&mut plan, "sn", samples);
+            let out = output_f32(&mut plan, "out", rows);
+            plan.add_phase(
+                "op",
+                vec![
+                    Op::MatmulBiasAct {
+                        x: xs,
+                        w: ss,
+                        b: None,
+                        y: gram,
+                        m: rows,
+                        n: samples,
+                        k: dim,
+                        act: Activation::Identity,
+                    },
+                    Op::RowSqNorm {
+                        x: xs,
+                        out: xn,
+                        rows,
+                        cols: dim,
+                    },
+                    Op::RowSqNorm {
+                        x: ss,
+                        out: sn,
+                        rows: samples,
+                        cols: dim,
+                    },
+                    Op::ParzenLogDensity {
+                        gram,
+                        x_norms: xn,
+                        s_norms: sn,
+                        out,
+                        dim,
+                        sigma,
+                    },
+                ],
+            );
+            let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
+                return;
+            };
+            let what = format!("rows={rows} samples={samples} dim={dim} sigma={sigma}");
+            assert_close(
+                max_rel_err(&read_gpu(&gpu, xn), cpu.f32s(xn)),
+                ELEMENTWISE_TOL,
+                &format!("row_sq_norm {what}"),
+            );
+            // The log-density is a sum of large terms of both signs (‖x−s‖²/2σ² against
+            // the normaliser); its error is measured against the size of those terms.
+            let got = read_gpu(&gpu, out);
+            for (i, (g, w)) in got.iter().zip(cpu.f32s(out)).enumerate() {
+                let scale = (0.5
+                    * dim as f64
+                    * (std::f64::consts::TAU * f64::from(sigma).powi(2))
+                        .ln()
+                        .abs())
+                .max(f64::from(w.abs()))
+                .max(1.0);
+                let err = f64::from((g - w).abs()) / scale;
+                assert_close(
+                    err,
+                    MATMUL_TOL,
+                    &format!("parzen {what} row {i}: {g} vs {w}"),
+                );
+            }
+        }
+    }
+}

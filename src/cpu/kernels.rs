@@ -183,6 +183,66 @@ pub fn bce_with_logits(
     }
 }
 
+/// Softmax cross-entropy against integer labels: per-row loss and
+/// `grad_scale·(softmax − onehot)`; the arithmetic of `loss.wgsl`.
+pub fn softmax_cross_entropy(
+    logits: &[f32],
+    labels: &[f32],
+    loss: &mut [f32],
+    grad: &mut [f32],
+    classes: usize,
+    grad_scale: f32,
+) {
+    for (i, &label) in labels.iter().enumerate() {
+        let label = label as usize;
+        let z = &logits[i * classes..(i + 1) * classes];
+        let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let total: f32 = z.iter().map(|&v| (v - m).exp()).sum();
+        let lse = m + total.ln();
+        loss[i] = lse - z[label];
+        for (c, g) in grad[i * classes..(i + 1) * classes].iter_mut().enumerate() {
+            let onehot = if c == label { 1.0 } else { 0.0 };
+            *g = grad_scale * ((z[c] - lse).exp() - onehot);
+        }
+    }
+}
+
+/// `out[r] = Σ_c x[r,c]²` (summed in f64).
+pub fn row_sq_norm(x: &[f32], out: &mut [f32], rows: usize, cols: usize) {
+    for (r, o) in out.iter_mut().enumerate().take(rows) {
+        *o = x[r * cols..(r + 1) * cols]
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>() as f32;
+    }
+}
+
+/// Parzen-window log-density of each row `r` (see `parzen.wgsl`), in f64.
+pub fn parzen_log_density(
+    gram: &[f32],
+    x_norms: &[f32],
+    s_norms: &[f32],
+    out: &mut [f32],
+    dim: usize,
+    sigma: f32,
+) {
+    let n = s_norms.len();
+    let inv_two_var = 1.0 / (2.0 * f64::from(sigma) * f64::from(sigma));
+    let log_norm = 0.5 * dim as f64 * (std::f64::consts::TAU * f64::from(sigma).powi(2)).ln();
+    for (r, o) in out.iter_mut().enumerate() {
+        let xx = f64::from(x_norms[r]);
+        let exponents: Vec<f64> = (0..n)
+            .map(|j| {
+                let d2 = (xx + f64::from(s_norms[j]) - 2.0 * f64::from(gram[r * n + j])).max(0.0);
+                -d2 * inv_two_var
+            })
+            .collect();
+        let m = exponents.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = exponents.iter().map(|a| (a - m).exp()).sum();
+        *o = (m + sum.ln() - (n as f64).ln() - log_norm) as f32;
+    }
+}
+
 /// One Adam step at step number `t` (1-based); the arithmetic of `adam.wgsl`.
 pub fn adam(
     params: &mut [f32],

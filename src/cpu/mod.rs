@@ -159,6 +159,51 @@ impl CpuPlan {
                 self.put(loss, l);
                 self.put(grad, g);
             }
+            Op::SoftmaxCrossEntropy {
+                logits,
+                labels,
+                loss,
+                grad,
+                classes,
+                grad_scale,
+            } => {
+                let mut l = self.take(loss);
+                let mut g = self.take(grad);
+                k::softmax_cross_entropy(
+                    self.f32s(logits),
+                    self.f32s(labels),
+                    &mut l[range(loss)],
+                    &mut g[range(grad)],
+                    classes,
+                    grad_scale,
+                );
+                self.put(loss, l);
+                self.put(grad, g);
+            }
+            Op::RowSqNorm { x, out, rows, cols } => {
+                let mut o = self.take(out);
+                k::row_sq_norm(self.f32s(x), &mut o[range(out)], rows, cols);
+                self.put(out, o);
+            }
+            Op::ParzenLogDensity {
+                gram,
+                x_norms,
+                s_norms,
+                out,
+                dim,
+                sigma,
+            } => {
+                let mut o = self.take(out);
+                k::parzen_log_density(
+                    self.f32s(gram),
+                    self.f32s(x_norms),
+                    self.f32s(s_norms),
+                    &mut o[range(out)],
+                    dim,
+                    sigma,
+                );
+                self.put(out, o);
+            }
             Op::Adam {
                 params,
                 grads,

@@ -1,0 +1,5 @@
+//! Measuring what a GAN learned: mode coverage on 2-D mixtures, the Parzen
+//! window log-likelihood, and scores from our own classifier (Fréchet
+//! distance and a classifier "inception score").
+
+pub mod modes;
