@@ -174,6 +174,21 @@ impl Executor {
         })
     }
 
+    /// Overwrites a slice (inputs between runs: inference chunks, say).
+    pub fn write(&mut self, s: Slice, data: &[f32]) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            data.len() == s.len,
+            "write of {} values into {} slots",
+            data.len(),
+            s.len
+        );
+        match self {
+            Executor::Cpu { plan, .. } => plan.write(s, data),
+            Executor::Gpu { ctx, plan, .. } => plan.write(ctx, s, data),
+        }
+        Ok(())
+    }
+
     /// Reads a slice (blocking until the device is done with earlier work).
     pub fn read(&self, s: Slice) -> anyhow::Result<Vec<f32>> {
         Ok(match self {

@@ -20,6 +20,7 @@ fn ring_config() -> GanConfig {
             hidden: vec![16, 16],
             hidden_act: Activation::LeakyRelu(0.2),
             output_act: Activation::Identity,
+            pack: 1,
         },
         batch: 16,
         seed: 9,

@@ -131,6 +131,7 @@ fn small_gan_matches_over_several_steps_with_label_smoothing() {
             hidden: vec![33, 7],
             hidden_act: Activation::LeakyRelu(0.2),
             output_act: Activation::Identity,
+            pack: 2,
         },
         batch: 7,
         seed: 0xFEED,
@@ -158,6 +159,7 @@ fn scalars_come_back_without_stalling_the_steps() {
             hidden: vec![16],
             hidden_act: Activation::Relu,
             output_act: Activation::Identity,
+            pack: 1,
         },
         batch: 4,
         ..GanConfig::default()

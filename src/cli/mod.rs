@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod classifier;
 pub mod info;
 pub mod sample;
 pub mod train;

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use shadergan::backend;
-use shadergan::data::{self, DataKind, DatasetName};
-use shadergan::gan::trainer::{LoopOptions, train};
-use shadergan::gan::{GanConfig, ModelSpec};
-use shadergan::plan::{Activation, AdamHyper};
+use shadergan::data::{self, DatasetName};
+use shadergan::gan::recipe::{PRESETS, Recipe};
+use shadergan::gan::trainer::{LoopOptions, train_recipe};
+use shadergan::plan::Activation;
 
 use super::BackendArg;
 
@@ -31,9 +31,12 @@ pub enum ActivationArg {
 
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
-    /// The training data.
-    #[arg(long, value_enum, default_value_t = DatasetArg::FashionMnist)]
-    pub dataset: DatasetArg,
+    /// Start from a preset (seed, ring, grid, mnist); flags given override it.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// The training data [default: fashion-mnist, or the preset's].
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetArg>,
     /// Folder holding train-images-idx3-ubyte.gz (MNIST format).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
@@ -43,17 +46,18 @@ pub struct TrainArgs {
     /// Training steps [default: 15000 for images, 4000 for 2-D points].
     #[arg(long)]
     pub steps: Option<u64>,
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
-    /// Adam learning rate of both networks.
-    #[arg(long, default_value_t = 2e-4)]
-    pub lr: f32,
-    /// Adam β1.
-    #[arg(long, default_value_t = 0.5)]
-    pub beta1: f32,
-    /// Adam β2.
-    #[arg(long, default_value_t = 0.999)]
-    pub beta2: f32,
+    /// Batch size [default: 64].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Adam learning rate of both networks [default: 2e-4].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Adam β1 [default: 0.5].
+    #[arg(long)]
+    pub beta1: Option<f32>,
+    /// Adam β2 [default: 0.999].
+    #[arg(long)]
+    pub beta2: Option<f32>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
@@ -70,30 +74,33 @@ pub struct TrainArgs {
     /// Record losses every N steps.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub log_every: u64,
-    /// Hidden layer sizes of both networks, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "128,128")]
-    pub hidden: Vec<usize>,
-    /// Nonlinearity of the hidden layers.
-    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
-    pub activation: ActivationArg,
+    /// Hidden layer sizes of both networks, comma-separated [default: 128,128].
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Nonlinearity of the hidden layers [default: relu].
+    #[arg(long, value_enum)]
+    pub activation: Option<ActivationArg>,
     /// Slope of leaky_relu for negative inputs.
     #[arg(long, default_value_t = 0.2)]
     pub leaky_slope: f32,
-    /// Size of the generator's noise input.
-    #[arg(long, default_value_t = 100)]
-    pub z_dim: usize,
-    /// D updates per G update.
-    #[arg(long, default_value_t = 1)]
-    pub d_steps: u32,
-    /// Target of real samples in the D loss (0.9 = one-sided label smoothing).
-    #[arg(long, default_value_t = 1.0)]
-    pub real_label: f32,
+    /// Size of the generator's noise input [default: 100].
+    #[arg(long)]
+    pub z_dim: Option<usize>,
+    /// D updates per G update [default: 1].
+    #[arg(long)]
+    pub d_steps: Option<u32>,
+    /// Target of real samples in the D loss (0.9 = one-sided label smoothing) [default: 1].
+    #[arg(long)]
+    pub real_label: Option<f32>,
+    /// PacGAN packing: D judges this many samples at once [default: 1].
+    #[arg(long)]
+    pub pack: Option<usize>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
 }
 
-fn dataset_name(d: DatasetArg) -> DatasetName {
+pub fn dataset_name(d: DatasetArg) -> DatasetName {
     match d {
         DatasetArg::FashionMnist => DatasetName::FashionMnist,
         DatasetArg::Mnist => DatasetName::Mnist,
@@ -102,25 +109,38 @@ fn dataset_name(d: DatasetArg) -> DatasetName {
     }
 }
 
-/// Refuses flags that cannot train before anything is loaded or written.
-fn check_flags(a: &TrainArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(a.batch > 0, "--batch must be at least 1");
-    for (flag, v) in [("--lr", a.lr), ("--beta1", a.beta1), ("--beta2", a.beta2)] {
-        anyhow::ensure!(
-            v.is_finite() && v >= 0.0,
-            "{flag} must be a finite number ≥ 0 (got {v})"
-        );
+/// The recipe the flags ask for: the preset (or the seed settings for the
+/// dataset), with every flag given applied on top. `--epochs` is applied
+/// once the dataset's size is known.
+pub fn recipe_from_args(a: &TrainArgs) -> anyhow::Result<Recipe> {
+    let mut r = match &a.preset {
+        Some(name) => Recipe::preset(name).ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+            anyhow::anyhow!("unknown --preset '{name}' (presets: {})", names.join(", "))
+        })?,
+        None => Recipe::seed(a.dataset.map_or(DatasetName::FashionMnist, dataset_name)),
+    };
+    if let Some(d) = a.dataset {
+        r.dataset = dataset_name(d).as_str().into();
     }
-    anyhow::ensure!(a.lr > 0.0, "--lr must be positive (got {})", a.lr);
-    anyhow::ensure!(
-        a.beta1 < 1.0 && a.beta2 < 1.0,
-        "--beta1 and --beta2 must be below 1"
-    );
-    anyhow::ensure!(
-        a.real_label.is_finite() && (0.0..=1.0).contains(&a.real_label),
-        "--real-label must be in [0, 1] (got {})",
-        a.real_label
-    );
+    r.steps = a.steps.unwrap_or(r.steps);
+    r.batch = a.batch.unwrap_or(r.batch);
+    r.lr = a.lr.unwrap_or(r.lr);
+    r.beta1 = a.beta1.unwrap_or(r.beta1);
+    r.beta2 = a.beta2.unwrap_or(r.beta2);
+    if let Some(h) = &a.hidden {
+        r.hidden = h.clone();
+    }
+    if let Some(act) = a.activation {
+        r.hidden_act = match act {
+            ActivationArg::Relu => Activation::Relu,
+            ActivationArg::LeakyRelu => Activation::LeakyRelu(a.leaky_slope),
+        };
+    }
+    r.z_dim = a.z_dim.unwrap_or(r.z_dim);
+    r.d_steps = a.d_steps.unwrap_or(r.d_steps);
+    r.real_label = a.real_label.unwrap_or(r.real_label);
+    r.pack = a.pack.unwrap_or(r.pack);
     if let Some(e) = a.epochs {
         anyhow::ensure!(
             e.is_finite() && e > 0.0,
@@ -128,15 +148,14 @@ fn check_flags(a: &TrainArgs) -> anyhow::Result<()> {
         );
     }
     anyhow::ensure!(a.steps != Some(0), "--steps must be at least 1");
-    anyhow::ensure!(!a.hidden.is_empty(), "--hidden needs at least one size");
-    anyhow::ensure!(
-        a.hidden.iter().all(|&h| h > 0),
-        "--hidden sizes must be at least 1 (got {:?})",
-        a.hidden
-    );
-    anyhow::ensure!(a.z_dim > 0, "--z-dim must be at least 1");
-    anyhow::ensure!(a.d_steps > 0, "--d-steps must be at least 1");
-    Ok(())
+    if let Activation::LeakyRelu(s) = r.hidden_act {
+        anyhow::ensure!(
+            s.is_finite() && s > 0.0,
+            "--leaky-slope must be positive (got {s})"
+        );
+    }
+    r.check()?;
+    Ok(r)
 }
 
 /// A new run folder: `--out` (which must be absent or empty) or `runs/<dataset>-<time>`.
@@ -190,8 +209,8 @@ fn utc_timestamp() -> String {
 }
 
 pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
-    check_flags(a)?;
-    let name = dataset_name(a.dataset);
+    let mut recipe = recipe_from_args(a)?;
+    let name = recipe.dataset_name()?;
     let out = run_folder(a.out.as_deref(), name)?;
     let loaded = data::load(name, a.data.as_deref(), a.seed)?;
     if let Some(notice) = &loaded.notice {
@@ -200,67 +219,33 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     let dataset = loaded.dataset;
     let rows = dataset.data.rows();
     anyhow::ensure!(
-        a.batch <= rows,
+        recipe.batch * recipe.pack <= rows,
         "--batch {} is larger than the dataset ({rows} rows)",
-        a.batch
+        recipe.batch * recipe.pack
     );
-    let is_points = matches!(dataset.kind, DataKind::Points(_));
-    let steps = match (a.steps, a.epochs) {
-        (Some(s), _) => s,
-        (None, Some(e)) => ((e * rows as f64) / a.batch as f64).ceil().max(1.0) as u64,
-        (None, None) if is_points => 4000,
-        (None, None) => 15_000,
-    };
-    let hidden_act = match a.activation {
-        ActivationArg::Relu => Activation::Relu,
-        ActivationArg::LeakyRelu => Activation::LeakyRelu(a.leaky_slope),
-    };
-    let adam = AdamHyper {
-        lr: a.lr,
-        beta1: a.beta1,
-        beta2: a.beta2,
-        ..AdamHyper::default()
-    };
-    let cfg = GanConfig {
-        model: ModelSpec {
-            z_dim: a.z_dim,
-            data_dim: dataset.data.cols(),
-            hidden: a.hidden.clone(),
-            hidden_act,
-            output_act: if is_points {
-                Activation::Identity
-            } else {
-                Activation::Tanh
-            },
-        },
-        batch: a.batch,
-        seed: a.seed,
-        d_adam: adam,
-        g_adam: adam,
-        real_label: a.real_label,
-        sample_rows: if is_points { 512 } else { 64 },
-    };
-    cfg.model.check()?;
-
+    if let Some(e) = a.epochs {
+        recipe.steps = ((e * rows as f64) / recipe.batch as f64).ceil().max(1.0) as u64;
+    }
     let selected = backend::select(a.backend.into(), a.adapter.as_deref())?;
     if let Some(notice) = &selected.notice {
         eprintln!("note: {notice}");
     }
     let opts = LoopOptions {
-        steps,
-        d_steps: a.d_steps,
-        sample_every: a.sample_every.unwrap_or((steps / 10).max(1)),
+        steps: recipe.steps,
+        d_steps: recipe.d_steps,
+        sample_every: a.sample_every.unwrap_or((recipe.steps / 10).max(1)),
         log_every: a.log_every.max(1),
         progress: !a.quiet,
     };
     eprintln!(
-        "training on {} ({}), {steps} steps of batch {}, into {}",
+        "training on {} ({}), {} steps of batch {}, into {}",
         dataset.name.as_str(),
         dataset.source,
-        a.batch,
+        recipe.steps,
+        recipe.batch,
         out.display()
     );
-    let s = train(&cfg, &dataset, selected.gpu, &opts, &out)?;
+    let s = train_recipe(&recipe, &dataset, a.seed, selected.gpu, &opts, &out)?;
     println!(
         "trained {} steps in {:.1} s ({:.1} steps/s) on {}; D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}; run folder {}",
         s.steps,

@@ -104,6 +104,19 @@ fn read_train_images(dir: &Path, dataset: &str) -> anyhow::Result<(idx::Images, 
     Ok((idx::read_images(&path)?, path))
 }
 
+/// Images and labels of one split (`train` or `t10k`) of an MNIST-format set in `dir`.
+pub fn read_split(dir: &Path, split: &str) -> anyhow::Result<(idx::Images, Vec<u8>)> {
+    let find = |kind: &str| {
+        let names = [format!("{split}-{kind}.gz"), format!("{split}-{kind}")];
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        find_file(dir, &names)
+            .ok_or_else(|| anyhow::anyhow!("no {split}-{kind}.gz in {}", dir.display()))
+    };
+    let images = find("images-idx3-ubyte")?;
+    let labels = find("labels-idx1-ubyte")?;
+    Ok(idx::read_labelled(&images, &labels)?)
+}
+
 fn images_dataset(name: DatasetName, images: idx::Images, source: String) -> Dataset {
     Dataset {
         name,

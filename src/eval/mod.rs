@@ -2,4 +2,5 @@
 //! window log-likelihood, and scores from our own classifier (Fréchet
 //! distance and a classifier "inception score").
 
+pub mod classifier;
 pub mod modes;

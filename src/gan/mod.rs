@@ -1,6 +1,7 @@
 //! The GAN: configuration and the plan of one alternating D/G training step.
 
 pub mod model;
+pub mod recipe;
 pub mod step;
 pub mod trainer;
 

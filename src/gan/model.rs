@@ -15,6 +15,13 @@ pub struct ModelSpec {
     pub hidden_act: Activation,
     /// The generator's output nonlinearity: tanh for images in [−1, 1], identity for points.
     pub output_act: Activation,
+    /// PacGAN packing: D judges `pack` samples at once (its input is `pack·data_dim`).
+    #[serde(default = "one")]
+    pub pack: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl ModelSpec {
@@ -26,6 +33,7 @@ impl ModelSpec {
             hidden: vec![128, 128],
             hidden_act: Activation::Relu,
             output_act: Activation::Tanh,
+            pack: 1,
         }
     }
 
@@ -41,7 +49,7 @@ impl ModelSpec {
 
     pub fn discriminator(&self) -> Mlp {
         Mlp::new(
-            self.data_dim,
+            self.data_dim * self.pack,
             &self.hidden,
             1,
             self.hidden_act,
@@ -53,6 +61,7 @@ impl ModelSpec {
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.z_dim > 0, "--z-dim must be at least 1");
         anyhow::ensure!(self.data_dim > 0, "the data has no columns");
+        anyhow::ensure!(self.pack > 0, "--pack must be at least 1");
         anyhow::ensure!(
             self.hidden.iter().all(|&h| h > 0),
             "--hidden sizes must be at least 1 (got {:?})",

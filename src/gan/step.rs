@@ -1,7 +1,9 @@
 //! One GAN training step as a plan with two phases.
 //!
 //! `d_step` (the discriminator update), on a batch of B real and B fake rows
-//! stacked into one 2B-row D input:
+//! stacked into one 2B-row D input (with PacGAN packing, each D row holds
+//! `pack` samples side by side: G makes B·pack samples, and since rows are
+//! contiguous, B·pack rows of `dim` are exactly B rows of `pack·dim`):
 //! ```text
 //!   idx  ~ U{0..N}            (random_index)     real = data[idx]   (gather_rows)
 //!   z    ~ N(0, I)            (random_normal)    fake = G(z)        (G forward, into rows B..2B)
@@ -158,9 +160,12 @@ pub fn build_gan_plan(
     cfg.model.check()?;
     anyhow::ensure!(b > 0, "--batch must be at least 1");
     anyhow::ensure!(data.rows() > 0, "the training data is empty");
+    // With packing, D sees B rows of `pack` samples each: G makes B·pack samples.
+    let gb = b * cfg.model.pack;
     anyhow::ensure!(
-        b <= data.rows(),
-        "--batch {b} is larger than the dataset ({} rows)",
+        gb <= data.rows(),
+        "--batch {b} (× pack {}) is larger than the dataset ({} rows)",
+        cfg.model.pack,
         data.rows()
     );
     anyhow::ensure!(
@@ -181,7 +186,7 @@ pub fn build_gan_plan(
     let mut plan = Plan::default();
     let generator = NetworkBuffers::declare(&mut plan, "G", &g_mlp, g_init);
     let discriminator = NetworkBuffers::declare(&mut plan, "D", &d_mlp, d_init);
-    let g_ws = Workspace::declare(&mut plan, "G", &g_mlp, b);
+    let g_ws = Workspace::declare(&mut plan, "G", &g_mlp, gb);
     let d_ws = Workspace::declare(&mut plan, "D", &d_mlp, 2 * b);
 
     let (dataset, format) = match data {
@@ -200,10 +205,10 @@ pub fn build_gan_plan(
             )
         }
     };
-    let indices = plan.buffer("batch_indices", Elem::U32, b, Init::Zeros);
-    let z = plan.f32_buffer("z", b * cfg.model.z_dim);
-    let d_input = plan.f32_buffer("d_input", 2 * b * dim);
-    let d_fake_grad = plan.f32_buffer("d_fake_grad", b * dim);
+    let indices = plan.buffer("batch_indices", Elem::U32, gb, Init::Zeros);
+    let z = plan.f32_buffer("z", gb * cfg.model.z_dim);
+    let d_input = plan.f32_buffer("d_input", 2 * gb * dim);
+    let d_fake_grad = plan.f32_buffer("d_fake_grad", gb * dim);
     let mut d_targets = vec![cfg.real_label; b];
     d_targets.extend(std::iter::repeat_n(0.0, b));
     let d_targets = plan.buffer("d_targets", Elem::F32, 2 * b, Init::F32(d_targets));
@@ -213,8 +218,8 @@ pub fn build_gan_plan(
     let probs = plan.f32_buffer("d_probs", 2 * b);
     let stats = plan.f32_buffer("stats", 4);
 
-    let real = d_input.rows(0, b, dim);
-    let fake = d_input.rows(b, b, dim);
+    let real = d_input.rows(0, gb, dim);
+    let fake = d_input.rows(gb, gb, dim);
     let source = |stream, net: &NetworkBuffers| RandomSource {
         seed: cfg.seed,
         stream,
@@ -242,7 +247,7 @@ pub fn build_gan_plan(
             source: source(STREAM_D_NOISE, &discriminator),
         },
     ];
-    d_ops.extend(forward(&generator, &g_ws, z, b, Some(fake)));
+    d_ops.extend(forward(&generator, &g_ws, z, gb, Some(fake)));
     d_ops.extend(forward(&discriminator, &d_ws, d_input, 2 * b, None));
     d_ops.extend([
         Op::BceWithLogits {
@@ -294,7 +299,7 @@ pub fn build_gan_plan(
         out: z,
         source: source(STREAM_G_NOISE, &generator),
     }];
-    g_ops.extend(forward(&generator, &g_ws, z, b, Some(fake)));
+    g_ops.extend(forward(&generator, &g_ws, z, gb, Some(fake)));
     g_ops.extend(forward(&discriminator, &d_ws, fake, b, None));
     g_ops.extend([
         Op::BceWithLogits {
@@ -328,7 +333,7 @@ pub fn build_gan_plan(
         z,
         fake,
         d_fake_grad,
-        b,
+        gb,
         BackwardTargets {
             weight_grads: true,
             input_grad: None,

@@ -88,6 +88,20 @@ pub struct LoopOptions {
     pub progress: bool,
 }
 
+/// Trains `recipe` with `seed` on `dataset` into the (new, empty) folder `out`.
+pub fn train_recipe(
+    recipe: &super::recipe::Recipe,
+    dataset: &Dataset,
+    seed: u64,
+    gpu: Option<GpuContext>,
+    opts: &LoopOptions,
+    out: &Path,
+) -> anyhow::Result<Summary> {
+    let points = matches!(dataset.kind, DataKind::Points(_));
+    let cfg = recipe.gan_config(dataset.data.cols(), points, seed);
+    train(&cfg, dataset, gpu, opts, out)
+}
+
 /// Trains `cfg` on `dataset` into the (new, empty) folder `out`.
 pub fn train(
     cfg: &GanConfig,

@@ -40,7 +40,8 @@ pub enum GpuError {
     Readback(String),
 }
 
-/// The device, its queue and what it can do.
+/// The device, its queue and what it can do. Cloning shares the same device.
+#[derive(Clone)]
 pub struct GpuContext {
     pub adapter_info: wgpu::AdapterInfo,
     pub device: wgpu::Device,

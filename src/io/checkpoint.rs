@@ -198,6 +198,7 @@ mod tests {
             hidden: vec![5, 4],
             hidden_act: crate::plan::Activation::LeakyRelu(0.2),
             output_act: crate::plan::Activation::Identity,
+            pack: 1,
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         Checkpoint {

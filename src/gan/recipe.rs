@@ -1,0 +1,193 @@
+//! Recipes: every setting of a training run except the seed and where it
+//! runs, with named presets for the configurations that reach the published
+//! numbers. `train --preset NAME` starts from one; any flag given overrides it.
+
+use serde::{Deserialize, Serialize};
+
+use super::{GanConfig, ModelSpec};
+use crate::data::DatasetName;
+use crate::plan::{Activation, AdamHyper};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    pub dataset: String,
+    /// Training steps (one step: `d_steps` D updates, then one G update).
+    pub steps: u64,
+    pub batch: usize,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub hidden: Vec<usize>,
+    pub hidden_act: Activation,
+    pub z_dim: usize,
+    pub d_steps: u32,
+    /// Target of real rows in the D loss (0.9: one-sided label smoothing).
+    pub real_label: f32,
+    /// PacGAN packing degree.
+    pub pack: usize,
+}
+
+/// `(name, what it is)` of every preset.
+pub const PRESETS: &[(&str, &str)] = &[
+    (
+        "seed",
+        "the seed tutorial: 128-128 ReLU, Adam 2e-4/0.5, batch 64, on Fashion-MNIST",
+    ),
+    (
+        "ring",
+        "8-mode ring: PacGAN2 packing, leaky ReLU 400-400, label smoothing",
+    ),
+    (
+        "grid",
+        "25-mode grid: PacGAN4 packing, leaky ReLU 400-400-400, label smoothing",
+    ),
+    (
+        "mnist",
+        "MNIST for Parzen: leaky ReLU 1024-1024, label smoothing, 50 epochs",
+    ),
+];
+
+impl Recipe {
+    /// The seed tutorial's settings on `dataset` (15,000 steps on images, 4,000 on points).
+    pub fn seed(dataset: DatasetName) -> Recipe {
+        let points = matches!(dataset, DatasetName::Ring | DatasetName::Grid);
+        Recipe {
+            dataset: dataset.as_str().into(),
+            steps: if points { 4000 } else { 15_000 },
+            batch: 64,
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            hidden: vec![128, 128],
+            hidden_act: Activation::Relu,
+            z_dim: 100,
+            d_steps: 1,
+            real_label: 1.0,
+            pack: 1,
+        }
+    }
+
+    pub fn preset(name: &str) -> Option<Recipe> {
+        let leaky = Activation::LeakyRelu(0.2);
+        Some(match name {
+            "seed" => Recipe::seed(DatasetName::FashionMnist),
+            "ring" => Recipe {
+                steps: 10_000,
+                batch: 128,
+                lr: 1e-3,
+                hidden: vec![400, 400],
+                hidden_act: leaky,
+                z_dim: 2,
+                real_label: 0.9,
+                pack: 2,
+                ..Recipe::seed(DatasetName::Ring)
+            },
+            "grid" => Recipe {
+                steps: 20_000,
+                batch: 128,
+                lr: 1e-3,
+                hidden: vec![400, 400, 400],
+                hidden_act: leaky,
+                z_dim: 2,
+                real_label: 0.9,
+                pack: 4,
+                ..Recipe::seed(DatasetName::Grid)
+            },
+            "mnist" => Recipe {
+                steps: 46_875,
+                batch: 64,
+                hidden: vec![1024, 1024],
+                hidden_act: leaky,
+                real_label: 0.9,
+                ..Recipe::seed(DatasetName::Mnist)
+            },
+            _ => return None,
+        })
+    }
+
+    pub fn dataset_name(&self) -> anyhow::Result<DatasetName> {
+        DatasetName::parse(&self.dataset)
+            .ok_or_else(|| anyhow::anyhow!("unknown dataset '{}'", self.dataset))
+    }
+
+    /// Refuses settings that cannot train, naming the flag.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.batch > 0, "--batch must be at least 1");
+        anyhow::ensure!(self.steps > 0, "--steps must be at least 1");
+        for (flag, v) in [
+            ("--lr", self.lr),
+            ("--beta1", self.beta1),
+            ("--beta2", self.beta2),
+        ] {
+            anyhow::ensure!(
+                v.is_finite() && v >= 0.0,
+                "{flag} must be a finite number ≥ 0 (got {v})"
+            );
+        }
+        anyhow::ensure!(self.lr > 0.0, "--lr must be positive (got {})", self.lr);
+        anyhow::ensure!(
+            self.beta1 < 1.0 && self.beta2 < 1.0,
+            "--beta1 and --beta2 must be below 1"
+        );
+        anyhow::ensure!(
+            self.real_label.is_finite() && (0.0..=1.0).contains(&self.real_label),
+            "--real-label must be in [0, 1] (got {})",
+            self.real_label
+        );
+        anyhow::ensure!(!self.hidden.is_empty(), "--hidden needs at least one size");
+        anyhow::ensure!(
+            self.hidden.iter().all(|&h| h > 0),
+            "--hidden sizes must be at least 1 (got {:?})",
+            self.hidden
+        );
+        anyhow::ensure!(self.z_dim > 0, "--z-dim must be at least 1");
+        anyhow::ensure!(self.d_steps > 0, "--d-steps must be at least 1");
+        anyhow::ensure!(self.pack > 0, "--pack must be at least 1");
+        Ok(())
+    }
+
+    /// The GAN configuration for data of `data_dim` columns.
+    pub fn gan_config(&self, data_dim: usize, points: bool, seed: u64) -> GanConfig {
+        let adam = AdamHyper {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            ..AdamHyper::default()
+        };
+        GanConfig {
+            model: ModelSpec {
+                z_dim: self.z_dim,
+                data_dim,
+                hidden: self.hidden.clone(),
+                hidden_act: self.hidden_act,
+                output_act: if points {
+                    Activation::Identity
+                } else {
+                    Activation::Tanh
+                },
+                pack: self.pack,
+            },
+            batch: self.batch,
+            seed,
+            d_adam: adam,
+            g_adam: adam,
+            real_label: self.real_label,
+            sample_rows: if points { 512 } else { 64 },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_valid() {
+        for (name, _) in PRESETS {
+            let r = Recipe::preset(name).unwrap();
+            r.check().unwrap();
+            r.dataset_name().unwrap();
+        }
+        assert!(Recipe::preset("nope").is_none());
+    }
+}
