@@ -23,6 +23,8 @@ enum Command {
     Train(cli::train::TrainArgs),
     /// Draw samples from a checkpoint into a PNG.
     Sample(cli::sample::SampleArgs),
+    /// Score a checkpoint with the published protocols, or train and score several seeds.
+    Eval(cli::eval::EvalArgs),
     /// Train the classifier behind the image scores (FD, inception score).
     TrainClassifier(cli::classifier::ClassifierArgs),
     /// List the GPU adapters, the one chosen, its features and its limits.
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Train(args) => cli::train::run(&args),
         Command::Sample(args) => cli::sample::run(&args),
+        Command::Eval(args) => cli::eval::run(&args),
         Command::TrainClassifier(args) => cli::classifier::run(&args),
         Command::Info { adapter } => cli::info::run(adapter.as_deref()),
     };

@@ -453,7 +453,7 @@ impl Op {
                 sigma,
                 ..
             } => {
-                if !(*sigma > 0.0) {
+                if sigma.is_nan() || *sigma <= 0.0 {
                     return Err(format!("bandwidth {sigma} is not positive"));
                 }
                 need("gram", gram, x_norms.len * s_norms.len)?;

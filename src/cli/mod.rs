@@ -1,6 +1,7 @@
 //! The subcommands.
 
 pub mod classifier;
+pub mod eval;
 pub mod info;
 pub mod sample;
 pub mod train;

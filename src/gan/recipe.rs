@@ -105,6 +105,16 @@ impl Recipe {
         })
     }
 
+    /// Reads a recipe from a JSON file (as `config.json`'s fields, or `Recipe` serialised).
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Recipe> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read recipe {}: {e}", path.display()))?;
+        let r: Recipe = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a recipe: {e}", path.display()))?;
+        r.check()?;
+        Ok(r)
+    }
+
     pub fn dataset_name(&self) -> anyhow::Result<DatasetName> {
         DatasetName::parse(&self.dataset)
             .ok_or_else(|| anyhow::anyhow!("unknown dataset '{}'", self.dataset))

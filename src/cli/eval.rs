@@ -1,0 +1,233 @@
+//! `shadergan eval`: score a checkpoint with the published protocols, or
+//! train and score several seeds of a preset and report mean ± standard error.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use shadergan::backend;
+use shadergan::data;
+use shadergan::eval::modes::{self, mean_and_standard_error};
+use shadergan::eval::report::{Report, Request, evaluate};
+use shadergan::gan::recipe::Recipe;
+use shadergan::gan::trainer::{LoopOptions, train_recipe};
+use shadergan::io::checkpoint;
+
+use super::BackendArg;
+
+#[derive(Args, Clone, Debug)]
+pub struct EvalArgs {
+    /// A checkpoint.safetensors to score.
+    #[arg(long, value_name = "FILE", required_unless_present = "seeds")]
+    pub checkpoint: Option<PathBuf>,
+    /// Score as this dataset [default: the checkpoint's].
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Folder with the dataset's train-* and t10k-* files (MNIST format).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Train and score this many seeds (0..K) of --preset or --recipe instead of one checkpoint.
+    #[arg(long, value_name = "K", conflicts_with = "checkpoint")]
+    pub seeds: Option<u64>,
+    /// The preset trained with --seeds.
+    #[arg(long, value_name = "NAME", conflicts_with = "recipe")]
+    pub preset: Option<String>,
+    /// A recipe file (JSON) trained with --seeds.
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+    /// Override the preset's steps.
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Folder for the --seeds runs [default: runs/eval-<preset>-<time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Seed of the noise the samples are drawn from.
+    #[arg(long, default_value_t = 1)]
+    pub noise_seed: u64,
+    /// Skip the Parzen estimate (the slowest protocol).
+    #[arg(long)]
+    pub no_parzen: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+}
+
+fn print_report(r: &Report) {
+    if let Some(m) = &r.modes {
+        println!(
+            "{} (step {}): {} of {} modes, {:.1}% high-quality samples, reverse KL {:.4} ({} samples)",
+            r.dataset,
+            r.step,
+            m.modes_covered,
+            m.modes_total,
+            100.0 * m.high_quality_fraction,
+            m.reverse_kl,
+            m.samples
+        );
+    }
+    if let Some(c) = &r.classifier {
+        println!(
+            "{} (step {}): Fréchet distance {:.3} (real test vs train: {}), classifier inception score {:.3} ± {:.3} (real test: {:.3}); classifier {} at {:.2}% test accuracy",
+            r.dataset,
+            r.step,
+            c.frechet_distance,
+            c.real_frechet_distance
+                .map_or("n/a".to_string(), |v| format!("{v:.3}")),
+            c.inception_score,
+            c.inception_score_std,
+            c.real_inception_score,
+            c.classifier_dataset,
+            100.0 * c.classifier_test_accuracy
+        );
+    }
+    if let Some(p) = &r.parzen {
+        println!(
+            "{}: Parzen log-likelihood {:.1} ± {:.1} nats (σ = {:.3}, {} samples, {} test images)",
+            r.dataset, p.mean, p.standard_error, p.sigma, p.samples, p.test_rows
+        );
+    }
+    for s in &r.skipped {
+        println!("skipped {s}");
+    }
+}
+
+pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
+    let selected = backend::select(a.backend.into(), a.adapter.as_deref())?;
+    if let Some(n) = &selected.notice {
+        eprintln!("note: {n}");
+    }
+    let gpu = selected.gpu;
+    if let Some(path) = &a.checkpoint {
+        let ck = checkpoint::load(path)?;
+        let dataset = a.dataset.clone().unwrap_or(ck.dataset.clone());
+        let report = evaluate(
+            gpu.as_ref(),
+            &ck.model,
+            &ck.generator,
+            &Request {
+                dataset: &dataset,
+                step: ck.step,
+                noise_seed: a.noise_seed,
+                data_dir: a.data.as_deref(),
+                with_parzen: !a.no_parzen,
+            },
+        )?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print_report(&report);
+        }
+        return Ok(());
+    }
+    let k = a.seeds.expect("clap requires --checkpoint or --seeds");
+    anyhow::ensure!(k > 0, "--seeds must be at least 1");
+    let (preset, mut recipe) = match (&a.preset, &a.recipe) {
+        (Some(p), _) => (
+            p.clone(),
+            Recipe::preset(p).ok_or_else(|| anyhow::anyhow!("unknown --preset '{p}'"))?,
+        ),
+        (None, Some(file)) => (
+            file.file_stem()
+                .map_or("recipe".into(), |s| s.to_string_lossy().into_owned()),
+            Recipe::from_file(file)?,
+        ),
+        (None, None) => anyhow::bail!("--seeds needs --preset NAME or --recipe FILE"),
+    };
+    let preset = preset.as_str();
+    if let Some(s) = a.steps {
+        recipe.steps = s;
+    }
+    recipe.check()?;
+    let name = recipe.dataset_name()?;
+    let root = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "runs/eval-{preset}-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        ))
+    });
+    anyhow::ensure!(
+        !root.exists(),
+        "{} already exists; choose another --out",
+        root.display()
+    );
+    let mut reports = Vec::new();
+    for seed in 0..k {
+        let dataset = data::load(name, a.data.as_deref(), seed)?.dataset;
+        let out = root.join(format!("seed-{seed}"));
+        let opts = LoopOptions {
+            steps: recipe.steps,
+            d_steps: recipe.d_steps,
+            sample_every: 0,
+            log_every: 100,
+            progress: false,
+        };
+        let summary = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out)?;
+        let ck = checkpoint::load(&out.join("checkpoint.safetensors"))?;
+        let report = evaluate(
+            gpu.as_ref(),
+            &ck.model,
+            &ck.generator,
+            &Request {
+                dataset: name.as_str(),
+                step: ck.step,
+                noise_seed: a.noise_seed,
+                data_dir: a.data.as_deref(),
+                with_parzen: !a.no_parzen,
+            },
+        )?;
+        if !a.json {
+            eprintln!("seed {seed} ({:.1} s of training):", summary.seconds);
+            print_report(&report);
+        }
+        reports.push(report);
+    }
+    let mode_scores: Vec<modes::ModeScore> =
+        reports.iter().filter_map(|r| r.modes.clone()).collect();
+    let summary_modes = (!mode_scores.is_empty()).then(|| modes::summarize(&mode_scores));
+    let stat = |f: &dyn Fn(&Report) -> Option<f64>| {
+        let v: Vec<f64> = reports.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| mean_and_standard_error(&v))
+    };
+    let parzen = stat(&|r| r.parzen.as_ref().map(|p| p.mean));
+    let fd = stat(&|r| r.classifier.as_ref().map(|c| c.frechet_distance));
+    let is = stat(&|r| r.classifier.as_ref().map(|c| c.inception_score));
+    if a.json {
+        let json = serde_json::json!({
+            "preset": preset, "recipe": recipe, "seeds": k,
+            "modes": summary_modes, "parzen": parzen, "frechet_distance": fd,
+            "inception_score": is, "runs": reports,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    println!(
+        "preset {preset}, {k} seeds (mean ± standard error), runs in {}:",
+        root.display()
+    );
+    if let Some(m) = summary_modes {
+        println!(
+            "  modes {:.2} ± {:.2}, high-quality {:.1}% ± {:.1}, reverse KL {:.4} ± {:.4}",
+            m.modes_mean,
+            m.modes_se,
+            100.0 * m.high_quality_mean,
+            100.0 * m.high_quality_se,
+            m.reverse_kl_mean,
+            m.reverse_kl_se
+        );
+    }
+    if let Some((m, s)) = parzen {
+        println!("  Parzen {m:.1} ± {s:.1} nats");
+    }
+    if let Some((m, s)) = fd {
+        println!("  Fréchet distance {m:.3} ± {s:.3}");
+    }
+    if let Some((m, s)) = is {
+        println!("  inception score {m:.3} ± {s:.3}");
+    }
+    Ok(())
+}

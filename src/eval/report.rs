@@ -1,0 +1,234 @@
+//! Evaluating a generator: draws its samples and applies the protocol that
+//! fits its data (mode coverage for 2-D mixtures; classifier scores and, for
+//! MNIST, the Parzen log-likelihood for images).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::classifier::{self, Classifier};
+use super::{frechet, modes, parzen};
+use crate::backend::Executor;
+use crate::data::{self, Mixture};
+use crate::gan::{ModelSpec, build_sampler_plan, fixed_noise};
+use crate::gpu::GpuContext;
+
+/// Generated samples for the image protocols.
+pub const IMAGE_SAMPLES: usize = 10_000;
+/// Rows the generator draws per launch.
+const SAMPLE_CHUNK: usize = 2500;
+
+/// `n` samples of the generator, drawn with noise from `seed`.
+pub fn generate(
+    gpu: Option<&GpuContext>,
+    model: &ModelSpec,
+    g_params: &[f32],
+    n: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<f32>> {
+    // One fixed-noise draw for all n rows, run through G in chunks.
+    let z = fixed_noise(seed, n, model.z_dim);
+    let rows = SAMPLE_CHUNK.min(n.max(1));
+    let (plan, out) = build_sampler_plan(model, g_params.to_vec(), vec![0.0; rows * model.z_dim])?;
+    let z_slice = plan.find_buffer("z").expect("the sampler declares z");
+    let mut exec = Executor::new(gpu.cloned(), plan, vec![])?;
+    let mut samples = Vec::with_capacity(n * model.data_dim);
+    for start in (0..n).step_by(rows) {
+        let count = rows.min(n - start);
+        let mut chunk = z[start * model.z_dim..(start + count) * model.z_dim].to_vec();
+        chunk.resize(rows * model.z_dim, 0.0);
+        exec.write(z_slice, &chunk)?;
+        exec.run(&["sample"], None)?;
+        samples.extend_from_slice(&exec.read(out)?[..count * model.data_dim]);
+    }
+    Ok(samples)
+}
+
+/// Classifier-based scores of generated images against real ones.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClassifierScores {
+    pub classifier_dataset: String,
+    pub classifier_test_accuracy: f64,
+    /// Fréchet distance between the classifier's features of generated and real test images.
+    pub frechet_distance: f64,
+    pub inception_score: f64,
+    pub inception_score_std: f64,
+    /// The floor: real test images against real training images (None without the training set).
+    pub real_frechet_distance: Option<f64>,
+    /// The inception score of the real test images.
+    pub real_inception_score: f64,
+}
+
+/// FD and IS of `generated` (n × dim in [−1, 1]) against `real_test`, and the
+/// real-vs-real floor when `real_train` is given.
+pub fn classifier_scores(
+    gpu: Option<&GpuContext>,
+    classifier: &Classifier,
+    generated: &[f32],
+    real_test: &[f32],
+    real_train: Option<&[f32]>,
+) -> anyhow::Result<ClassifierScores> {
+    let c = classifier::CLASSES;
+    let gen_out = classifier.run(gpu, generated)?;
+    let test_out = classifier.run(gpu, real_test)?;
+    let d = gen_out.feature_dim();
+    let fd = frechet::frechet_distance_of_features(
+        &gen_out.features,
+        gen_out.n,
+        &test_out.features,
+        test_out.n,
+        d,
+    );
+    let (is, is_std) = frechet::inception_score(&gen_out.probs, gen_out.n, c, 10);
+    let (real_is, _) = frechet::inception_score(&test_out.probs, test_out.n, c, 10);
+    let real_fd = match real_train {
+        Some(train) => {
+            let train_out = classifier.run(gpu, train)?;
+            Some(frechet::frechet_distance_of_features(
+                &train_out.features,
+                train_out.n,
+                &test_out.features,
+                test_out.n,
+                d,
+            ))
+        }
+        None => None,
+    };
+    Ok(ClassifierScores {
+        classifier_dataset: classifier.dataset.clone(),
+        classifier_test_accuracy: classifier.test_accuracy,
+        frechet_distance: fd,
+        inception_score: is,
+        inception_score_std: is_std,
+        real_frechet_distance: real_fd,
+        real_inception_score: real_is,
+    })
+}
+
+/// Everything `eval` reports for one generator.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub dataset: String,
+    pub step: u64,
+    pub modes: Option<modes::ModeScore>,
+    pub classifier: Option<ClassifierScores>,
+    pub parzen: Option<parzen::ParzenScore>,
+    /// Protocols skipped, and why.
+    pub skipped: Vec<String>,
+}
+
+/// Where the real images for the image protocols come from.
+pub struct RealImages {
+    /// Test images in [−1, 1] (10,000 × 784).
+    pub test: Vec<f32>,
+    /// The first 10,000 training images in [−1, 1], for the floor.
+    pub train_head: Option<Vec<f32>>,
+    /// MNIST train[50000:51000] in [0, 1], the Parzen validation set.
+    pub parzen_validation: Option<Vec<f32>>,
+}
+
+/// Loads the real images of `dataset` from `data_dir` (or the embedded set).
+pub fn real_images(dataset: &str, data_dir: Option<&Path>) -> anyhow::Result<RealImages> {
+    let dir = data_dir
+        .map(Path::to_path_buf)
+        .or_else(|| (dataset == "fashion-mnist").then(|| data::SYSTEM_FASHION_MNIST.into()));
+    let test = match (dataset, dir.as_deref()) {
+        (_, Some(d)) if d.is_dir() => data::read_split(d, "t10k")?.0.pixels,
+        ("fashion-mnist", _) => data::idx::parse_images(data::EMBEDDED_IMAGES, "embedded")?.pixels,
+        _ => anyhow::bail!("evaluating '{dataset}' needs --data DIR with its t10k and train files"),
+    };
+    let train = match dir.as_deref() {
+        Some(d) if d.is_dir() => Some(data::read_split(d, "train")?.0),
+        _ => None,
+    };
+    let dim = 784;
+    let train_head = train
+        .as_ref()
+        .map(|t| classifier::to_unit_range(&t.pixels[..10_000.min(t.count) * dim]));
+    let parzen_validation = train.as_ref().filter(|t| t.count >= 51_000).map(|t| {
+        t.pixels[50_000 * dim..51_000 * dim]
+            .iter()
+            .map(|&b| f32::from(b) / 255.0)
+            .collect()
+    });
+    Ok(RealImages {
+        test: classifier::to_unit_range(&test),
+        train_head,
+        parzen_validation,
+    })
+}
+
+/// What to evaluate and how.
+pub struct Request<'a> {
+    pub dataset: &'a str,
+    /// The checkpoint's training step, for the report.
+    pub step: u64,
+    /// Seed of the noise the samples are drawn from.
+    pub noise_seed: u64,
+    /// Folder with the dataset's MNIST-format files.
+    pub data_dir: Option<&'a Path>,
+    pub with_parzen: bool,
+}
+
+/// Runs the protocols for a generator trained on `req.dataset`.
+pub fn evaluate(
+    gpu: Option<&GpuContext>,
+    model: &ModelSpec,
+    g_params: &[f32],
+    req: &Request,
+) -> anyhow::Result<Report> {
+    let (dataset, seed, data_dir, with_parzen) =
+        (req.dataset, req.noise_seed, req.data_dir, req.with_parzen);
+    let mut report = Report {
+        dataset: dataset.into(),
+        step: req.step,
+        ..Report::default()
+    };
+    match dataset {
+        "ring" | "grid" => {
+            let m = if dataset == "ring" {
+                Mixture::ring()
+            } else {
+                Mixture::grid()
+            };
+            let samples = generate(gpu, model, g_params, modes::SAMPLES, seed)?;
+            report.modes = Some(modes::score_modes(&samples, &m.centers, m.std));
+        }
+        "mnist" | "fashion-mnist" => {
+            let real = real_images(dataset, data_dir)?;
+            let generated = generate(gpu, model, g_params, IMAGE_SAMPLES, seed)?;
+            let bytes = classifier::embedded(dataset).expect("classifiers for both image sets");
+            let c = Classifier::from_bytes(bytes)?;
+            report.classifier = Some(classifier_scores(
+                gpu,
+                &c,
+                &generated,
+                &real.test,
+                real.train_head.as_deref(),
+            )?);
+            if real.train_head.is_none() {
+                report
+                    .skipped
+                    .push("real-vs-real floor: no training set (give --data DIR)".into());
+            }
+            match (with_parzen, dataset, &real.parzen_validation) {
+                (true, "mnist", Some(val)) => {
+                    let unit = |v: &[f32]| v.iter().map(|x| (x + 1.0) * 0.5).collect::<Vec<f32>>();
+                    report.parzen = Some(parzen::score(
+                        gpu,
+                        &unit(&generated),
+                        val,
+                        &unit(&real.test),
+                        model.data_dim,
+                    )?);
+                }
+                (true, "mnist", None) => report
+                    .skipped
+                    .push("Parzen: needs MNIST's 60k training set (--data DIR)".into()),
+                _ => {}
+            }
+        }
+        other => anyhow::bail!("no evaluation protocol for dataset '{other}'"),
+    }
+    Ok(report)
+}
