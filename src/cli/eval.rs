@@ -10,6 +10,7 @@ use shadergan::eval::modes::{self, mean_and_standard_error};
 use shadergan::eval::report::{Report, Request, evaluate};
 use shadergan::gan::recipe::Recipe;
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
+use shadergan::io::atomic::write_atomic;
 use shadergan::io::checkpoint;
 
 use super::BackendArg;
@@ -55,7 +56,7 @@ pub struct EvalArgs {
     pub adapter: Option<String>,
 }
 
-fn print_report(r: &Report) {
+pub fn print_report(r: &Report) {
     if let Some(m) = &r.modes {
         println!(
             "{} (step {}): {} of {} modes, {:.1}% high-quality samples, reverse KL {:.4} ({} samples)",
@@ -180,8 +181,13 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
                 with_parzen: !a.no_parzen,
             },
         )?;
+        // Each seed's report is kept beside its run, so a long sweep cut short loses nothing.
+        write_atomic(
+            &out.join("eval.json"),
+            serde_json::to_string_pretty(&report)?.as_bytes(),
+        )?;
+        eprintln!("seed {seed} ({:.1} s of training):", summary.seconds);
         if !a.json {
-            eprintln!("seed {seed} ({:.1} s of training):", summary.seconds);
             print_report(&report);
         }
         reports.push(report);
@@ -196,13 +202,15 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     let parzen = stat(&|r| r.parzen.as_ref().map(|p| p.mean));
     let fd = stat(&|r| r.classifier.as_ref().map(|c| c.frechet_distance));
     let is = stat(&|r| r.classifier.as_ref().map(|c| c.inception_score));
+    let json = serde_json::json!({
+        "preset": preset, "recipe": recipe, "seeds": k,
+        "modes": summary_modes, "parzen": parzen, "frechet_distance": fd,
+        "inception_score": is, "runs": reports,
+    });
+    let text = serde_json::to_string_pretty(&json)?;
+    write_atomic(&root.join("summary.json"), text.as_bytes())?;
     if a.json {
-        let json = serde_json::json!({
-            "preset": preset, "recipe": recipe, "seeds": k,
-            "modes": summary_modes, "parzen": parzen, "frechet_distance": fd,
-            "inception_score": is, "runs": reports,
-        });
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        println!("{text}");
         return Ok(());
     }
     println!(

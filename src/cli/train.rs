@@ -6,7 +6,9 @@ use clap::{Args, ValueEnum};
 use shadergan::backend;
 use shadergan::data::{self, DatasetName};
 use shadergan::gan::recipe::{PRESETS, Recipe};
+use shadergan::eval::report::{Request, evaluate};
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
+use shadergan::io::{atomic::write_atomic, checkpoint};
 use shadergan::plan::Activation;
 
 use super::BackendArg;
@@ -245,7 +247,8 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         recipe.batch,
         out.display()
     );
-    let s = train_recipe(&recipe, &dataset, a.seed, selected.gpu, &opts, &out)?;
+    let gpu = selected.gpu;
+    let s = train_recipe(&recipe, &dataset, a.seed, gpu.clone(), &opts, &out)?;
     println!(
         "trained {} steps in {:.1} s ({:.1} steps/s) on {}; D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}; run folder {}",
         s.steps,
@@ -258,6 +261,25 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         s.last.d_fake,
         s.out.display()
     );
+    // The cheap protocols at the end of every run (Parzen only in `eval`).
+    let ck = checkpoint::load(&out.join("checkpoint.safetensors"))?;
+    let request = Request {
+        dataset: name.as_str(),
+        step: ck.step,
+        noise_seed: 1,
+        data_dir: a.data.as_deref(),
+        with_parzen: false,
+    };
+    match evaluate(gpu.as_ref(), &ck.model, &ck.generator, &request) {
+        Ok(report) => {
+            write_atomic(
+                &out.join("eval.json"),
+                serde_json::to_string_pretty(&report)?.as_bytes(),
+            )?;
+            super::eval::print_report(&report);
+        }
+        Err(e) => eprintln!("note: no evaluation at the end of training: {e:#}"),
+    }
     Ok(())
 }
 
