@@ -1,11 +1,13 @@
 // adam.wgsl: one Adam step over a whole flat parameter buffer (all tensors of a
 // network at once), with bias correction and decoupled weight decay (AdamW).
 //
-// Math, with t = step[step_off] + 1 (the host advances the counter separately):
-//   p ← p − lr·wd·p
+// Math, with t = step[step_off] + 1 (the host advances the counter separately),
+// and lr_t = lr·max(0, 1 − (t − 1)/decay_steps) when decay_steps > 0 (linear
+// decay to zero; lr_t = lr otherwise):
+//   p ← p − lr_t·wd·p
 //   m ← β1·m + (1 − β1)·g
 //   v ← β2·v + (1 − β2)·g²
-//   p ← p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + ε)
+//   p ← p − (lr_t / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + ε)
 // (the same arithmetic as torch.optim.Adam / AdamW, so runs compare).
 //
 // Buffers (element offsets in the uniform)
@@ -23,7 +25,7 @@
 struct Params {
     len: u32, p_off: u32, g_off: u32, m_off: u32,
     v_off: u32, step_off: u32, lr: f32, beta1: f32,
-    beta2: f32, eps: f32, weight_decay: f32, _pad0: u32,
+    beta2: f32, eps: f32, weight_decay: f32, decay_steps: u32,
 }
 
 @group(0) @binding(0) var<uniform> hp: Params;
@@ -41,16 +43,20 @@ fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         return;
     }
     let t = f32(step[hp.step_off] + 1u);
+    var lr = hp.lr;
+    if (hp.decay_steps > 0u) {
+        lr = lr * max(1.0 - (t - 1.0) / f32(hp.decay_steps), 0.0);
+    }
     let bias1 = 1.0 - pow(hp.beta1, t);
     let bias2 = 1.0 - pow(hp.beta2, t);
 
     let g = grads[hp.g_off + i];
     var w = params[hp.p_off + i];
-    w -= hp.lr * hp.weight_decay * w;
+    w -= lr * hp.weight_decay * w;
     let mi = hp.beta1 * m[hp.m_off + i] + (1.0 - hp.beta1) * g;
     let vi = hp.beta2 * v[hp.v_off + i] + (1.0 - hp.beta2) * g * g;
     m[hp.m_off + i] = mi;
     v[hp.v_off + i] = vi;
     let denom = sqrt(vi) / sqrt(bias2) + hp.eps;
-    params[hp.p_off + i] = w - (hp.lr / bias1) * mi / denom;
+    params[hp.p_off + i] = w - (lr / bias1) * mi / denom;
 }

@@ -122,6 +122,9 @@ pub struct AdamHyper {
     pub beta2: f32,
     pub eps: f32,
     pub weight_decay: f32,
+    /// Linear learning-rate decay to zero over this many Adam steps (0: constant).
+    #[serde(default)]
+    pub decay_steps: u32,
 }
 
 impl Default for AdamHyper {
@@ -132,6 +135,7 @@ impl Default for AdamHyper {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            decay_steps: 0,
         }
     }
 }

@@ -230,3 +230,49 @@ fn gpu_backward_matches_cpu_backward() {
     let err = norm_rel_err(&read_gpu(&g, grads.input), cpu.f32s(grads.input));
     assert_close(err, 1e-4, "input gradient, GPU vs CPU");
 }
+
+#[test]
+fn softmax_cross_entropy_gradient_matches_finite_differences() {
+    let (rows, classes) = (5, 7);
+    let mut r = rng(12);
+    let logits = uniform(&mut r, rows * classes, -3.0, 3.0);
+    let labels: Vec<f32> = (0..rows).map(|i| ((i * 3) % classes) as f32).collect();
+    let mut plan = Plan::default();
+    let z = plan.buffer("z", Elem::F32, logits.len(), Init::F32(logits.clone()));
+    let y = plan.buffer("y", Elem::F32, rows, Init::F32(labels.clone()));
+    let loss = plan.f32_buffer("loss", rows);
+    let grad = plan.f32_buffer("grad", rows * classes);
+    plan.add_phase(
+        "ce",
+        vec![Op::SoftmaxCrossEntropy {
+            logits: z,
+            labels: y,
+            loss,
+            grad,
+            classes,
+            grad_scale: 1.0 / rows as f32,
+        }],
+    );
+    let mut cpu = CpuPlan::new(plan).unwrap();
+    cpu.run(&["ce"]).unwrap();
+    // Mean cross-entropy in f64.
+    let mean_ce = |z: &[f64]| {
+        (0..rows)
+            .map(|i| {
+                let row = &z[i * classes..(i + 1) * classes];
+                let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                lse - row[labels[i] as usize]
+            })
+            .sum::<f64>()
+            / rows as f64
+    };
+    let z64: Vec<f64> = logits.iter().map(|&v| f64::from(v)).collect();
+    let fd = finite_differences(&z64, mean_ce);
+    let err = norm_rel_err_f64(cpu.f32s(grad), &fd);
+    assert_close(
+        err,
+        1e-4,
+        "softmax cross-entropy gradient vs finite differences",
+    );
+}

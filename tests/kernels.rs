@@ -301,7 +301,9 @@ fn r_f32(r: &mut rand::rngs::StdRng) -> f32 {
 fn adam_matches_cpu() {
     let mut r = rng(8);
     for len in lengths() {
-        for (step_count, weight_decay) in [(0u32, 0.0f32), (9, 0.01)] {
+        for (step_count, weight_decay, decay_steps) in
+            [(0u32, 0.0f32, 0u32), (9, 0.01, 0), (9, 0.0, 20)]
+        {
             // Parameters away from zero, so a relative error compares like with like.
             let params: Vec<f32> = uniform(&mut r, len, 0.5, 1.5)
                 .into_iter()
@@ -338,6 +340,7 @@ fn adam_matches_cpu() {
             let hyper = AdamHyper {
                 lr: 1e-3,
                 weight_decay,
+                decay_steps,
                 ..AdamHyper::default()
             };
             plan.add_phase(

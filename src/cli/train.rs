@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use shadergan::backend;
 use shadergan::data::{self, DatasetName};
-use shadergan::gan::recipe::{PRESETS, Recipe};
 use shadergan::eval::report::{Request, evaluate};
+use shadergan::gan::recipe::{PRESETS, Recipe};
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
 use shadergan::io::{atomic::write_atomic, checkpoint};
 use shadergan::plan::Activation;
@@ -97,6 +97,9 @@ pub struct TrainArgs {
     /// PacGAN packing: D judges this many samples at once [default: 1].
     #[arg(long)]
     pub pack: Option<usize>,
+    /// Decay both learning rates linearly to zero over the run.
+    #[arg(long)]
+    pub lr_decay: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -143,6 +146,7 @@ pub fn recipe_from_args(a: &TrainArgs) -> anyhow::Result<Recipe> {
     r.d_steps = a.d_steps.unwrap_or(r.d_steps);
     r.real_label = a.real_label.unwrap_or(r.real_label);
     r.pack = a.pack.unwrap_or(r.pack);
+    r.lr_decay |= a.lr_decay;
     if let Some(e) = a.epochs {
         anyhow::ensure!(
             e.is_finite() && e > 0.0,

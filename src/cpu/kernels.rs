@@ -253,18 +253,23 @@ pub fn adam(
     h: &AdamHyper,
 ) {
     let t = t as f32;
+    let lr = if h.decay_steps > 0 {
+        h.lr * (1.0 - (t - 1.0) / h.decay_steps as f32).max(0.0)
+    } else {
+        h.lr
+    };
     let bias1 = 1.0 - h.beta1.powf(t);
     let bias2 = 1.0 - h.beta2.powf(t);
     for i in 0..params.len() {
         let g = grads[i];
         let mut w = params[i];
-        w -= h.lr * h.weight_decay * w;
+        w -= lr * h.weight_decay * w;
         let mi = h.beta1 * m[i] + (1.0 - h.beta1) * g;
         let vi = h.beta2 * v[i] + (1.0 - h.beta2) * g * g;
         m[i] = mi;
         v[i] = vi;
         let denom = vi.sqrt() / bias2.sqrt() + h.eps;
-        params[i] = w - (h.lr / bias1) * mi / denom;
+        params[i] = w - (lr / bias1) * mi / denom;
     }
 }
 

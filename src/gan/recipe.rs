@@ -25,6 +25,9 @@ pub struct Recipe {
     pub real_label: f32,
     /// PacGAN packing degree.
     pub pack: usize,
+    /// Decay both learning rates linearly to zero over the run.
+    #[serde(default)]
+    pub lr_decay: bool,
 }
 
 /// `(name, what it is)` of every preset.
@@ -64,6 +67,7 @@ impl Recipe {
             d_steps: 1,
             real_label: 1.0,
             pack: 1,
+            lr_decay: false,
         }
     }
 
@@ -164,6 +168,14 @@ impl Recipe {
             beta2: self.beta2,
             ..AdamHyper::default()
         };
+        // D takes `d_steps` Adam steps per training step; each decays over its own count.
+        let decay = |updates: u64| {
+            if self.lr_decay {
+                u32::try_from(updates).unwrap_or(u32::MAX)
+            } else {
+                0
+            }
+        };
         GanConfig {
             model: ModelSpec {
                 z_dim: self.z_dim,
@@ -179,8 +191,14 @@ impl Recipe {
             },
             batch: self.batch,
             seed,
-            d_adam: adam,
-            g_adam: adam,
+            d_adam: AdamHyper {
+                decay_steps: decay(self.steps * u64::from(self.d_steps)),
+                ..adam
+            },
+            g_adam: AdamHyper {
+                decay_steps: decay(self.steps),
+                ..adam
+            },
             real_label: self.real_label,
             sample_rows: if points { 512 } else { 64 },
         }

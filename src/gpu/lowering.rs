@@ -326,6 +326,7 @@ pub fn lower(op: &Op) -> KernelCall {
                 f(hyper.beta2),
                 f(hyper.eps),
                 f(hyper.weight_decay),
+                hyper.decay_steps,
             ]),
             storage: vec![(1, params), (2, grads), (3, m), (4, v), (5, step)],
             workgroups: grid_1d(params.len),
