@@ -11,10 +11,11 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::SafeTensors;
 
 use crate::backend::Executor;
 use crate::gpu::GpuContext;
+use crate::io::checkpoint;
 use crate::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
 use crate::plan::{Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat};
 
@@ -262,31 +263,6 @@ impl Classifier {
 
     /// Safetensors bytes: tensors named as an `nn.Sequential` (`0.weight`, ...).
     pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
-        let mlp = network(self.inputs);
-        let layout = mlp.layout();
-        let mut owned = Vec::new();
-        for (l, layer) in mlp.layers.iter().enumerate() {
-            let (w, b) = (layout.weights[l], layout.biases[l]);
-            owned.push((
-                format!("{}.weight", 2 * l),
-                vec![layer.outputs, layer.inputs],
-                bytemuck::cast_slice(&self.params[w.offset..w.offset + w.len]).to_vec(),
-            ));
-            owned.push((
-                format!("{}.bias", 2 * l),
-                vec![layer.outputs],
-                bytemuck::cast_slice(&self.params[b.offset..b.offset + b.len]).to_vec(),
-            ));
-        }
-        let views = owned
-            .iter()
-            .map(|(n, shape, bytes)| {
-                Ok((
-                    n.clone(),
-                    TensorView::new(Dtype::F32, shape.clone(), bytes)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
         let meta = HashMap::from([
             ("format".to_string(), FORMAT.to_string()),
             ("dataset".to_string(), self.dataset.clone()),
@@ -296,7 +272,7 @@ impl Classifier {
                 format!("{:.4}", self.test_accuracy),
             ),
         ]);
-        Ok(safetensors::serialize(views, Some(meta))?)
+        checkpoint::networks_to_bytes(&[("", &network(self.inputs), &self.params)], meta)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Classifier> {
@@ -309,34 +285,7 @@ impl Classifier {
         );
         let inputs: usize = meta.get("inputs").context("no 'inputs'")?.parse()?;
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mlp = network(inputs);
-        let layout = mlp.layout();
-        let mut params = vec![0.0f32; layout.total];
-        for (l, layer) in mlp.layers.iter().enumerate() {
-            for (kind, r, shape) in [
-                (
-                    "weight",
-                    layout.weights[l],
-                    vec![layer.outputs, layer.inputs],
-                ),
-                ("bias", layout.biases[l], vec![layer.outputs]),
-            ] {
-                let name = format!("{}.{kind}", 2 * l);
-                let t = tensors
-                    .tensor(&name)
-                    .map_err(|_| anyhow::anyhow!("no tensor {name}"))?;
-                anyhow::ensure!(
-                    t.dtype() == Dtype::F32 && t.shape() == shape.as_slice(),
-                    "tensor {name} has the wrong shape"
-                );
-                for (p, c) in params[r.offset..r.offset + r.len]
-                    .iter_mut()
-                    .zip(t.data().chunks_exact(4))
-                {
-                    *p = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                }
-            }
-        }
+        let params = checkpoint::read_network(&tensors, "", &network(inputs), &mut Vec::new())?;
         Ok(Classifier {
             inputs,
             params,

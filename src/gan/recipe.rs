@@ -76,25 +76,27 @@ impl Recipe {
         Some(match name {
             "seed" => Recipe::seed(DatasetName::FashionMnist),
             "ring" => Recipe {
-                steps: 10_000,
+                steps: 32_000,
                 batch: 128,
                 lr: 1e-3,
-                hidden: vec![400, 400],
+                hidden: vec![128, 128],
                 hidden_act: leaky,
                 z_dim: 2,
                 real_label: 0.9,
                 pack: 2,
+                lr_decay: true,
                 ..Recipe::seed(DatasetName::Ring)
             },
             "grid" => Recipe {
-                steps: 20_000,
+                steps: 40_000,
                 batch: 128,
                 lr: 1e-3,
-                hidden: vec![400, 400, 400],
+                hidden: vec![256, 256, 256],
                 hidden_act: leaky,
                 z_dim: 2,
                 real_label: 0.9,
                 pack: 4,
+                lr_decay: true,
                 ..Recipe::seed(DatasetName::Grid)
             },
             "mnist" => Recipe {

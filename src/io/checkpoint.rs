@@ -39,19 +39,20 @@ pub struct Checkpoint {
     pub discriminator: Vec<f32>,
 }
 
-/// `(name, shape, range in the flat buffer)` of each tensor of a network.
+/// `(name, shape, range in the flat buffer)` of each tensor of a network, named
+/// as an `nn.Sequential`'s state_dict (`{prefix}0.weight`, `{prefix}0.bias`, `{prefix}2.weight`, ...).
 fn tensor_table(prefix: &str, mlp: &Mlp) -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
     let layout = mlp.layout();
     let mut table = Vec::new();
     for (l, layer) in mlp.layers.iter().enumerate() {
         let (w, b) = (layout.weights[l], layout.biases[l]);
         table.push((
-            format!("{prefix}.{}.weight", 2 * l),
+            format!("{prefix}{}.weight", 2 * l),
             vec![layer.outputs, layer.inputs],
             w.offset..w.offset + w.len,
         ));
         table.push((
-            format!("{prefix}.{}.bias", 2 * l),
+            format!("{prefix}{}.bias", 2 * l),
             vec![layer.outputs],
             b.offset..b.offset + b.len,
         ));
@@ -59,27 +60,20 @@ fn tensor_table(prefix: &str, mlp: &Mlp) -> Vec<(String, Vec<usize>, std::ops::R
     table
 }
 
-fn networks(model: &ModelSpec) -> [(&'static str, Mlp); 2] {
-    [
-        ("generator", model.generator()),
-        ("discriminator", model.discriminator()),
-    ]
-}
-
-/// Serialises a checkpoint to safetensors bytes.
-pub fn to_bytes(ck: &Checkpoint) -> anyhow::Result<Vec<u8>> {
+/// Safetensors bytes of named networks (`(name prefix, mlp, flat parameters)`)
+/// with `metadata` in the header.
+pub fn networks_to_bytes(
+    nets: &[(&str, &Mlp, &[f32])],
+    metadata: HashMap<String, String>,
+) -> anyhow::Result<Vec<u8>> {
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for ((prefix, mlp), params) in networks(&ck.model)
-        .iter()
-        .zip([&ck.generator, &ck.discriminator])
-    {
+    for (prefix, mlp, params) in nets {
         anyhow::ensure!(
             params.len() == mlp.layout().total,
             "{prefix} parameters do not match the architecture"
         );
         for (name, shape, range) in tensor_table(prefix, mlp) {
-            let bytes = bytemuck::cast_slice(&params[range]).to_vec();
-            owned.push((name, shape, bytes));
+            owned.push((name, shape, bytemuck::cast_slice(&params[range]).to_vec()));
         }
     }
     let views = owned
@@ -91,6 +85,50 @@ pub fn to_bytes(ck: &Checkpoint) -> anyhow::Result<Vec<u8>> {
             ))
         })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    Ok(safetensors::serialize(views, Some(metadata))?)
+}
+
+/// Reads the tensors of one network (named as by [`networks_to_bytes`]) into its
+/// flat layout, checking every dtype and shape; appends the names it used.
+pub fn read_network(
+    tensors: &SafeTensors,
+    prefix: &str,
+    mlp: &Mlp,
+    used: &mut Vec<String>,
+) -> anyhow::Result<Vec<f32>> {
+    let mut params = vec![0.0f32; mlp.layout().total];
+    for (name, shape, range) in tensor_table(prefix, mlp) {
+        let t = tensors
+            .tensor(&name)
+            .map_err(|_| anyhow::anyhow!("tensor '{name}' is missing"))?;
+        anyhow::ensure!(
+            t.dtype() == Dtype::F32,
+            "tensor '{name}' is {:?}, expected F32",
+            t.dtype()
+        );
+        anyhow::ensure!(
+            t.shape() == shape.as_slice(),
+            "tensor '{name}' has shape {:?}, expected {shape:?}",
+            t.shape()
+        );
+        for (p, c) in params[range].iter_mut().zip(t.data().chunks_exact(4)) {
+            *p = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        used.push(name);
+    }
+    Ok(params)
+}
+
+fn networks(model: &ModelSpec) -> [(&'static str, Mlp); 2] {
+    [
+        ("generator.", model.generator()),
+        ("discriminator.", model.discriminator()),
+    ]
+}
+
+/// Serialises a checkpoint to safetensors bytes.
+pub fn to_bytes(ck: &Checkpoint) -> anyhow::Result<Vec<u8>> {
+    let [(g_prefix, g), (d_prefix, d)] = networks(&ck.model);
     let metadata = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("model".to_string(), serde_json::to_string(&ck.model)?),
@@ -98,7 +136,13 @@ pub fn to_bytes(ck: &Checkpoint) -> anyhow::Result<Vec<u8>> {
         ("dataset".to_string(), ck.dataset.clone()),
         ("seed".to_string(), ck.seed.to_string()),
     ]);
-    Ok(safetensors::serialize(views, Some(metadata))?)
+    networks_to_bytes(
+        &[
+            (g_prefix, &g, &ck.generator),
+            (d_prefix, &d, &ck.discriminator),
+        ],
+        metadata,
+    )
 }
 
 /// Writes a checkpoint atomically (temporary file, fsync, rename).
@@ -139,43 +183,17 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
         .context("metadata 'seed' is not a number")?;
     let dataset = get("dataset")?.clone();
 
-    let mut flat = Vec::new();
-    let mut expected_names = Vec::new();
-    for (prefix, mlp) in networks(&model) {
-        let mut params = vec![0.0f32; mlp.layout().total];
-        for (name, shape, range) in tensor_table(prefix, &mlp) {
-            let t = tensors
-                .tensor(&name)
-                .map_err(|_| anyhow::anyhow!("tensor '{name}' is missing"))?;
-            anyhow::ensure!(
-                t.dtype() == Dtype::F32,
-                "tensor '{name}' is {:?}, expected F32",
-                t.dtype()
-            );
-            anyhow::ensure!(
-                t.shape() == shape.as_slice(),
-                "tensor '{name}' has shape {:?}, expected {shape:?}",
-                t.shape()
-            );
-            let values: Vec<f32> = t
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            params[range].copy_from_slice(&values);
-            expected_names.push(name);
-        }
-        flat.push(params);
-    }
+    let mut used = Vec::new();
+    let [(g_prefix, g), (d_prefix, d)] = networks(&model);
+    let generator = read_network(&tensors, g_prefix, &g, &mut used)?;
+    let discriminator = read_network(&tensors, d_prefix, &d, &mut used)?;
     if let Some(extra) = tensors
         .names()
         .into_iter()
-        .find(|n| !expected_names.iter().any(|e| e == n))
+        .find(|n| !used.iter().any(|e| e == n))
     {
         anyhow::bail!("unexpected tensor '{extra}' for this architecture");
     }
-    let discriminator = flat.pop().expect("two networks");
-    let generator = flat.pop().expect("two networks");
     Ok(Checkpoint {
         model,
         step,
