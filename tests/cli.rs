@@ -253,3 +253,45 @@ fn refused_flags_exit_non_zero_with_one_line_and_write_nothing() {
         stderr(&o)
     );
 }
+
+#[test]
+fn without_an_adapter_gpu_runs_fail_with_one_line_and_auto_falls_back() {
+    let out = scratch("no-adapter");
+    let run = |backend: &str| {
+        Command::new(env!("CARGO_BIN_EXE_shadergan"))
+            .args([
+                "train",
+                "--dataset",
+                "ring",
+                "--steps",
+                "20",
+                "--hidden",
+                "8",
+                "--quiet",
+            ])
+            .args(["--backend", backend, "--out", out.to_str().unwrap()])
+            .env("VK_ICD_FILENAMES", "/nonexistent.json")
+            .env("VK_DRIVER_FILES", "/nonexistent.json")
+            .env("WGPU_BACKEND", "vulkan")
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap()
+    };
+    let o = run("gpu");
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("no GPU adapter found"), "{err}");
+    assert!(err.contains("mesa-vulkan-drivers"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        !out.exists(),
+        "a failed --backend gpu run created its folder"
+    );
+    let o = run("auto");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("training on the CPU backend"),
+        "{}",
+        stderr(&o)
+    );
+}
