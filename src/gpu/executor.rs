@@ -270,40 +270,18 @@ impl GpuPlan {
         if bytes == 0 {
             return Ok(Vec::new());
         }
-        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read back"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = ctx
+        let encoder = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("read"),
             });
-        encoder.copy_buffer_to_buffer(
+        let raw = ctx.submit_and_read(
+            encoder,
             &self.buffers[slice.buffer.0],
             (slice.offset * 4) as u64,
-            &staging,
-            0,
             bytes,
-        );
-        ctx.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        ctx.wait_idle()?;
-        rx.recv()
-            .map_err(|e| GpuError::Readback(e.to_string()))?
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let words = bytemuck::cast_slice(&view).to_vec();
-        drop(view);
-        staging.unmap();
-        Ok(words)
+        )?;
+        Ok(bytemuck::pod_collect_to_vec(&raw))
     }
 
     /// Reads an f32 slice back (blocking).

@@ -59,12 +59,6 @@ pub fn profile(
     let period = f64::from(ctx.queue.get_timestamp_period());
     let mut totals = vec![0.0f64; launches.len()];
     for _ in 0..repeats.max(1) {
-        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("profile staging"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let mut encoder = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -86,14 +80,8 @@ pub fn profile(
             });
         }
         encoder.resolve_query_set(&query_set, 0..count, &resolve, 0);
-        encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
-        ctx.queue.submit([encoder.finish()]);
-        staging.map_async(wgpu::MapMode::Read, .., |_| {});
-        ctx.wait_idle()?;
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let ticks: &[u64] = bytemuck::cast_slice(&view);
+        let raw = ctx.submit_and_read(encoder, &resolve, 0, bytes)?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&raw);
         for (i, t) in totals.iter_mut().enumerate() {
             *t += ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period;
         }
