@@ -7,13 +7,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use shadergan::backend;
 use shadergan::data;
 use shadergan::eval::classifier::{self, Classifier, Labelled, TrainSettings};
 use shadergan::io::atomic::write_atomic;
 use shadergan::plan::AdamHyper;
 
-use super::BackendArg;
+use super::DeviceArgs;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ImageSet {
@@ -41,10 +40,8 @@ pub struct ClassifierArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub overwrite: bool,
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    pub backend: BackendArg,
-    #[arg(long, value_name = "NAME")]
-    pub adapter: Option<String>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 pub fn run(a: &ClassifierArgs) -> anyhow::Result<()> {
@@ -66,10 +63,7 @@ pub fn run(a: &ClassifierArgs) -> anyhow::Result<()> {
     let (test, test_labels) = data::read_split(&a.data, "t10k")?;
     let dim = train.rows * train.cols;
     let steps = (a.epochs * train.count as f64 / a.batch as f64).ceil() as u64;
-    let selected = backend::select(a.backend.into(), a.adapter.as_deref())?;
-    if let Some(n) = &selected.notice {
-        eprintln!("note: {n}");
-    }
+    let selected = a.device.select()?;
     let gpu = selected.gpu.clone();
     eprintln!(
         "training a {name} classifier: {steps} steps of batch {}",

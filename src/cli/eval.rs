@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use shadergan::backend;
 use shadergan::data;
 use shadergan::eval::modes::{self, mean_and_standard_error};
 use shadergan::eval::report::{Report, Request, evaluate};
@@ -13,7 +12,7 @@ use shadergan::gan::trainer::{LoopOptions, train_recipe};
 use shadergan::io::atomic::write_atomic;
 use shadergan::io::checkpoint;
 
-use super::BackendArg;
+use super::DeviceArgs;
 
 #[derive(Args, Clone, Debug)]
 pub struct EvalArgs {
@@ -50,10 +49,8 @@ pub struct EvalArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    pub backend: BackendArg,
-    #[arg(long, value_name = "NAME")]
-    pub adapter: Option<String>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 pub fn print_report(r: &Report) {
@@ -96,10 +93,7 @@ pub fn print_report(r: &Report) {
 }
 
 pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
-    let selected = backend::select(a.backend.into(), a.adapter.as_deref())?;
-    if let Some(n) = &selected.notice {
-        eprintln!("note: {n}");
-    }
+    let selected = a.device.select()?;
     let gpu = selected.gpu;
     if let Some(path) = &a.checkpoint {
         let ck = checkpoint::load(path)?;

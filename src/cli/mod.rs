@@ -6,8 +6,8 @@ pub mod info;
 pub mod sample;
 pub mod train;
 
-use clap::ValueEnum;
-use shadergan::backend::BackendChoice;
+use clap::{Args, ValueEnum};
+use shadergan::backend::{self, BackendChoice, Selected};
 
 /// `--backend`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -27,5 +27,26 @@ impl From<BackendArg> for BackendChoice {
             BackendArg::Gpu => BackendChoice::Gpu,
             BackendArg::Cpu => BackendChoice::Cpu,
         }
+    }
+}
+
+/// `--backend` and `--adapter`, shared by every command that runs a plan.
+#[derive(Args, Clone, Debug)]
+pub struct DeviceArgs {
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    /// Use the GPU adapter whose name contains this text (else SHADERGAN_ADAPTER, else the best).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+}
+
+impl DeviceArgs {
+    /// Opens the backend asked for, printing the one-line note when it falls back.
+    pub fn select(&self) -> anyhow::Result<Selected> {
+        let selected = backend::select(self.backend.into(), self.adapter.as_deref())?;
+        if let Some(note) = &selected.notice {
+            eprintln!("note: {note}");
+        }
+        Ok(selected)
     }
 }

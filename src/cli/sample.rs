@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rand::SeedableRng;
-use shadergan::backend::{self, Executor};
+use shadergan::backend::Executor;
 use shadergan::data::{DataKind, Mixture};
 use shadergan::gan::{build_sampler_plan, fixed_noise, trainer::render_samples};
 use shadergan::io::{atomic::write_atomic, checkpoint};
 
-use super::BackendArg;
+use super::DeviceArgs;
 
 #[derive(Args, Clone, Debug)]
 pub struct SampleArgs {
@@ -28,10 +28,8 @@ pub struct SampleArgs {
     /// Replace --out if it exists.
     #[arg(long)]
     pub overwrite: bool,
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    pub backend: BackendArg,
-    #[arg(long, value_name = "NAME")]
-    pub adapter: Option<String>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 /// What the generated rows look like, from the checkpoint's dataset and size.
@@ -65,7 +63,7 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<()> {
     let kind = data_kind(&ck.dataset, ck.model.data_dim)?;
     let z = fixed_noise(a.seed, a.n, ck.model.z_dim);
     let (plan, out) = build_sampler_plan(&ck.model, ck.generator, z)?;
-    let selected = backend::select(a.backend.into(), a.adapter.as_deref())?;
+    let selected = a.device.select()?;
     let mut exec = Executor::new(selected.gpu, plan, vec![])?;
     exec.run(&["sample"], None)?;
     let values = exec.read(out)?;

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use shadergan::backend;
 use shadergan::data::{self, DatasetName};
 use shadergan::eval::report::{Request, evaluate};
 use shadergan::gan::recipe::{PRESETS, Recipe};
@@ -11,7 +10,7 @@ use shadergan::gan::trainer::{LoopOptions, train_recipe};
 use shadergan::io::{atomic::write_atomic, checkpoint};
 use shadergan::plan::Activation;
 
-use super::BackendArg;
+use super::DeviceArgs;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DatasetArg {
@@ -62,11 +61,8 @@ pub struct TrainArgs {
     pub beta2: Option<f32>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    pub backend: BackendArg,
-    /// Use the GPU adapter whose name contains this text.
-    #[arg(long, value_name = "NAME")]
-    pub adapter: Option<String>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     /// Run folder [default: runs/<dataset>-<time>]; must not already hold files.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -232,10 +228,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     if let Some(e) = a.epochs {
         recipe.steps = ((e * rows as f64) / recipe.batch as f64).ceil().max(1.0) as u64;
     }
-    let selected = backend::select(a.backend.into(), a.adapter.as_deref())?;
-    if let Some(notice) = &selected.notice {
-        eprintln!("note: {notice}");
-    }
+    let selected = a.device.select()?;
     let opts = LoopOptions {
         steps: recipe.steps,
         d_steps: recipe.d_steps,
