@@ -25,9 +25,16 @@ pub struct EvalArgs {
     /// Folder with the dataset's train-* and t10k-* files (MNIST format).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Train and score this many seeds (0..K) of --preset or --recipe instead of one checkpoint.
+    /// Train and score this many seeds (S..S+K, S = --first-seed) of --preset or --recipe instead of one checkpoint.
     #[arg(long, value_name = "K", conflicts_with = "checkpoint")]
     pub seeds: Option<u64>,
+    /// The first seed of a --seeds sweep (to split one sweep over several machines).
+    #[arg(long, value_name = "S", default_value_t = 0, requires = "seeds")]
+    pub first_seed: u64,
+    /// Train this many seeds of a --seeds sweep at once, in threads sharing one device
+    /// (small models leave most of a GPU, or all but one CPU core, idle).
+    #[arg(long, value_name = "J", default_value_t = 1, requires = "seeds")]
+    pub jobs: usize,
     /// The preset trained with --seeds.
     #[arg(long, value_name = "NAME", conflicts_with = "recipe")]
     pub preset: Option<String>,
@@ -150,8 +157,11 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         "{} already exists; choose another --out",
         root.display()
     );
-    let mut reports = Vec::new();
-    for seed in 0..k {
+    anyhow::ensure!(a.jobs > 0, "--jobs must be at least 1");
+    let seeds: Vec<u64> = (a.first_seed..a.first_seed + k).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    let run_one = |seed: u64| -> anyhow::Result<Report> {
         let dataset = data::load(name, a.data.as_deref(), seed)?.dataset;
         let out = root.join(format!("seed-{seed}"));
         let opts = LoopOptions {
@@ -184,7 +194,33 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         if !a.json {
             print_report(&report);
         }
-        reports.push(report);
+        Ok(report)
+    };
+    // Workers take the next seed until none is left; the first error stops them all.
+    std::thread::scope(|scope| {
+        for _ in 0..a.jobs.min(seeds.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&seed) = seeds.get(i) else { break };
+                    let result = run_one(seed);
+                    let failed = result.is_err();
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((seed, result));
+                    if failed {
+                        next.store(seeds.len(), std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(seed, _)| *seed);
+    let mut reports = Vec::new();
+    for (seed, result) in results {
+        reports.push(result.map_err(|e| e.context(format!("seed {seed}")))?);
     }
     let mode_scores: Vec<modes::ModeScore> =
         reports.iter().filter_map(|r| r.modes.clone()).collect();
@@ -197,7 +233,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     let fd = stat(&|r| r.classifier.as_ref().map(|c| c.frechet_distance));
     let is = stat(&|r| r.classifier.as_ref().map(|c| c.inception_score));
     let json = serde_json::json!({
-        "preset": preset, "recipe": recipe, "seeds": k,
+        "preset": preset, "recipe": recipe, "seeds": k, "first_seed": a.first_seed,
         "modes": summary_modes, "parzen": parzen, "frechet_distance": fd,
         "inception_score": is, "runs": reports,
     });

@@ -38,11 +38,11 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "ring",
-        "8-mode ring: PacGAN2 packing, leaky ReLU 400-400, label smoothing",
+        "8-mode ring: ReLU 128-128, z 2, PacGAN2 packing, label smoothing, lr 1e-3 decayed to 0 over 32k steps",
     ),
     (
         "grid",
-        "25-mode grid: PacGAN4 packing, leaky ReLU 400-400-400, label smoothing",
+        "25-mode grid: ReLU 256-256-256, z 2, PacGAN4 packing, label smoothing, lr 1e-3 decayed to 0 over 40k steps",
     ),
     (
         "mnist",
@@ -73,6 +73,9 @@ impl Recipe {
 
     pub fn preset(name: &str) -> Option<Recipe> {
         let leaky = Activation::LeakyRelu(0.2);
+        // ReLU, not leaky ReLU, on the mixtures: a ReLU generator can map whole regions of z
+        // onto one point, so little mass is left on the bridges between modes
+        // (ring, seeds 1 and 2: 97.6% and 98.6% high quality against 84.0% and 85.4%).
         Some(match name {
             "seed" => Recipe::seed(DatasetName::FashionMnist),
             "ring" => Recipe {
@@ -80,7 +83,7 @@ impl Recipe {
                 batch: 128,
                 lr: 1e-3,
                 hidden: vec![128, 128],
-                hidden_act: leaky,
+                hidden_act: Activation::Relu,
                 z_dim: 2,
                 real_label: 0.9,
                 pack: 2,
@@ -92,7 +95,7 @@ impl Recipe {
                 batch: 128,
                 lr: 1e-3,
                 hidden: vec![256, 256, 256],
-                hidden_act: leaky,
+                hidden_act: Activation::Relu,
                 z_dim: 2,
                 real_label: 0.9,
                 pack: 4,
