@@ -295,3 +295,60 @@ fn without_an_adapter_gpu_runs_fail_with_one_line_and_auto_falls_back() {
         stderr(&o)
     );
 }
+
+/// `eval --seeds` with `--jobs 2` trains the same runs as one at a time, and
+/// `--first-seed` picks up the sweep where another left it.
+#[test]
+fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
+    let sweep = |name: &str, first: &str, k: &str, jobs: &str| {
+        let out = scratch(name);
+        let o = shadergan(&[
+            "eval",
+            "--seeds",
+            k,
+            "--first-seed",
+            first,
+            "--jobs",
+            jobs,
+            "--preset",
+            "ring",
+            "--steps",
+            "150",
+            "--backend",
+            "cpu",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "eval --seeds failed: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
+        (out, v)
+    };
+    let (seq, seq_json) = sweep("sweep-seq", "0", "3", "1");
+    let (par, par_json) = sweep("sweep-par", "0", "3", "2");
+    let (tail, tail_json) = sweep("sweep-tail", "2", "1", "1");
+    assert_eq!(seq_json["runs"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        seq_json["runs"], par_json["runs"],
+        "--jobs 2 changed the per-seed reports"
+    );
+    assert_eq!(
+        seq_json["runs"][2], tail_json["runs"][0],
+        "--first-seed 2 did not train seed 2"
+    );
+    let load = |d: &Path, seed: u32| {
+        shadergan::io::checkpoint::load(&d.join(format!("seed-{seed}/checkpoint.safetensors")))
+            .unwrap()
+    };
+    for seed in 0..3 {
+        assert!(
+            load(&seq, seed).generator == load(&par, seed).generator,
+            "seed {seed}: the parallel sweep trained another generator"
+        );
+    }
+    assert!(load(&seq, 2).generator == load(&tail, 2).generator);
+    assert!(
+        load(&seq, 0).generator != load(&seq, 1).generator,
+        "two seeds gave one generator"
+    );
+}
