@@ -7,6 +7,7 @@
 //! the alternating D/G updates of a GAN.
 
 pub mod backend;
+pub mod bench;
 pub mod cpu;
 pub mod data;
 pub mod eval;

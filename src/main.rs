@@ -1,4 +1,4 @@
-//! The `shadergan` command line: train, sample, info.
+//! The `shadergan` command line: train, sample, eval, bench, train-classifier, info.
 
 use std::process::ExitCode;
 
@@ -27,6 +27,8 @@ enum Command {
     Eval(cli::eval::EvalArgs),
     /// Train the classifier behind the image scores (FD, inception score).
     TrainClassifier(cli::classifier::ClassifierArgs),
+    /// Time the kernels and whole GAN steps on the GPU and the CPU backend, side by side.
+    Bench(cli::bench::BenchArgs),
     /// List the GPU adapters, the one chosen, its features and its limits.
     Info {
         /// Pick the adapter whose name contains this text (else SHADERGAN_ADAPTER, else the best).
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => cli::sample::run(&args),
         Command::Eval(args) => cli::eval::run(&args),
         Command::TrainClassifier(args) => cli::classifier::run(&args),
+        Command::Bench(args) => cli::bench::run(&args),
         Command::Info { adapter } => cli::info::run(adapter.as_deref()),
     };
     match result {

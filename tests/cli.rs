@@ -352,3 +352,59 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
         "two seeds gave one generator"
     );
 }
+
+/// `bench --quick --json` measures both backends (the GPU where there is one)
+/// and reports positive figures whose ratio is GPU over CPU.
+#[test]
+fn bench_reports_both_backends_side_by_side() {
+    let out = scratch("bench").with_extension("json");
+    let _ = std::fs::remove_file(&out);
+    let o = shadergan(&[
+        "bench",
+        "--quick",
+        "--only",
+        "matmul",
+        "--min-time",
+        "0",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "bench failed: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
+    assert_eq!(
+        v,
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&out).unwrap()).unwrap(),
+        "--out holds what --json printed"
+    );
+    let rows = v["results"].as_array().unwrap();
+    assert!(rows.len() >= 3, "the quick matmul cases ran");
+    let has_gpu = common::gpu().is_some();
+    for r in rows {
+        assert_eq!(r["group"], "matmul");
+        assert_eq!(r["unit"], "GFLOP/s");
+        let cpu = r["cpu"]["value"].as_f64().unwrap();
+        assert!(cpu.is_finite() && cpu > 0.0, "cpu figure {r}");
+        if has_gpu {
+            let gpu = r["gpu"]["value"].as_f64().unwrap();
+            assert!(gpu.is_finite() && gpu > 0.0, "gpu figure {r}");
+            let ratio = r["ratio"].as_f64().unwrap();
+            assert!(((ratio - gpu / cpu) / ratio).abs() < 1e-9, "ratio {r}");
+        }
+    }
+    // Results are never overwritten.
+    let again = shadergan(&[
+        "bench",
+        "--quick",
+        "--only",
+        "matmul",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+}

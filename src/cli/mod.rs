@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod bench;
 pub mod classifier;
 pub mod eval;
 pub mod info;

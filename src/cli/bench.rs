@@ -1,0 +1,98 @@
+//! `shadergan bench`: the GPU and the CPU backend side by side on matmul
+//! sizes, the elementwise kernels, Adam and whole GAN steps.
+
+use clap::Args;
+use shadergan::bench::{self, Machine, Row, cases};
+use shadergan::gpu::GpuContext;
+use shadergan::io::atomic::write_atomic;
+
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Print the results as JSON (the table goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Small sizes only: a smoke test that takes seconds.
+    #[arg(long)]
+    pub quick: bool,
+    /// Only the cases whose name contains this text (e.g. "matmul", "step").
+    #[arg(long, value_name = "TEXT")]
+    pub only: Option<String>,
+    /// Seconds of timing per case and backend (after a warm-up).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.5)]
+    pub min_time: f64,
+    /// Skip the CPU backend.
+    #[arg(long, conflicts_with = "no_gpu")]
+    pub no_cpu: bool,
+    /// Skip the GPU.
+    #[arg(long)]
+    pub no_gpu: bool,
+    /// Use the GPU adapter whose name contains this text (else SHADERGAN_ADAPTER, else the best).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+    /// Also write the JSON results to this file (refused if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+}
+
+pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.min_time.is_finite() && (0.0..=600.0).contains(&a.min_time),
+        "--min-time must be between 0 and 600 seconds (got {})",
+        a.min_time
+    );
+    if let Some(out) = &a.out {
+        anyhow::ensure!(
+            !out.exists(),
+            "{} already exists; bench does not overwrite results",
+            out.display()
+        );
+    }
+    let gpu = if a.no_gpu {
+        None
+    } else {
+        match GpuContext::with_adapter(a.adapter.as_deref()) {
+            Ok(ctx) => Some(ctx),
+            Err(e) if a.adapter.is_none() => {
+                eprintln!("note: no GPU adapter ({e}): measuring the CPU backend only");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let machine = Machine::here(gpu.as_ref());
+    let mut rows = Vec::new();
+    for case in cases::suite(a.quick)? {
+        if let Some(text) = &a.only
+            && !case.name.contains(text.as_str())
+            && case.group != text
+        {
+            continue;
+        }
+        eprintln!("measuring {} …", case.name);
+        let g = match &gpu {
+            Some(ctx) => Some(bench::measure_gpu(ctx, &case, a.min_time)?),
+            None => None,
+        };
+        let c = if a.no_cpu {
+            None
+        } else {
+            Some(bench::measure_cpu(&case, a.min_time)?)
+        };
+        rows.push(Row::new(&case, g, c));
+    }
+    anyhow::ensure!(!rows.is_empty(), "no case matches --only");
+    let table = bench::format_table(&machine, &rows);
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "machine": machine, "min_time_s": a.min_time, "quick": a.quick, "results": rows,
+    }))?;
+    if let Some(out) = &a.out {
+        write_atomic(out, json.as_bytes())?;
+    }
+    if a.json {
+        eprint!("{table}");
+        println!("{json}");
+    } else {
+        print!("{table}");
+    }
+    Ok(())
+}
