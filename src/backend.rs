@@ -166,6 +166,23 @@ impl Executor {
         Ok(())
     }
 
+    /// Per-kernel times of `repeats` runs of `phases`: device times from timestamp
+    /// queries on the GPU, host-clock times on the CPU. The runs change the
+    /// plan's state (they are real steps), so profile after saving what matters.
+    pub fn profile(
+        &mut self,
+        phases: &[&str],
+        repeats: usize,
+    ) -> anyhow::Result<Vec<crate::gpu::KernelTime>> {
+        match self {
+            Executor::Cpu { plan, .. } => plan.profile(phases, repeats),
+            Executor::Gpu { ctx, plan, .. } => {
+                ctx.wait_idle()?;
+                Ok(crate::gpu::profile(ctx, plan, phases, repeats)?)
+            }
+        }
+    }
+
     /// Reports that have arrived (all of them when `wait`), oldest first.
     pub fn reports(&mut self, wait: bool) -> anyhow::Result<Vec<(u64, Vec<f32>)>> {
         Ok(match self {

@@ -408,3 +408,52 @@ fn bench_reports_both_backends_side_by_side() {
         stderr(&again)
     );
 }
+
+/// `train --profile` times every kernel of a step after the checkpoint is saved:
+/// the checkpoint equals one from a run without the profile.
+#[test]
+fn train_profile_lists_every_kernel_and_leaves_the_checkpoint_alone() {
+    let (plain, profiled) = (scratch("profile-plain"), scratch("profile-on"));
+    for (out, extra) in [(&plain, None), (&profiled, Some("--profile"))] {
+        let mut args = vec![
+            "train",
+            "--dataset",
+            "ring",
+            "--steps",
+            "30",
+            "--batch",
+            "16",
+            "--hidden",
+            "8,8",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+        ];
+        args.push(out.to_str().unwrap());
+        args.extend(extra);
+        let o = shadergan(&args);
+        assert!(o.status.success(), "train failed: {}", stderr(&o));
+    }
+    let table = std::fs::read_to_string(profiled.join("profile.txt")).expect("profile.txt");
+    for kernel in [
+        "matmul_bias_act",
+        "matmul_dx",
+        "matmul_dw",
+        "adam",
+        "bce_with_logits",
+    ] {
+        assert!(
+            table.contains(kernel),
+            "{kernel} missing from the profile:\n{table}"
+        );
+    }
+    assert!(table.contains("per kernel:") && table.contains('%'));
+    assert!(!plain.join("profile.txt").exists());
+    let load =
+        |d: &Path| shadergan::io::checkpoint::load(&d.join("checkpoint.safetensors")).unwrap();
+    assert!(
+        load(&plain).generator == load(&profiled).generator,
+        "the profiled steps reached the checkpoint"
+    );
+}

@@ -120,7 +120,7 @@ fn wall_per_run(
         plan.run(ctx, &phases)?;
         submits += 1;
         // Keep a few submits in flight, as training does, without queueing unboundedly.
-        if submits % 4 == 0 {
+        if submits.is_multiple_of(4) {
             ctx.wait_idle()?;
         }
     }

@@ -170,6 +170,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             sample_every: 0,
             log_every: 100,
             progress: false,
+            profile_steps: 0,
         };
         let summary = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out)?;
         let ck = checkpoint::load(&out.join("checkpoint.safetensors"))?;

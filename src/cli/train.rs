@@ -99,6 +99,11 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// After training, time every kernel of a step (timestamp queries on the GPU,
+    /// the host clock on the CPU backend) over 20 extra steps, and print each one's
+    /// share; also written to profile.txt. The checkpoint is saved before them.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 pub fn dataset_name(d: DatasetArg) -> DatasetName {
@@ -235,6 +240,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         sample_every: a.sample_every.unwrap_or((recipe.steps / 10).max(1)),
         log_every: a.log_every.max(1),
         progress: !a.quiet,
+        profile_steps: if a.profile { 20 } else { 0 },
     };
     eprintln!(
         "training on {} ({}), {} steps of batch {}, into {}",

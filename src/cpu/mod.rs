@@ -58,6 +58,41 @@ impl CpuPlan {
         Ok(())
     }
 
+    /// Runs `phases` `repeats` times, timing every op with the host clock: the
+    /// CPU counterpart of [`crate::gpu::profile`].
+    pub fn profile(
+        &mut self,
+        phases: &[&str],
+        repeats: usize,
+    ) -> anyhow::Result<Vec<crate::gpu::KernelTime>> {
+        let mut times: Vec<crate::gpu::KernelTime> = Vec::new();
+        for _ in 0..repeats.max(1) {
+            let mut slot = 0;
+            for name in phases {
+                let phase = self
+                    .plan
+                    .phase(name)
+                    .ok_or_else(|| anyhow::anyhow!("plan has no phase '{name}'"))?;
+                for (index, op) in phase.ops.clone().iter().enumerate() {
+                    let t = std::time::Instant::now();
+                    self.execute(op);
+                    let ns = t.elapsed().as_nanos() as f64;
+                    if slot == times.len() {
+                        times.push(crate::gpu::KernelTime {
+                            phase: name.to_string(),
+                            index,
+                            kernel: op.kernel_name(),
+                            mean_ns: 0.0,
+                        });
+                    }
+                    times[slot].mean_ns += ns / repeats.max(1) as f64;
+                    slot += 1;
+                }
+            }
+        }
+        Ok(times)
+    }
+
     /// Takes buffer `s.buffer` out so it can be written while others are read.
     fn take(&mut self, s: Slice) -> Vec<f32> {
         std::mem::take(&mut self.buffers[s.buffer.0])

@@ -86,6 +86,9 @@ pub struct LoopOptions {
     pub sample_every: u64,
     pub log_every: u64,
     pub progress: bool,
+    /// After training, time each kernel of a step over this many extra steps
+    /// and print its share (`train --profile`); 0: no profile.
+    pub profile_steps: usize,
 }
 
 /// Trains `recipe` with `seed` on `dataset` into the (new, empty) folder `out`.
@@ -202,6 +205,23 @@ pub fn train(
         discriminator: exec.read(discriminator.params)?,
     };
     checkpoint::save(&out.join("checkpoint.safetensors"), &ck)?;
+    if opts.profile_steps > 0 {
+        // After the checkpoint: the profiled steps are real steps and must not reach it.
+        let times = exec.profile(&step_phases, opts.profile_steps)?;
+        let what = format!(
+            "profile of one step ({} backend, mean of {} steps{})",
+            backend,
+            opts.profile_steps,
+            if exec.is_gpu() {
+                ", device time per kernel from timestamp queries"
+            } else {
+                ", host clock per op"
+            }
+        );
+        let table = crate::gpu::profiler::format_profile(&times, &what);
+        eprint!("{table}");
+        write_atomic(&out.join("profile.txt"), table.as_bytes())?;
+    }
     Ok(Summary {
         steps: step,
         seconds,
