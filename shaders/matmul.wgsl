@@ -140,3 +140,129 @@ fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// matmul_bias_act_128: the same product for large outputs.
+//   workgroup 16×16 threads computes a 128×128 tile of C; each thread an 8×8
+//   block at rows ty + 16i, cols tx + 16j (i, j < 8), held in sixteen vec4
+//   registers (row i: acc_i_lo = cols j 0..3, acc_i_hi = cols j 4..7);
+//   grid (ceil(N/128), ceil(M/128), 1); K in slabs of 16 through 16 KiB of
+//   workgroup memory (WebGPU's default limit). Each k step reads 8 + 8 values
+//   from workgroup memory for 64 multiply-adds, against 8 for 16 in the 64-tile
+//   kernel. Chosen by the lowering when the output has enough 128-tiles to fill
+//   the GPU (see `MATMUL_BIG_MIN_TILES` in src/gpu/lowering.rs).
+
+const BIG: u32 = 128u;
+
+var<workgroup> a_big: array<f32, 2048>; // [SLAB][BIG]: a_big[k·128 + m]
+var<workgroup> b_big: array<f32, 2048>; // [SLAB][BIG]: b_big[k·128 + n]
+
+fn store_row(row: u32, n0: u32, tx: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    if (row >= p.M) {
+        return;
+    }
+    let vals = array<f32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w);
+    for (var j = 0u; j < 8u; j++) {
+        let col = n0 + tx + 16u * j;
+        if (col < p.N) {
+            var v = vals[j];
+            if (p.has_bias == 1u) {
+                v += bias[p.bias_off + col];
+            }
+            c[p.c_off + row * p.N + col] = activate(v, p.act, p.slope);
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tid = lid.y * 16u + lid.x;
+    let m0 = wid.y * BIG;
+    let n0 = wid.x * BIG;
+    let tx = lid.x;
+    let ty = lid.y;
+    var acc0_lo = vec4<f32>(0.0);
+    var acc0_hi = vec4<f32>(0.0);
+    var acc1_lo = vec4<f32>(0.0);
+    var acc1_hi = vec4<f32>(0.0);
+    var acc2_lo = vec4<f32>(0.0);
+    var acc2_hi = vec4<f32>(0.0);
+    var acc3_lo = vec4<f32>(0.0);
+    var acc3_hi = vec4<f32>(0.0);
+    var acc4_lo = vec4<f32>(0.0);
+    var acc4_hi = vec4<f32>(0.0);
+    var acc5_lo = vec4<f32>(0.0);
+    var acc5_hi = vec4<f32>(0.0);
+    var acc6_lo = vec4<f32>(0.0);
+    var acc6_hi = vec4<f32>(0.0);
+    var acc7_lo = vec4<f32>(0.0);
+    var acc7_hi = vec4<f32>(0.0);
+
+    for (var k0 = 0u; k0 < p.K; k0 += SLAB) {
+        // Stage A(m0.., k0..) and B(k0.., n0..): 2048 elements each, 8 per thread.
+        for (var r = 0u; r < 8u; r++) {
+            let e = tid + r * 256u;
+            let am = e / SLAB;
+            let ak = e % SLAB;
+            let gm = m0 + am;
+            let gk = k0 + ak;
+            var av = 0.0;
+            if (gm < p.M && gk < p.K) {
+                av = a[p.a_off + gm * p.a_rs + gk * p.a_cs];
+            }
+            a_big[ak * BIG + am] = av;
+            let bn = e % BIG;
+            let bk = e / BIG;
+            let gn = n0 + bn;
+            let gk2 = k0 + bk;
+            var bv = 0.0;
+            if (gn < p.N && gk2 < p.K) {
+                bv = b[p.b_off + gk2 * p.b_rs + gn * p.b_cs];
+            }
+            b_big[bk * BIG + bn] = bv;
+        }
+        workgroupBarrier();
+
+        for (var kk = 0u; kk < SLAB; kk++) {
+            let base = kk * BIG;
+            let b_lo = vec4<f32>(b_big[base + tx], b_big[base + tx + 16u],
+                                 b_big[base + tx + 32u], b_big[base + tx + 48u]);
+            let b_hi = vec4<f32>(b_big[base + tx + 64u], b_big[base + tx + 80u],
+                                 b_big[base + tx + 96u], b_big[base + tx + 112u]);
+            let a0 = a_big[base + ty + 0u];
+            let a1 = a_big[base + ty + 16u];
+            let a2 = a_big[base + ty + 32u];
+            let a3 = a_big[base + ty + 48u];
+            let a4 = a_big[base + ty + 64u];
+            let a5 = a_big[base + ty + 80u];
+            let a6 = a_big[base + ty + 96u];
+            let a7 = a_big[base + ty + 112u];
+            acc0_lo += a0 * b_lo;
+            acc0_hi += a0 * b_hi;
+            acc1_lo += a1 * b_lo;
+            acc1_hi += a1 * b_hi;
+            acc2_lo += a2 * b_lo;
+            acc2_hi += a2 * b_hi;
+            acc3_lo += a3 * b_lo;
+            acc3_hi += a3 * b_hi;
+            acc4_lo += a4 * b_lo;
+            acc4_hi += a4 * b_hi;
+            acc5_lo += a5 * b_lo;
+            acc5_hi += a5 * b_hi;
+            acc6_lo += a6 * b_lo;
+            acc6_hi += a6 * b_hi;
+            acc7_lo += a7 * b_lo;
+            acc7_hi += a7 * b_hi;
+        }
+        workgroupBarrier();
+    }
+
+    store_row(m0 + ty + 0u, n0, tx, acc0_lo, acc0_hi);
+    store_row(m0 + ty + 16u, n0, tx, acc1_lo, acc1_hi);
+    store_row(m0 + ty + 32u, n0, tx, acc2_lo, acc2_hi);
+    store_row(m0 + ty + 48u, n0, tx, acc3_lo, acc3_hi);
+    store_row(m0 + ty + 64u, n0, tx, acc4_lo, acc4_hi);
+    store_row(m0 + ty + 80u, n0, tx, acc5_lo, acc5_hi);
+    store_row(m0 + ty + 96u, n0, tx, acc6_lo, acc6_hi);
+    store_row(m0 + ty + 112u, n0, tx, acc7_lo, acc7_hi);
+}

@@ -637,3 +637,65 @@ fn parzen_log_density_matches_cpu() {
         }
     }
 }
+
+/// Outputs with enough 128×128 tiles run `matmul_bias_act_128`; odd sizes on
+/// every edge (not multiples of 128, 16 or 4) check its bounds, for all three
+/// products a dense layer needs.
+#[test]
+fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
+    use shadergan::gpu::lowering::matmul_entry;
+    let (m, n, k) = (2049, 2047, 19);
+    assert_eq!(matmul_entry(m, n).0, "matmul_bias_act_128");
+    assert_eq!(
+        matmul_entry(n, k).0,
+        "matmul_bias_act",
+        "dW {n}×{k} is small"
+    );
+    let mut r = rng(30);
+    let mut plan = Plan::default();
+    let x = input_f32(&mut plan, "x", &uniform(&mut r, m * k, -1.0, 1.0));
+    let w = input_f32(&mut plan, "w", &uniform(&mut r, n * k, -1.0, 1.0));
+    let b = input_f32(&mut plan, "b", &uniform(&mut r, n, -1.0, 1.0));
+    let y = output_f32(&mut plan, "y", m * n);
+    // A weight gradient dw = dyᵀ·x2 over a batch of 33 rows, with an n×n2
+    // output large enough for the 128 tiles (dy and x2 read transposed).
+    let (batch, n2) = (33, 2050);
+    assert_eq!(matmul_entry(n, n2).0, "matmul_bias_act_128");
+    let dy = input_f32(&mut plan, "dy", &uniform(&mut r, batch * n, -1.0, 1.0));
+    let x2 = input_f32(&mut plan, "x2", &uniform(&mut r, batch * n2, -1.0, 1.0));
+    let dw = output_f32(&mut plan, "dw", n * n2);
+    plan.add_phase(
+        "op",
+        vec![
+            Op::MatmulBiasAct {
+                x,
+                w,
+                b: Some(b),
+                y,
+                m,
+                n,
+                k,
+                act: Activation::Tanh,
+            },
+            Op::MatmulDw {
+                dy,
+                x: x2,
+                dw,
+                m: batch,
+                n,
+                k: n2,
+            },
+        ],
+    );
+    let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
+        return;
+    };
+    let err = norm_rel_err(&read_gpu(&gpu, y), cpu.f32s(y));
+    assert_close(err, MATMUL_TOL, &format!("matmul_bias_act_128 {m}×{n}×{k}"));
+    let err = norm_rel_err(&read_gpu(&gpu, dw), cpu.f32s(dw));
+    assert_close(
+        err,
+        MATMUL_TOL,
+        &format!("matmul_dw via the 128 tile {n}×{n2}, K={batch}"),
+    );
+}

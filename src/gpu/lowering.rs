@@ -10,8 +10,24 @@ use crate::shaders::Shader;
 pub const WORKGROUP_1D: u32 = 256;
 /// The most workgroups any dispatch dimension may have (WebGPU's guaranteed limit).
 pub const MAX_GROUPS_PER_DIM: u32 = 65535;
-/// Output tile edge of `matmul.wgsl`.
+/// Output tile edge of `matmul.wgsl`'s `matmul_bias_act`.
 pub const MATMUL_TILE: u32 = 64;
+/// Output tile edge of `matmul_bias_act_128` (8×8 outputs per thread).
+pub const MATMUL_BIG_TILE: u32 = 128;
+/// The 128-tile kernel runs when the output has at least this many 128×128
+/// tiles: about two workgroups per SM of a large GPU (an H100 has 132), so
+/// the bigger tiles do not leave SMs idle. Below that, 64-tiles spread wider.
+pub const MATMUL_BIG_MIN_TILES: u32 = 256;
+
+/// The matmul entry point and its output tile edge for an `m`×`n` output.
+pub fn matmul_entry(m: usize, n: usize) -> (&'static str, u32) {
+    let tiles = w(m).div_ceil(MATMUL_BIG_TILE) * w(n).div_ceil(MATMUL_BIG_TILE);
+    if tiles >= MATMUL_BIG_MIN_TILES {
+        ("matmul_bias_act_128", MATMUL_BIG_TILE)
+    } else {
+        ("matmul_bias_act", MATMUL_TILE)
+    }
+}
 
 /// One kernel launch, ready to be turned into a bind group and a dispatch.
 #[derive(Clone, Debug)]
@@ -85,9 +101,10 @@ fn matmul_call(
         act.id(),
         f(act.slope()),
     ];
+    let (entry, tile) = matmul_entry(m, n);
     KernelCall {
         shader: Shader::Matmul,
-        entry: "matmul_bias_act",
+        entry,
         uniform_binding: 0,
         params: padded(params),
         // Without a bias, binding 3 still needs a buffer: B's is never read.
@@ -97,11 +114,7 @@ fn matmul_call(
             (3, bias.unwrap_or(b.slice)),
             (4, c),
         ],
-        workgroups: [
-            w(n).div_ceil(MATMUL_TILE).max(1),
-            w(m).div_ceil(MATMUL_TILE).max(1),
-            1,
-        ],
+        workgroups: [w(n).div_ceil(tile).max(1), w(m).div_ceil(tile).max(1), 1],
     }
 }
 
