@@ -230,7 +230,8 @@ pub fn lower(op: &Op) -> KernelCall {
             uniform_binding: 0,
             params: padded(vec![w(rows), w(cols), w(x.offset), w(out.offset), f(1.0)]),
             storage: vec![(1, x), (2, out)],
-            workgroups: [w(cols).div_ceil(WORKGROUP_1D).max(1), 1, 1],
+            // 32 columns per workgroup (reduce.wgsl).
+            workgroups: [w(cols).div_ceil(32).max(1), 1, 1],
         },
         Op::Mean { x, out, scale } => KernelCall {
             shader: Shader::Reduce,
