@@ -266,3 +266,102 @@ fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     store_row(m0 + ty + 96u, n0, tx, acc6_lo, acc6_hi);
     store_row(m0 + ty + 112u, n0, tx, acc7_lo, acc7_hi);
 }
+
+// ---------------------------------------------------------------------------
+// matmul_bias_act_splitk: the same product for small outputs with a long K
+// (a dense layer's forward at a small batch, e.g. 64×784 → 128).
+//   A workgroup of 256 threads computes a 32×32 tile of C as 4 K-groups of 64
+//   threads. K-group g takes the slabs k0 = (4s + g)·16, so the four walk K
+//   side by side, each a quarter as far; each thread holds a 4×4 block (rows
+//   ty + 8i, cols tx + 8j, tx, ty < 8) in four vec4 registers. At the end the
+//   four partial tiles meet in workgroup memory (in a fixed order, so results
+//   are deterministic) and the epilogue adds bias and applies act.
+//   grid (ceil(N/32), ceil(M/32), 1); 16 KiB of workgroup memory, reused:
+//   four [16][32] A and B slabs while walking K, then four 32×32 partials.
+//   Chosen by the lowering when the 64-tile kernel would launch few workgroups
+//   over a long K (see `matmul_entry` in src/gpu/lowering.rs).
+
+const SK_TILE: u32 = 32u;
+const SK_GROUPS: u32 = 4u;
+
+// Walking K: group g's A slab at [g·1024, g·1024 + 512) as a[k·32 + m], its B
+// slab at [g·1024 + 512, (g+1)·1024) as b[k·32 + n]. Reducing: partial tile g at
+// [g·1024, (g+1)·1024) as [row·32 + col].
+var<workgroup> sk_mem: array<f32, 4096>;
+
+fn sk_store(base: u32, v: vec4<f32>) {
+    sk_mem[base] = v.x;
+    sk_mem[base + 8u] = v.y;
+    sk_mem[base + 16u] = v.z;
+    sk_mem[base + 24u] = v.w;
+}
+
+@compute @workgroup_size(256)
+fn matmul_bias_act_splitk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let g = tid / 64u;
+    let t = tid % 64u;
+    let tx = t % 8u;
+    let ty = t / 8u;
+    let m0 = wid.y * SK_TILE;
+    let n0 = wid.x * SK_TILE;
+    let a_base = g * 1024u;
+    let b_base = g * 1024u + 512u;
+
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+
+    for (var k0 = 0u; k0 < p.K; k0 += SK_GROUPS * SLAB) {
+        let kg = k0 + g * SLAB;
+        // Stage this group's A(m0.., kg..) and B(kg.., n0..): 512 elements each, 8 per thread.
+        for (var r = 0u; r < 8u; r++) {
+            let e = t + r * 64u;
+            let am = e / SLAB;
+            let ak = e % SLAB;
+            var av = 0.0;
+            if (m0 + am < p.M && kg + ak < p.K) {
+                av = a[p.a_off + (m0 + am) * p.a_rs + (kg + ak) * p.a_cs];
+            }
+            sk_mem[a_base + ak * SK_TILE + am] = av;
+            let bn = e % SK_TILE;
+            let bk = e / SK_TILE;
+            var bv = 0.0;
+            if (n0 + bn < p.N && kg + bk < p.K) {
+                bv = b[p.b_off + (kg + bk) * p.b_rs + (n0 + bn) * p.b_cs];
+            }
+            sk_mem[b_base + bk * SK_TILE + bn] = bv;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < SLAB; kk++) {
+            let ab = a_base + kk * SK_TILE + ty;
+            let bb = b_base + kk * SK_TILE + tx;
+            let bv = vec4<f32>(sk_mem[bb], sk_mem[bb + 8u], sk_mem[bb + 16u], sk_mem[bb + 24u]);
+            acc0 += sk_mem[ab] * bv;
+            acc1 += sk_mem[ab + 8u] * bv;
+            acc2 += sk_mem[ab + 16u] * bv;
+            acc3 += sk_mem[ab + 24u] * bv;
+        }
+        workgroupBarrier();
+    }
+
+    // Partial tiles into workgroup memory (the slabs are no longer needed).
+    let row0 = g * 1024u + ty * SK_TILE + tx;
+    sk_store(row0, acc0);
+    sk_store(row0 + 8u * SK_TILE, acc1);
+    sk_store(row0 + 16u * SK_TILE, acc2);
+    sk_store(row0 + 24u * SK_TILE, acc3);
+    workgroupBarrier();
+    for (var q = 0u; q < 4u; q++) {
+        let o = tid + 256u * q;
+        let row = m0 + o / SK_TILE;
+        let col = n0 + o % SK_TILE;
+        if (row < p.M && col < p.N) {
+            var v = ((sk_mem[o] + sk_mem[o + 1024u]) + sk_mem[o + 2048u]) + sk_mem[o + 3072u];
+            if (p.has_bias == 1u) {
+                v += bias[p.bias_off + col];
+            }
+            c[p.c_off + row * p.N + col] = activate(v, p.act, p.slope);
+        }
+    }
+}

@@ -639,18 +639,13 @@ fn parzen_log_density_matches_cpu() {
 }
 
 /// Outputs with enough 128×128 tiles run `matmul_bias_act_128`; odd sizes on
-/// every edge (not multiples of 128, 16 or 4) check its bounds, for all three
-/// products a dense layer needs.
+/// every edge (not multiples of 128, 16 or 4) check its bounds, for the forward
+/// product and a weight gradient.
 #[test]
 fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
     use shadergan::gpu::lowering::matmul_entry;
     let (m, n, k) = (2049, 2047, 19);
-    assert_eq!(matmul_entry(m, n).0, "matmul_bias_act_128");
-    assert_eq!(
-        matmul_entry(n, k).0,
-        "matmul_bias_act",
-        "dW {n}×{k} is small"
-    );
+    assert_eq!(matmul_entry(m, n, k).0, "matmul_bias_act_128");
     let mut r = rng(30);
     let mut plan = Plan::default();
     let x = input_f32(&mut plan, "x", &uniform(&mut r, m * k, -1.0, 1.0));
@@ -660,7 +655,7 @@ fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
     // A weight gradient dw = dyᵀ·x2 over a batch of 33 rows, with an n×n2
     // output large enough for the 128 tiles (dy and x2 read transposed).
     let (batch, n2) = (33, 2050);
-    assert_eq!(matmul_entry(n, n2).0, "matmul_bias_act_128");
+    assert_eq!(matmul_entry(n, n2, batch).0, "matmul_bias_act_128");
     let dy = input_f32(&mut plan, "dy", &uniform(&mut r, batch * n, -1.0, 1.0));
     let x2 = input_f32(&mut plan, "x2", &uniform(&mut r, batch * n2, -1.0, 1.0));
     let dw = output_f32(&mut plan, "dw", n * n2);
@@ -698,4 +693,71 @@ fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
         MATMUL_TOL,
         &format!("matmul_dw via the 128 tile {n}×{n2}, K={batch}"),
     );
+}
+
+/// Small outputs over a long K run `matmul_bias_act_splitk` (four K-groups per
+/// workgroup); odd sizes check its bounds, K not a multiple of the 64-wide
+/// group stride, and all three products.
+#[test]
+fn small_outputs_over_long_k_take_the_split_k_kernel_and_match_cpu() {
+    use shadergan::gpu::lowering::matmul_entry;
+    let mut r = rng(31);
+    for (case, &(m, n, k)) in [(64, 128, 784), (1, 1, 300), (33, 70, 1001), (127, 65, 257)]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            matmul_entry(m, n, k).0,
+            "matmul_bias_act_splitk",
+            "{m}×{n}×{k}"
+        );
+        let act = ACTIVATIONS[case % ACTIVATIONS.len()];
+        let mut plan = Plan::default();
+        let x = input_f32(&mut plan, "x", &uniform(&mut r, m * k, -1.0, 1.0));
+        let w = input_f32(&mut plan, "w", &uniform(&mut r, n * k, -1.0, 1.0));
+        let b = input_f32(&mut plan, "b", &uniform(&mut r, n, -1.0, 1.0));
+        let y = output_f32(&mut plan, "y", m * n);
+        // dx = dy·w: output m×k' with the contraction over n' (long).
+        let (dm, dn, dk) = (m, k, n);
+        let dy = input_f32(&mut plan, "dy", &uniform(&mut r, dm * dn, -1.0, 1.0));
+        let w2 = input_f32(&mut plan, "w2", &uniform(&mut r, dn * dk, -1.0, 1.0));
+        let dx = output_f32(&mut plan, "dx", dm * dk);
+        plan.add_phase(
+            "op",
+            vec![
+                Op::MatmulBiasAct {
+                    x,
+                    w,
+                    b: Some(b),
+                    y,
+                    m,
+                    n,
+                    k,
+                    act,
+                },
+                Op::MatmulDx {
+                    dy,
+                    w: w2,
+                    dx,
+                    m: dm,
+                    n: dn,
+                    k: dk,
+                },
+            ],
+        );
+        let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
+            return;
+        };
+        let want = cpu.f32s(y).to_vec();
+        if want.iter().any(|v| *v != 0.0) {
+            let err = norm_rel_err(&read_gpu(&gpu, y), &want);
+            assert_close(
+                err,
+                MATMUL_TOL,
+                &format!("splitk {m}×{n}×{k} {}", act.name()),
+            );
+        }
+        let err = norm_rel_err(&read_gpu(&gpu, dx), cpu.f32s(dx));
+        assert_close(err, MATMUL_TOL, &format!("splitk dx {dm}×{dk} over {dn}"));
+    }
 }

@@ -19,11 +19,23 @@ pub const MATMUL_BIG_TILE: u32 = 128;
 /// the bigger tiles do not leave SMs idle. Below that, 64-tiles spread wider.
 pub const MATMUL_BIG_MIN_TILES: u32 = 256;
 
-/// The matmul entry point and its output tile edge for an `m`×`n` output.
-pub fn matmul_entry(m: usize, n: usize) -> (&'static str, u32) {
-    let tiles = w(m).div_ceil(MATMUL_BIG_TILE) * w(n).div_ceil(MATMUL_BIG_TILE);
-    if tiles >= MATMUL_BIG_MIN_TILES {
+/// Output tile edge of `matmul_bias_act_splitk` (four K-groups per workgroup).
+pub const MATMUL_SPLITK_TILE: u32 = 32;
+/// The split-K kernel runs when 64-tiles would give fewer workgroups than this
+/// and K is at least [`MATMUL_SPLITK_MIN_K`]: then each workgroup's walk down K,
+/// not the number of workgroups, sets the time (D's first layer at batch 64:
+/// 2 workgroups walking K = 784; on an H100 each 16-deep slab of that walk
+/// took ~3 µs, nothing else being resident to hide the load latency).
+pub const MATMUL_SPLITK_MAX_GROUPS: u32 = 32;
+pub const MATMUL_SPLITK_MIN_K: usize = 64;
+
+/// The matmul entry point and its output tile edge for an `m`×`n` output over `k`.
+pub fn matmul_entry(m: usize, n: usize, k: usize) -> (&'static str, u32) {
+    let tiles = |edge: u32| w(m).div_ceil(edge) * w(n).div_ceil(edge);
+    if tiles(MATMUL_BIG_TILE) >= MATMUL_BIG_MIN_TILES {
         ("matmul_bias_act_128", MATMUL_BIG_TILE)
+    } else if tiles(MATMUL_TILE) < MATMUL_SPLITK_MAX_GROUPS && k >= MATMUL_SPLITK_MIN_K {
+        ("matmul_bias_act_splitk", MATMUL_SPLITK_TILE)
     } else {
         ("matmul_bias_act", MATMUL_TILE)
     }
@@ -101,7 +113,7 @@ fn matmul_call(
         act.id(),
         f(act.slope()),
     ];
-    let (entry, tile) = matmul_entry(m, n);
+    let (entry, tile) = matmul_entry(m, n, k);
     KernelCall {
         shader: Shader::Matmul,
         entry,
