@@ -761,3 +761,30 @@ fn small_outputs_over_long_k_take_the_split_k_kernel_and_match_cpu() {
         assert_close(err, MATMUL_TOL, &format!("splitk dx {dm}×{dk} over {dn}"));
     }
 }
+
+/// The CPU backend's tanh (the GPU's formula) against f64 tanh, densely over
+/// [−20, 20] and at tiny arguments.
+#[test]
+fn cpu_tanh_is_within_a_few_ulps_of_the_exact_value() {
+    let mut worst = 0.0f64;
+    let mut at = 0.0f32;
+    let tiny = (1..200).map(|i| 1e-30f32 * 1.5f32.powi(i));
+    for x in (-200_000..=200_000)
+        .map(|i| i as f32 * 1e-4)
+        .chain(tiny.clone())
+        .chain(tiny.map(|v| -v))
+    {
+        if x == 0.0 {
+            assert_eq!(shadergan::cpu::kernels::tanh(x), 0.0);
+            continue;
+        }
+        let exact = (x as f64).tanh();
+        let err = ((shadergan::cpu::kernels::tanh(x) as f64 - exact) / exact).abs();
+        if err > worst {
+            worst = err;
+            at = x;
+        }
+    }
+    eprintln!("worst tanh relative error {worst:e} at x = {at}");
+    assert!(worst < 3e-7, "tanh relative error {worst:e} at x = {at}");
+}

@@ -97,9 +97,27 @@ pub fn activate(x: f32, act: Activation) -> f32 {
                 slope * x
             }
         }
-        Activation::Tanh => x.tanh(),
+        Activation::Tanh => tanh(x),
         Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
     }
+}
+
+/// tanh as `matmul.wgsl` and `activation.wgsl` compute it: Cephes' tanhf odd
+/// polynomial for |x| < 0.625, else 1 − 2/(e^{2|x|} + 1) (clamped at 15, where
+/// it is 1 in f32). Within 2e-7 relative of the exact value (tested), and ~3×
+/// faster than libm's `tanhf`, which took 41% of a CPU seed step on G's output.
+pub fn tanh(x: f32) -> f32 {
+    let a = x.abs();
+    if a < 0.625 {
+        let z = x * x;
+        let p = (((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z
+            + 1.333_144_2e-1)
+            * z
+            - 3.333_328_2e-1;
+        return x + x * z * p;
+    }
+    let t = 1.0 - 2.0 / ((2.0 * a.min(15.0)).exp() + 1.0);
+    if x < 0.0 { -t } else { t }
 }
 
 /// `f'(x)` written through the output `y = f(x)`.
