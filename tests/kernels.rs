@@ -788,3 +788,25 @@ fn cpu_tanh_is_within_a_few_ulps_of_the_exact_value() {
     eprintln!("worst tanh relative error {worst:e} at x = {at}");
     assert!(worst < 3e-7, "tanh relative error {worst:e} at x = {at}");
 }
+
+/// The CPU SGEMM splits large products over threads by rows of C; the result
+/// must equal a plain f64 triple loop at a size that splits unevenly.
+#[test]
+fn cpu_sgemm_split_over_threads_matches_a_plain_loop() {
+    let (m, n, k) = (257, 301, 401); // 31M multiply-adds: past the threading threshold
+    let mut r = rng(32);
+    let x = uniform(&mut r, m * k, -1.0, 1.0);
+    let w = uniform(&mut r, n * k, -1.0, 1.0);
+    let mut y = vec![f32::NAN; m * n];
+    shadergan::cpu::kernels::matmul_bias_act(&x, &w, None, &mut y, m, n, k, Activation::Identity);
+    let mut want = vec![0.0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let s: f64 = (0..k)
+                .map(|t| x[i * k + t] as f64 * w[j * k + t] as f64)
+                .sum();
+            want[i * n + j] = s as f32;
+        }
+    }
+    assert_close(norm_rel_err(&y, &want), 1e-6, "threaded CPU sgemm");
+}

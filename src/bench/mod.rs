@@ -163,13 +163,9 @@ pub struct Machine {
 
 impl Machine {
     pub fn here(gpu: Option<&GpuContext>) -> Machine {
-        let threads = std::env::var("MATMUL_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         Machine {
             gpu: gpu.map(|c| c.describe()),
-            cpu_threads: threads,
+            cpu_threads: crate::cpu::kernels::cpu_threads(),
             shadergan: env!("CARGO_PKG_VERSION"),
             unix_time: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -4,8 +4,30 @@
 
 use crate::plan::{Activation, AdamHyper};
 
+/// Multiply-adds below which one thread does the whole product: spawning
+/// threads costs tens of µs, more than a small layer's product takes.
+const PARALLEL_MIN_MACS: usize = 1 << 24;
+/// Multiply-adds each extra thread must get.
+const MACS_PER_THREAD: usize = 1 << 23;
+
+/// Threads the CPU backend's SGEMM may use: `MATMUL_NUM_THREADS` if set, else
+/// every core.
+pub fn cpu_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::env::var("MATMUL_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&t: &usize| t > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
 /// `C[m,n] = Σ_k A(m,k)·B(k,n)` with A(i,j) = a[i·rsa + j·csa], B(i,j) = b[i·rsb + j·csb],
-/// C row-major; multi-threaded SGEMM (the `matrixmultiply` crate) so the CPU baseline is honest.
+/// C row-major. The `matrixmultiply` crate's single-threaded SGEMM on blocks of
+/// C's rows; large products split their rows over up to [`cpu_threads`] scoped
+/// threads (the crate's own threading stops at 4 threads and slowed the seed
+/// step's small products down by a quarter on a 16-core host).
 #[allow(clippy::too_many_arguments)]
 fn sgemm_strided(
     m: usize,
@@ -26,6 +48,44 @@ fn sgemm_strided(
         c[..m * n].fill(0.0);
         return;
     }
+    assert!(c.len() >= m * n);
+    assert!(a.len() > (m - 1) * rsa + (k - 1) * csa);
+    assert!(b.len() > (k - 1) * rsb + (n - 1) * csb);
+    let macs = m * n * k;
+    let threads = if macs < PARALLEL_MIN_MACS {
+        1
+    } else {
+        cpu_threads().min(macs / MACS_PER_THREAD).min(m).max(1)
+    };
+    let c = &mut c[..m * n];
+    if threads == 1 {
+        sgemm_block(m, n, k, a, rsa, csa, b, rsb, csb, c);
+        return;
+    }
+    let rows_per = m.div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (i, c_rows) in c.chunks_mut(rows_per * n).enumerate() {
+            let rows = c_rows.len() / n;
+            let a_rows = &a[i * rows_per * rsa..];
+            scope.spawn(move || sgemm_block(rows, n, k, a_rows, rsa, csa, b, rsb, csb, c_rows));
+        }
+    });
+}
+
+/// One single-threaded SGEMM (the caller has checked the bounds).
+#[allow(clippy::too_many_arguments)]
+fn sgemm_block(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    c: &mut [f32],
+) {
     assert!(c.len() >= m * n);
     assert!(a.len() > (m - 1) * rsa + (k - 1) * csa);
     assert!(b.len() > (k - 1) * rsb + (n - 1) * csb);
@@ -110,8 +170,7 @@ pub fn tanh(x: f32) -> f32 {
     let a = x.abs();
     if a < 0.625 {
         let z = x * x;
-        let p = (((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z
-            + 1.333_144_2e-1)
+        let p = (((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1)
             * z
             - 3.333_328e-1;
         return x + x * z * p;
