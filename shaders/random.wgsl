@@ -20,6 +20,9 @@
 //       u1 = f32((x0 >> 8) + 1) * 2^-24 in (0, 1], u2 = f32(x1 >> 8) * 2^-24,
 //       r = sqrt(-2 ln u1), theta = 2 pi u2 -> r cos(theta), r sin(theta)
 //     index in [0, bound): mulhi(x, bound)
+//     dropout: out_i = x_i · (1/keep) if uniform(x_i's word) < keep, else 0
+//       (inverted dropout; applying the same op, with the same stream and step,
+//       to a gradient applies the same mask: its backward pass)
 //   The integer parts match src/cpu/philox.rs bit for bit; the normal outputs
 //   match it up to the precision of the GPU's log/sqrt/cos/sin.
 //
@@ -29,8 +32,11 @@
 //   binding 2  out_f32: f32 array; random_normal / random_uniform write
 //              out_f32[p.out_offset + i] for i < p.len
 //   binding 3  out_u32: u32 array; random_index writes out_u32[p.out_offset + i]
+//   binding 4  dropout_in: f32 array; dropout reads dropout_in[p.in_offset + i]
+//              and writes out_f32[p.out_offset + i]
 //   Each entry point statically uses only its own bindings (normal/uniform:
-//   0, 1, 2; index: 0, 1, 3), so auto pipeline layouts stay minimal.
+//   0, 1, 2; index: 0, 1, 3; dropout: 0, 1, 2, 4), so auto pipeline layouts
+//   stay minimal.
 //
 // Dispatch
 //   One thread per block of 4 outputs: blocks = ceil(len / 4),
@@ -47,13 +53,18 @@ struct Params {
     stream: u32,
     counter_offset: u32,
     bound: u32,
-    _pad: u32,
+    keep: f32,
+    in_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> counter: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out_f32: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out_u32: array<u32>;
+@group(0) @binding(4) var<storage, read> dropout_in: array<f32>;
 
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;
@@ -173,4 +184,23 @@ fn random_index(
     }
     let w = block_words(t);
     store_u32(t, vec4<u32>(mulhi(w.x, p.bound), mulhi(w.y, p.bound), mulhi(w.z, p.bound), mulhi(w.w, p.bound)));
+}
+
+@compute @workgroup_size(256)
+fn dropout(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let t = block_index(wid, lid, nwg);
+    if (4u * t >= p.len) {
+        return;
+    }
+    let w = block_words(t);
+    let scale = 1.0 / p.keep;
+    let n = min(4u, p.len - 4u * t);
+    for (var i = 0u; i < n; i++) {
+        let x = dropout_in[p.in_offset + 4u * t + i];
+        out_f32[p.out_offset + 4u * t + i] = select(0.0, x * scale, to_uniform(w[i]) < p.keep);
+    }
 }

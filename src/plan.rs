@@ -265,6 +265,16 @@ pub enum Op {
     RandomNormal { out: Slice, source: RandomSource },
     /// Uniform numbers in [0, 1).
     RandomUniform { out: Slice, source: RandomSource },
+    /// Inverted dropout: `out[i] = x[i]·(1/keep)` where the op's uniform number
+    /// `u_i` (as [`Op::RandomUniform`] would draw it) is below `keep`, else 0.
+    /// Running it again with the same source on a gradient applies the same
+    /// mask, so one op serves forward and backward.
+    Dropout {
+        x: Slice,
+        out: Slice,
+        keep: f32,
+        source: RandomSource,
+    },
     /// Uniform integers in [0, bound) (u32 output).
     RandomIndex {
         out: Slice,
@@ -304,6 +314,7 @@ impl Op {
             Op::RandomNormal { .. } => "random_normal",
             Op::RandomUniform { .. } => "random_uniform",
             Op::RandomIndex { .. } => "random_index",
+            Op::Dropout { .. } => "dropout",
             Op::GatherRows { .. } => "gather_rows",
             Op::Fill { .. } => "fill",
             Op::Increment { .. } => "increment",
@@ -358,6 +369,7 @@ impl Op {
                 (vec![source.counter], vec![out])
             }
             Op::RandomIndex { out, source, .. } => (vec![source.counter], vec![out]),
+            Op::Dropout { x, out, source, .. } => (vec![x, source.counter], vec![out]),
             Op::GatherRows {
                 src, indices, dst, ..
             } => (vec![src, indices], vec![dst]),
@@ -483,6 +495,18 @@ impl Op {
                 if *bound == 0 {
                     return Err("random index bound is zero".into());
                 }
+                need("counter", &source.counter, 1)
+            }
+            Op::Dropout {
+                x,
+                out,
+                keep,
+                source,
+            } => {
+                if !(*keep > 0.0 && *keep <= 1.0) {
+                    return Err(format!("dropout keep probability {keep} is not in (0, 1]"));
+                }
+                need("out", out, x.len)?;
                 need("counter", &source.counter, 1)
             }
             Op::GatherRows {
@@ -644,6 +668,7 @@ fn op_elem_types(op: &Op) -> Vec<(Slice, Elem)> {
             vec![source.counter]
         }
         Op::RandomIndex { out, source, .. } => vec![*out, source.counter],
+        Op::Dropout { source, .. } => vec![source.counter],
         Op::GatherRows {
             src,
             format,

@@ -146,6 +146,28 @@ fn small_gan_matches_over_several_steps_with_label_smoothing() {
         },
         real_label: 0.9,
         sample_rows: 5,
+        d_dropout: 0.0,
+    };
+    check_steps(&cfg, &ring_data(40), 3);
+}
+
+/// Dropout in D: the masks (drawn on each backend from the same Philox
+/// streams) and the steps through them agree between backends.
+#[test]
+fn gan_with_dropout_in_d_matches_between_backends() {
+    let cfg = GanConfig {
+        model: ModelSpec {
+            z_dim: 3,
+            data_dim: 2,
+            hidden: vec![33, 17],
+            hidden_act: Activation::Relu,
+            output_act: Activation::Identity,
+            pack: 1,
+        },
+        batch: 9,
+        seed: 77,
+        d_dropout: 0.3,
+        ..GanConfig::default()
     };
     check_steps(&cfg, &ring_data(40), 3);
 }

@@ -8,7 +8,8 @@ mod common;
 use common::*;
 use shadergan::cpu::CpuPlan;
 use shadergan::gpu::GpuPlan;
-use shadergan::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
+use shadergan::nn::mlp::{Dropout, backward_with_dropout, forward_with_dropout};
+use shadergan::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace};
 use shadergan::plan::{Activation, Elem, Init, Op, Plan, Slice};
 
 const ROWS: usize = 5;
@@ -54,6 +55,11 @@ fn case() -> Case {
 
 /// The loss `(1/ROWS)·Σ BCE(mlp(x)_i, t_i)` in f64.
 fn loss_f64(c: &Case, params: &[f64], x: &[f64]) -> f64 {
+    loss_f64_dropped(c, params, x, &[])
+}
+
+/// The loss with each hidden layer's output multiplied by `masks[l]` (dropout).
+fn loss_f64_dropped(c: &Case, params: &[f64], x: &[f64], masks: &[Vec<f64>]) -> f64 {
     let layout = c.mlp.layout();
     let mut a: Vec<f64> = x.to_vec();
     for (l, layer) in c.mlp.layers.iter().enumerate() {
@@ -80,6 +86,11 @@ fn loss_f64(c: &Case, params: &[f64], x: &[f64]) -> f64 {
                 };
             }
         }
+        if let Some(mask) = masks.get(l) {
+            for (v, m) in out.iter_mut().zip(mask) {
+                *v *= m;
+            }
+        }
         a = out;
     }
     a.iter()
@@ -97,18 +108,36 @@ struct Grads {
     input: Slice,
 }
 
+/// Dropout of the dropout test: keep 0.7, masks from stream 100 + l at step 3.
+const KEEP: f32 = 0.7;
+
 /// Forward, loss and backward (weights and input) as one plan phase.
 fn gradient_plan(c: &Case) -> (Plan, Grads) {
+    gradient_plan_with(c, false)
+}
+
+fn gradient_plan_with(c: &Case, with_dropout: bool) -> (Plan, Grads) {
     let mut plan = Plan::default();
     let net = NetworkBuffers::declare(&mut plan, "net", &c.mlp, c.params.clone());
-    let ws = Workspace::declare(&mut plan, "net", &c.mlp, ROWS);
+    let ws = if with_dropout {
+        Workspace::with_dropout(&mut plan, "net", &c.mlp, ROWS)
+    } else {
+        Workspace::declare(&mut plan, "net", &c.mlp, ROWS)
+    };
+    let counter = plan.buffer("counter", Elem::U32, 1, Init::U32(vec![3]));
+    let dropout = with_dropout.then_some(Dropout {
+        keep: KEEP,
+        seed: 5,
+        stream: 100,
+        counter,
+    });
     let x = plan.buffer("x", Elem::F32, c.x.len(), Init::F32(c.x.clone()));
     let t = plan.buffer("t", Elem::F32, ROWS, Init::F32(c.targets.clone()));
     let loss = plan.f32_buffer("loss", ROWS);
     let dlogits = plan.f32_buffer("dlogits", ROWS);
     let dx = plan.f32_buffer("dx", c.x.len());
     let logits = ws.output(&c.mlp, 2, ROWS);
-    let mut ops = forward(&net, &ws, x, ROWS, None);
+    let mut ops = forward_with_dropout(&net, &ws, x, ROWS, None, dropout.as_ref());
     ops.push(Op::BceWithLogits {
         logits,
         targets: t,
@@ -116,7 +145,7 @@ fn gradient_plan(c: &Case) -> (Plan, Grads) {
         grad: dlogits,
         grad_scale: 1.0 / ROWS as f32,
     });
-    ops.extend(backward(
+    ops.extend(backward_with_dropout(
         &net,
         &ws,
         x,
@@ -127,6 +156,7 @@ fn gradient_plan(c: &Case) -> (Plan, Grads) {
             weight_grads: true,
             input_grad: Some(dx),
         },
+        dropout.as_ref(),
     ));
     plan.add_phase("grad", ops);
     (
@@ -275,4 +305,56 @@ fn softmax_cross_entropy_gradient_matches_finite_differences() {
         1e-4,
         "softmax cross-entropy gradient vs finite differences",
     );
+}
+
+/// Dropout on the hidden layers: the backward pass through the masks (the
+/// same Philox draws as the forward pass) against finite differences of the
+/// f64 loss with those masks fixed.
+#[test]
+fn cpu_backward_through_dropout_matches_finite_differences() {
+    let c = case();
+    let (plan, grads) = gradient_plan_with(&c, true);
+    let mut cpu = CpuPlan::new(plan.clone()).unwrap();
+    cpu.run(&["grad"]).unwrap();
+    let masks: Vec<Vec<f64>> = c.mlp.layers[..2]
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| {
+            let mut u = vec![0.0f32; ROWS * layer.outputs];
+            shadergan::cpu::philox::fill_uniform(&mut u, 5, 100 + l as u32, 3);
+            u.iter()
+                .map(|&u| if u < KEEP { 1.0 / f64::from(KEEP) } else { 0.0 })
+                .collect()
+        })
+        .collect();
+    let dropped = masks.iter().flatten().filter(|m| **m == 0.0).count();
+    assert!(
+        dropped > 0,
+        "no unit was dropped: the test would not test dropout"
+    );
+    let p64: Vec<f64> = c.params.iter().map(|&v| f64::from(v)).collect();
+    let x64: Vec<f64> = c.x.iter().map(|&v| f64::from(v)).collect();
+    let fd_params = finite_differences(&p64, |p| loss_f64_dropped(&c, p, &x64, &masks));
+    let fd_input = finite_differences(&x64, |x| loss_f64_dropped(&c, &p64, x, &masks));
+    let layout = c.mlp.layout();
+    let analytic = cpu.f32s(grads.params);
+    for (l, (w, b)) in layout.weights.iter().zip(&layout.biases).enumerate() {
+        for (name, r) in [("weight", w), ("bias", b)] {
+            let err = norm_rel_err_f64(
+                &analytic[r.offset..r.offset + r.len],
+                &fd_params[r.offset..r.offset + r.len],
+            );
+            assert_close(err, 1e-4, &format!("dropout: layer {l} {name} gradient"));
+        }
+    }
+    let err = norm_rel_err_f64(cpu.f32s(grads.input), &fd_input);
+    assert_close(err, 1e-4, "dropout: input gradient");
+    // The GPU takes the same masks and gives the same gradients.
+    let Some(ctx) = gpu() else {
+        return;
+    };
+    let g = GpuPlan::new(ctx, plan).unwrap();
+    g.run(ctx, &["grad"]).unwrap();
+    let err = norm_rel_err(&read_gpu(&g, grads.params), cpu.f32s(grads.params));
+    assert_close(err, 1e-5, "dropout: GPU parameter gradients vs CPU");
 }

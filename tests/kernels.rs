@@ -810,3 +810,76 @@ fn cpu_sgemm_split_over_threads_matches_a_plain_loop() {
     }
     assert_close(norm_rel_err(&y, &want), 1e-6, "threaded CPU sgemm");
 }
+
+/// Dropout: the same mask on both backends at awkward lengths, about `keep`
+/// of the units kept, kept units scaled by 1/keep, and a second run with the
+/// same source (the backward pass) applying the same mask.
+#[test]
+fn dropout_matches_cpu_and_reuses_its_mask() {
+    let mut r = rng(33);
+    for (i, len) in lengths().into_iter().enumerate() {
+        let keep = [0.5f32, 0.7, 0.9][i % 3];
+        let mut plan = Plan::default();
+        let x = input_f32(&mut plan, "x", &uniform(&mut r, len, 0.5, 1.5));
+        let g = input_f32(&mut plan, "g", &uniform(&mut r, len, 0.5, 1.5));
+        let counter = input_u32(&mut plan, "counter", &[9]);
+        let y = output_f32(&mut plan, "y", len);
+        let dg = output_f32(&mut plan, "dg", len);
+        let source = shadergan::plan::RandomSource {
+            seed: 21,
+            stream: 4,
+            counter,
+        };
+        plan.add_phase(
+            "op",
+            vec![
+                Op::Dropout {
+                    x,
+                    out: y,
+                    keep,
+                    source,
+                },
+                Op::Dropout {
+                    x: g,
+                    out: dg,
+                    keep,
+                    source,
+                },
+            ],
+        );
+        let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
+            return;
+        };
+        let (want, got) = (cpu.f32s(y).to_vec(), read_gpu(&gpu, y));
+        for (a, b) in want.iter().zip(&got) {
+            assert_eq!(*a == 0.0, *b == 0.0, "masks differ (len {len})");
+        }
+        assert_close(
+            norm_rel_err(&got, &want),
+            1e-6,
+            &format!("dropout len {len}"),
+        );
+        let same_mask = cpu
+            .f32s(y)
+            .iter()
+            .zip(cpu.f32s(dg))
+            .all(|(a, b)| (*a == 0.0) == (*b == 0.0));
+        assert!(same_mask, "the second application used another mask");
+        let x_in = cpu.f32s(x);
+        for (v, xv) in want.iter().zip(x_in) {
+            if *v != 0.0 {
+                assert!(
+                    ((v - xv / keep) / v).abs() < 1e-6,
+                    "kept units scale by 1/keep"
+                );
+            }
+        }
+        if len >= 10_000 {
+            let kept = want.iter().filter(|v| **v != 0.0).count() as f64 / len as f64;
+            assert!(
+                (kept - keep as f64).abs() < 0.01,
+                "kept {kept} of {len}, keep {keep}"
+            );
+        }
+    }
+}

@@ -96,6 +96,9 @@ pub struct TrainArgs {
     /// Decay both learning rates linearly to zero over the run.
     #[arg(long)]
     pub lr_decay: bool,
+    /// Dropout rate on D's hidden layers while training [default: 0, none].
+    #[arg(long, value_name = "P")]
+    pub d_dropout: Option<f32>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -148,6 +151,9 @@ pub fn recipe_from_args(a: &TrainArgs) -> anyhow::Result<Recipe> {
     r.real_label = a.real_label.unwrap_or(r.real_label);
     r.pack = a.pack.unwrap_or(r.pack);
     r.lr_decay |= a.lr_decay;
+    if let Some(p) = a.d_dropout {
+        r.d_dropout = p;
+    }
     if let Some(e) = a.epochs {
         anyhow::ensure!(
             e.is_finite() && e > 0.0,

@@ -387,3 +387,13 @@ pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Inverted dropout (`random.wgsl`'s `dropout`): `out[i] = x[i]·(1/keep)` where
+/// the Philox uniform `u_i` of (seed, stream, step) is below `keep`, else 0.
+pub fn dropout(x: &[f32], out: &mut [f32], keep: f32, seed: u64, stream: u32, step: u32) {
+    crate::cpu::philox::fill_uniform(out, seed, stream, step);
+    let scale = 1.0 / keep;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = if *o < keep { v * scale } else { 0.0 };
+    }
+}

@@ -275,6 +275,24 @@ impl CpuPlan {
                 philox::fill_uniform(&mut o[range(out)], source.seed, source.stream, step);
                 self.put(out, o);
             }
+            Op::Dropout {
+                x,
+                out,
+                keep,
+                source,
+            } => {
+                let step = self.u32s(source.counter)[0];
+                let mut o = self.take(out);
+                k::dropout(
+                    self.f32s(x),
+                    &mut o[range(out)],
+                    keep,
+                    source.seed,
+                    source.stream,
+                    step,
+                );
+                self.put(out, o);
+            }
             Op::RandomIndex { out, bound, source } => {
                 let step = self.u32s(source.counter)[0];
                 let mut o = self.take(out);

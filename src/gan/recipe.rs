@@ -28,6 +28,9 @@ pub struct Recipe {
     /// Decay both learning rates linearly to zero over the run.
     #[serde(default)]
     pub lr_decay: bool,
+    /// Dropout rate on D's hidden layers while training (0: none).
+    #[serde(default)]
+    pub d_dropout: f32,
 }
 
 /// `(name, what it is)` of every preset.
@@ -68,6 +71,7 @@ impl Recipe {
             real_label: 1.0,
             pack: 1,
             lr_decay: false,
+            d_dropout: 0.0,
         }
     }
 
@@ -162,6 +166,11 @@ impl Recipe {
         anyhow::ensure!(self.z_dim > 0, "--z-dim must be at least 1");
         anyhow::ensure!(self.d_steps > 0, "--d-steps must be at least 1");
         anyhow::ensure!(self.pack > 0, "--pack must be at least 1");
+        anyhow::ensure!(
+            self.d_dropout.is_finite() && (0.0..1.0).contains(&self.d_dropout),
+            "--d-dropout must be in [0, 1) (got {})",
+            self.d_dropout
+        );
         Ok(())
     }
 
@@ -196,6 +205,7 @@ impl Recipe {
             },
             batch: self.batch,
             seed,
+            d_dropout: self.d_dropout,
             d_adam: AdamHyper {
                 decay_steps: decay(self.steps * u64::from(self.d_steps)),
                 ..adam

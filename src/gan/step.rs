@@ -26,6 +26,7 @@ use rand::SeedableRng;
 
 use super::model::ModelSpec;
 
+use crate::nn::mlp::{Dropout, backward_with_dropout, forward_with_dropout};
 use crate::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
 use crate::plan::{Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat, Slice};
 
@@ -39,6 +40,9 @@ pub const STAT_D_FAKE: usize = 3;
 const STREAM_D_INDEX: u32 = 0;
 const STREAM_D_NOISE: u32 = 1;
 const STREAM_G_NOISE: u32 = 2;
+/// D's dropout masks: layer l draws from stream base + l, one base per phase.
+const STREAM_D_DROPOUT_IN_D_STEP: u32 = 16;
+const STREAM_D_DROPOUT_IN_G_STEP: u32 = 48;
 /// The fixed noise that sample grids are drawn from (drawn once, on the host).
 pub const STREAM_FIXED_NOISE: u32 = 3;
 
@@ -54,6 +58,8 @@ pub struct GanConfig {
     pub real_label: f32,
     /// Rows the `sample` phase draws from fixed noise.
     pub sample_rows: usize,
+    /// Dropout rate on D's hidden layers while training (0: none).
+    pub d_dropout: f32,
 }
 
 impl Default for GanConfig {
@@ -67,6 +73,7 @@ impl Default for GanConfig {
             g_adam: AdamHyper::default(),
             real_label: 1.0,
             sample_rows: 64,
+            d_dropout: 0.0,
         }
     }
 }
@@ -187,7 +194,20 @@ pub fn build_gan_plan(
     let generator = NetworkBuffers::declare(&mut plan, "G", &g_mlp, g_init);
     let discriminator = NetworkBuffers::declare(&mut plan, "D", &d_mlp, d_init);
     let g_ws = Workspace::declare(&mut plan, "G", &g_mlp, gb);
-    let d_ws = Workspace::declare(&mut plan, "D", &d_mlp, 2 * b);
+    anyhow::ensure!(
+        cfg.d_dropout.is_finite() && (0.0..1.0).contains(&cfg.d_dropout),
+        "--d-dropout must be in [0, 1) (got {})",
+        cfg.d_dropout
+    );
+    anyhow::ensure!(
+        d_mlp.layers.len() <= 32,
+        "at most 31 hidden layers (dropout streams)"
+    );
+    let d_ws = if cfg.d_dropout > 0.0 {
+        Workspace::with_dropout(&mut plan, "D", &d_mlp, 2 * b)
+    } else {
+        Workspace::declare(&mut plan, "D", &d_mlp, 2 * b)
+    };
 
     let (dataset, format) = match data {
         TrainingData::F32 { values, .. } => (
@@ -248,7 +268,26 @@ pub fn build_gan_plan(
         },
     ];
     d_ops.extend(forward(&generator, &g_ws, z, gb, Some(fake)));
-    d_ops.extend(forward(&discriminator, &d_ws, d_input, 2 * b, None));
+    // D's dropout: fresh masks each step (the counters advance once per step),
+    // the same mask for a forward pass and its backward pass.
+    let d_dropout = |stream, counter| {
+        (cfg.d_dropout > 0.0).then_some(Dropout {
+            keep: 1.0 - cfg.d_dropout,
+            seed: cfg.seed,
+            stream,
+            counter,
+        })
+    };
+    let d_dropout_d = d_dropout(STREAM_D_DROPOUT_IN_D_STEP, discriminator.step);
+    let d_dropout_g = d_dropout(STREAM_D_DROPOUT_IN_G_STEP, generator.step);
+    d_ops.extend(forward_with_dropout(
+        &discriminator,
+        &d_ws,
+        d_input,
+        2 * b,
+        None,
+        d_dropout_d.as_ref(),
+    ));
     d_ops.extend([
         Op::BceWithLogits {
             logits: d_logits,
@@ -279,7 +318,7 @@ pub fn build_gan_plan(
             scale: 1.0,
         },
     ]);
-    d_ops.extend(backward(
+    d_ops.extend(backward_with_dropout(
         &discriminator,
         &d_ws,
         d_input,
@@ -290,6 +329,7 @@ pub fn build_gan_plan(
             weight_grads: true,
             input_grad: None,
         },
+        d_dropout_d.as_ref(),
     ));
     d_ops.extend(discriminator.adam_step(cfg.d_adam));
 
@@ -300,7 +340,14 @@ pub fn build_gan_plan(
         source: source(STREAM_G_NOISE, &generator),
     }];
     g_ops.extend(forward(&generator, &g_ws, z, gb, Some(fake)));
-    g_ops.extend(forward(&discriminator, &d_ws, fake, b, None));
+    g_ops.extend(forward_with_dropout(
+        &discriminator,
+        &d_ws,
+        fake,
+        b,
+        None,
+        d_dropout_g.as_ref(),
+    ));
     g_ops.extend([
         Op::BceWithLogits {
             logits: g_logits,
@@ -315,7 +362,7 @@ pub fn build_gan_plan(
             scale: 1.0,
         },
     ]);
-    g_ops.extend(backward(
+    g_ops.extend(backward_with_dropout(
         &discriminator,
         &d_ws,
         fake,
@@ -326,6 +373,7 @@ pub fn build_gan_plan(
             weight_grads: false,
             input_grad: Some(d_fake_grad),
         },
+        d_dropout_g.as_ref(),
     ));
     g_ops.extend(backward(
         &generator,

@@ -35,6 +35,8 @@ pub struct RunConfig {
     pub d_adam: crate::plan::AdamHyper,
     pub g_adam: crate::plan::AdamHyper,
     pub real_label: f32,
+    /// Dropout rate on D's hidden layers.
+    pub d_dropout: f32,
     pub seed: u64,
     pub backend: String,
     pub sample_every: u64,
@@ -139,6 +141,7 @@ pub fn train(
         d_adam: cfg.d_adam,
         g_adam: cfg.g_adam,
         real_label: cfg.real_label,
+        d_dropout: cfg.d_dropout,
         seed: cfg.seed,
         backend: backend.clone(),
         sample_every: opts.sample_every,

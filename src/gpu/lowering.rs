@@ -360,6 +360,18 @@ pub fn lower(op: &Op) -> KernelCall {
         Op::RandomNormal { out, source } => random_call("random_normal", out, 0, source),
         Op::RandomUniform { out, source } => random_call("random_uniform", out, 0, source),
         Op::RandomIndex { out, bound, source } => random_call("random_index", out, bound, source),
+        Op::Dropout {
+            x,
+            out,
+            keep,
+            source,
+        } => {
+            let mut call = random_call("dropout", out, 0, source);
+            call.params[7] = f(keep);
+            call.params[8] = w(x.offset);
+            call.storage.push((4, x));
+            call
+        }
         Op::GatherRows {
             src,
             format,
@@ -418,6 +430,7 @@ fn random_call(
         shader: Shader::Random,
         entry,
         uniform_binding: 0,
+        // Params of random.wgsl: 12 words, keep and in_offset only read by dropout.
         params: padded(vec![
             w(out.offset),
             w(out.len),
@@ -426,6 +439,8 @@ fn random_call(
             source.stream,
             w(source.counter.offset),
             bound,
+            f(1.0),
+            0,
         ]),
         storage: vec![(1, source.counter), (out_binding, out)],
         // Each thread produces one Philox block of four numbers.

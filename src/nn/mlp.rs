@@ -197,6 +197,34 @@ impl NetworkBuffers {
     }
 }
 
+/// Inverted dropout on every hidden layer's output (GAN discriminators):
+/// layer `l` draws its mask from stream `stream + l` at the step in `counter`.
+/// The backward pass re-applies the same mask, so a phase must not advance
+/// `counter` between a forward pass and its backward pass.
+#[derive(Clone, Copy, Debug)]
+pub struct Dropout {
+    /// Probability of keeping a unit (1 − the dropout rate).
+    pub keep: f32,
+    pub seed: u64,
+    pub stream: u32,
+    pub counter: Slice,
+}
+
+impl Dropout {
+    fn op(&self, l: usize, x: Slice, out: Slice) -> Op {
+        Op::Dropout {
+            x,
+            out,
+            keep: self.keep,
+            source: crate::plan::RandomSource {
+                seed: self.seed,
+                stream: self.stream + l as u32,
+                counter: self.counter,
+            },
+        }
+    }
+}
+
 /// Per-layer activation and gradient buffers for up to `rows` rows.
 #[derive(Clone, Debug)]
 pub struct Workspace {
@@ -207,6 +235,9 @@ pub struct Workspace {
     pub output_grads: Vec<Slice>,
     /// `dz_l` for layers with a nonlinearity.
     pub preact_grads: Vec<Option<Slice>>,
+    /// With dropout, per hidden layer: the dropped output `mask ⊙ a_l / keep`
+    /// (the next layer's input) and the gradient with respect to it.
+    pub dropped: Vec<(Slice, Slice)>,
 }
 
 impl Workspace {
@@ -232,6 +263,34 @@ impl Workspace {
             outputs,
             output_grads,
             preact_grads,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// As [`Workspace::declare`], plus the buffers dropout on the hidden layers needs.
+    pub fn with_dropout(plan: &mut Plan, name: &str, mlp: &Mlp, rows: usize) -> Workspace {
+        let mut ws = Workspace::declare(plan, name, mlp, rows);
+        let hidden = &mlp.layers[..mlp.layers.len() - 1];
+        ws.dropped = hidden
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                let len = rows * layer.outputs;
+                (
+                    plan.f32_buffer(&format!("{name}.dropped{l}"), len),
+                    plan.f32_buffer(&format!("{name}.d_dropped{l}"), len),
+                )
+            })
+            .collect();
+        ws
+    }
+
+    /// Layer `l`'s output as the next layer sees it: dropped when dropout is on.
+    fn next_input(&self, mlp: &Mlp, l: usize, rows: usize, dropout: bool) -> Slice {
+        if dropout {
+            self.dropped[l].0.sub(0, rows * mlp.layers[l].outputs)
+        } else {
+            self.output(mlp, l, rows)
         }
     }
 
@@ -250,7 +309,24 @@ pub fn forward(
     rows: usize,
     out: Option<Slice>,
 ) -> Vec<Op> {
+    forward_with_dropout(net, ws, x, rows, out, None)
+}
+
+/// [`forward`], with dropout after every hidden layer when `dropout` is given
+/// (the workspace must come from [`Workspace::with_dropout`]).
+pub fn forward_with_dropout(
+    net: &NetworkBuffers,
+    ws: &Workspace,
+    x: Slice,
+    rows: usize,
+    out: Option<Slice>,
+    dropout: Option<&Dropout>,
+) -> Vec<Op> {
     assert!(rows <= ws.rows, "more rows than the workspace holds");
+    assert!(
+        dropout.is_none() || !ws.dropped.is_empty(),
+        "dropout needs Workspace::with_dropout"
+    );
     let mlp = &net.mlp;
     let last = mlp.layers.len() - 1;
     let mut input = x;
@@ -271,6 +347,11 @@ pub fn forward(
             act: layer.act,
         });
         input = y;
+        if let Some(d) = dropout.filter(|_| l < last) {
+            let dropped = ws.next_input(mlp, l, rows, true);
+            ops.push(d.op(l, y, dropped));
+            input = dropped;
+        }
     }
     ops
 }
@@ -294,6 +375,22 @@ pub fn backward(
     dy: Slice,
     rows: usize,
     targets: BackwardTargets,
+) -> Vec<Op> {
+    backward_with_dropout(net, ws, x, y, dy, rows, targets, None)
+}
+
+/// [`backward`] through the dropout of [`forward_with_dropout`] (the same
+/// `dropout`, in the same phase, so the masks are the same).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_with_dropout(
+    net: &NetworkBuffers,
+    ws: &Workspace,
+    x: Slice,
+    y: Slice,
+    dy: Slice,
+    rows: usize,
+    targets: BackwardTargets,
+    dropout: Option<&Dropout>,
 ) -> Vec<Op> {
     let mlp = &net.mlp;
     let last = mlp.layers.len() - 1;
@@ -327,7 +424,7 @@ pub fn backward(
         let input = if l == 0 {
             x
         } else {
-            ws.output(mlp, l - 1, rows)
+            ws.next_input(mlp, l - 1, rows, dropout.is_some())
         };
         if targets.weight_grads {
             ops.push(Op::MatmulDw {
@@ -351,14 +448,23 @@ pub fn backward(
             targets.input_grad
         };
         if let Some(dx) = dx {
+            // Through a dropped hidden output: the gradient with respect to the
+            // dropped values, then the same mask.
+            let through = dropout.filter(|_| l > 0).map(|d| {
+                let grad = ws.dropped[l - 1].1.sub(0, rows * layer.inputs);
+                (grad, d.op(l - 1, grad, dx))
+            });
             ops.push(Op::MatmulDx {
                 dy: dz,
                 w: net.weight(l),
-                dx,
+                dx: through.as_ref().map_or(dx, |(grad, _)| *grad),
                 m: rows,
                 n: layer.outputs,
                 k: layer.inputs,
             });
+            if let Some((_, mask)) = through {
+                ops.push(mask);
+            }
         }
     }
     ops
