@@ -49,7 +49,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "mnist",
-        "MNIST for Parzen: leaky ReLU 1024-1024, label smoothing, 50 epochs",
+        "MNIST for Parzen: leaky ReLU 1024-1024, dropout 0.3 in D, label smoothing, lr 2e-4 decayed to 0 over 50 epochs",
     ),
 ];
 
@@ -112,6 +112,10 @@ impl Recipe {
                 hidden: vec![1024, 1024],
                 hidden_act: leaky,
                 real_label: 0.9,
+                // Seed 0 on the H100: Parzen 213.0 / FD 32.8 with dropout 0.3 and the
+                // decay, against 180.7 / 129.8 with neither (README, Results).
+                d_dropout: 0.3,
+                lr_decay: true,
                 ..Recipe::seed(DatasetName::Mnist)
             },
             _ => return None,
