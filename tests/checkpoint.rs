@@ -48,6 +48,7 @@ fn save_load_and_sample_gives_identical_samples() {
         seed: cfg.seed,
         generator: cpu.f32s(gan.generator.params).to_vec(),
         discriminator: cpu.f32s(gan.discriminator.params).to_vec(),
+        training: None,
     };
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("checkpoint-round-trip");
     std::fs::create_dir_all(&dir).unwrap();
@@ -86,6 +87,7 @@ fn a_checkpoint_of_another_architecture_is_refused() {
         seed: 0,
         generator: cfg.model.generator().init_params(&mut rng),
         discriminator: cfg.model.discriminator().init_params(&mut rng),
+        training: None,
     };
     let other = ModelSpec {
         hidden: vec![32, 16],

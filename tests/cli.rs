@@ -457,3 +457,85 @@ fn train_profile_lists_every_kernel_and_leaves_the_checkpoint_alone() {
         "the profiled steps reached the checkpoint"
     );
 }
+
+/// `train --resume`: training 2N steps equals training N, resuming, and
+/// training N more. Parameters, Adam state, step counters and losses.csv are
+/// bitwise equal on the CPU backend, and within 1e-5 on the GPU.
+#[test]
+fn resuming_continues_exactly_where_the_run_stopped() {
+    // A fresh run into `out`, or (with `resume`) the run in `out` continued.
+    let run = |out: &Path, backend: &str, steps: &str, extra: &[&str], resume: bool| {
+        let mut args = vec![
+            "train",
+            "--steps",
+            steps,
+            "--log-every",
+            "10",
+            "--sample-every",
+            "10",
+        ];
+        args.extend(["--quiet", "--backend", backend]);
+        if resume {
+            args.extend(["--resume", out.to_str().unwrap()]);
+        } else {
+            args.extend(["--dataset", "ring", "--batch", "16", "--hidden", "16,16"]);
+            args.extend(["--out", out.to_str().unwrap()]);
+        }
+        args.extend(extra);
+        let o = shadergan(&args);
+        assert!(o.status.success(), "train {args:?} failed: {}", stderr(&o));
+    };
+    let load =
+        |d: &Path| shadergan::io::checkpoint::load(&d.join("checkpoint.safetensors")).unwrap();
+    let mut backends = vec!["cpu"];
+    if common::gpu().is_some() {
+        backends.push("gpu");
+    }
+    for backend in backends {
+        let whole = scratch(&format!("resume-whole-{backend}"));
+        let halves = scratch(&format!("resume-halves-{backend}"));
+        run(&whole, backend, "60", &[], false);
+        run(&halves, backend, "30", &["--checkpoint-every", "10"], false);
+        assert_eq!(load(&halves).step, 30);
+        run(&halves, backend, "60", &[], true);
+        let (a, b) = (load(&whole), load(&halves));
+        assert_eq!(b.step, 60);
+        let (ta, tb) = (a.training.clone().unwrap(), b.training.clone().unwrap());
+        assert_eq!(
+            (ta.generator_updates, ta.discriminator_updates),
+            (tb.generator_updates, tb.discriminator_updates)
+        );
+        assert_eq!((tb.generator_updates, tb.discriminator_updates), (60, 60));
+        let pairs = [
+            ("generator", &a.generator, &b.generator),
+            ("discriminator", &a.discriminator, &b.discriminator),
+            ("G adam m", &ta.generator_adam.0, &tb.generator_adam.0),
+            (
+                "D adam v",
+                &ta.discriminator_adam.1,
+                &tb.discriminator_adam.1,
+            ),
+        ];
+        for (what, x, y) in pairs {
+            if backend == "cpu" {
+                assert!(x == y, "{what} differs after resuming on the CPU backend");
+            } else {
+                common::assert_close(common::norm_rel_err(y, x), 1e-5, what);
+            }
+        }
+        if backend == "cpu" {
+            assert_eq!(
+                std::fs::read(whole.join("losses.csv")).unwrap(),
+                std::fs::read(halves.join("losses.csv")).unwrap(),
+                "losses.csv differs after resuming"
+            );
+        }
+    }
+    // Nothing left to train, and training flags with --resume, are refused.
+    let done = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-resume-halves-cpu");
+    let o = shadergan(&["train", "--resume", done.to_str().unwrap(), "--steps", "60"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("at step 60 already"), "{}", stderr(&o));
+    let o = shadergan(&["train", "--resume", done.to_str().unwrap(), "--lr", "1"]);
+    assert!(!o.status.success());
+}

@@ -171,6 +171,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             log_every: 100,
             progress: false,
             profile_steps: 0,
+            checkpoint_every: 0,
+            resume: None,
+            recipe_json: None,
         };
         let summary = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out)?;
         let ck = checkpoint::load(&out.join("checkpoint.safetensors"))?;

@@ -102,6 +102,16 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Continue the run in DIR from its checkpoint (optimizer state, step counters
+    /// and recipe included) up to --steps in all; training flags come from the run.
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "preset", "dataset", "epochs", "batch", "lr", "beta1", "beta2", "seed", "out",
+        "hidden", "activation", "z_dim", "d_steps", "real_label", "pack", "lr_decay", "d_dropout",
+    ])]
+    pub resume: Option<PathBuf>,
+    /// Also write the checkpoint every N steps, so a crash loses at most N steps.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub checkpoint_every: u64,
     /// After training, time every kernel of a step (timestamp queries on the GPU,
     /// the host clock on the CPU backend) over 20 extra steps, and print each one's
     /// share; also written to profile.txt. The checkpoint is saved before them.
@@ -196,6 +206,40 @@ fn run_folder(out: Option<&Path>, dataset: DatasetName) -> anyhow::Result<PathBu
     Ok(path)
 }
 
+/// The recipe, checkpoint and folder of a run to resume; `steps` is the new total.
+fn resume_from(
+    dir: &Path,
+    steps: Option<u64>,
+) -> anyhow::Result<(Recipe, checkpoint::Checkpoint, PathBuf)> {
+    let path = dir.join("checkpoint.safetensors");
+    anyhow::ensure!(
+        path.is_file(),
+        "--resume {}: no checkpoint.safetensors there",
+        dir.display()
+    );
+    let ck = checkpoint::load(&path)?;
+    let training = ck.training.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--resume {}: the checkpoint has no optimizer state (not written by `train`)",
+            dir.display()
+        )
+    })?;
+    let mut recipe: Recipe = serde_json::from_str(&training.recipe).map_err(|e| {
+        anyhow::anyhow!("--resume {}: its recipe is unreadable: {e}", dir.display())
+    })?;
+    if let Some(s) = steps {
+        recipe.steps = s;
+    }
+    anyhow::ensure!(
+        recipe.steps > ck.step,
+        "--resume {}: the run is at step {} already; give --steps above it (the new total)",
+        dir.display(),
+        ck.step
+    );
+    recipe.check()?;
+    Ok((recipe, ck, dir.to_path_buf()))
+}
+
 /// `YYYYMMDD-HHMMSS` in UTC.
 fn utc_timestamp() -> String {
     let secs = std::time::SystemTime::now()
@@ -222,10 +266,20 @@ fn utc_timestamp() -> String {
 }
 
 pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
-    let mut recipe = recipe_from_args(a)?;
+    let resume = match &a.resume {
+        None => None,
+        Some(dir) => Some(resume_from(dir, a.steps)?),
+    };
+    let (mut recipe, out, seed) = match &resume {
+        Some((recipe, ck, dir)) => (recipe.clone(), dir.clone(), ck.seed),
+        None => {
+            let recipe = recipe_from_args(a)?;
+            let out = run_folder(a.out.as_deref(), recipe.dataset_name()?)?;
+            (recipe, out, a.seed)
+        }
+    };
     let name = recipe.dataset_name()?;
-    let out = run_folder(a.out.as_deref(), name)?;
-    let loaded = data::load(name, a.data.as_deref(), a.seed)?;
+    let loaded = data::load(name, a.data.as_deref(), seed)?;
     if let Some(notice) = &loaded.notice {
         eprintln!("note: {notice}");
     }
@@ -247,6 +301,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         log_every: a.log_every.max(1),
         progress: !a.quiet,
         profile_steps: if a.profile { 20 } else { 0 },
+        checkpoint_every: a.checkpoint_every,
+        recipe_json: Some(serde_json::to_string(&recipe)?),
+        resume: resume.map(|(_, ck, _)| ck),
     };
     eprintln!(
         "training on {} ({}), {} steps of batch {}, into {}",
@@ -257,7 +314,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         out.display()
     );
     let gpu = selected.gpu;
-    let s = train_recipe(&recipe, &dataset, a.seed, gpu.clone(), &opts, &out)?;
+    let s = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out)?;
     println!(
         "trained {} steps in {:.1} s ({:.1} steps/s) on {}; D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}; run folder {}",
         s.steps,

@@ -91,6 +91,13 @@ pub struct LoopOptions {
     /// After training, time each kernel of a step over this many extra steps
     /// and print its share (`train --profile`); 0: no profile.
     pub profile_steps: usize,
+    /// Also write the checkpoint every this many steps (0: only at the end).
+    pub checkpoint_every: u64,
+    /// Continue from this checkpoint (which must hold its training state) in
+    /// its run folder, appending to its losses.
+    pub resume: Option<checkpoint::Checkpoint>,
+    /// The recipe as JSON, saved in checkpoints so `train --resume` can continue.
+    pub recipe_json: Option<String>,
 }
 
 /// Trains `recipe` with `seed` on `dataset` into the (new, empty) folder `out`.
@@ -104,7 +111,14 @@ pub fn train_recipe(
 ) -> anyhow::Result<Summary> {
     let points = matches!(dataset.kind, DataKind::Points(_));
     let cfg = recipe.gan_config(dataset.data.cols(), points, seed);
-    train(&cfg, dataset, gpu, opts, out)
+    if opts.recipe_json.is_some() {
+        return train(&cfg, dataset, gpu, opts, out);
+    }
+    let opts = LoopOptions {
+        recipe_json: Some(serde_json::to_string(recipe)?),
+        ..opts.clone()
+    };
+    train(&cfg, dataset, gpu, &opts, out)
 }
 
 /// Trains `cfg` on `dataset` into the (new, empty) folder `out`.
@@ -117,7 +131,20 @@ pub fn train(
 ) -> anyhow::Result<Summary> {
     anyhow::ensure!(opts.steps > 0, "--steps must be at least 1");
     anyhow::ensure!(opts.d_steps > 0, "--d-steps must be at least 1");
-    let gan = build_gan_plan(cfg, &dataset.data, InitialParams::default())?;
+    let init = match &opts.resume {
+        None => InitialParams::default(),
+        Some(ck) => {
+            anyhow::ensure!(
+                ck.model == cfg.model,
+                "the checkpoint's architecture differs from this run's"
+            );
+            InitialParams {
+                generator: Some(ck.generator.clone()),
+                discriminator: Some(ck.discriminator.clone()),
+            }
+        }
+    };
+    let gan = build_gan_plan(cfg, &dataset.data, init)?;
     let GanPlan {
         plan,
         generator,
@@ -128,6 +155,25 @@ pub fn train(
     } = gan;
     let mut exec = Executor::new(gpu, plan, vec![stats])?;
     let backend = exec.describe();
+    let mut start_step = 0;
+    let mut history: Vec<(u64, Stats)> = Vec::new();
+    if let Some(ck) = &opts.resume {
+        let t = ck.training.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("the checkpoint has no optimizer state (not written by `train`)")
+        })?;
+        exec.write(generator.adam_m, &t.generator_adam.0)?;
+        exec.write(generator.adam_v, &t.generator_adam.1)?;
+        exec.write(discriminator.adam_m, &t.discriminator_adam.0)?;
+        exec.write(discriminator.adam_v, &t.discriminator_adam.1)?;
+        // The step counters are u32 words; the write takes their bits.
+        exec.write(generator.step, &[f32::from_bits(t.generator_updates)])?;
+        exec.write(
+            discriminator.step,
+            &[f32::from_bits(t.discriminator_updates)],
+        )?;
+        start_step = ck.step;
+        history = read_losses(out, start_step)?;
+    }
 
     std::fs::create_dir_all(out.join("samples"))
         .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", out.display()))?;
@@ -157,15 +203,49 @@ pub fn train(
     step_phases.push("g_step");
     let log_every = opts.log_every.max(1);
     let bar = progress_bar(opts);
-    let mut history: Vec<(u64, Stats)> = Vec::new();
+    if let Some(bar) = &bar {
+        bar.set_position(start_step);
+    }
     let start = Instant::now();
-    let mut step = 0u64;
+    let mut step = start_step;
+    let save = |exec: &Executor, step: u64| -> anyhow::Result<()> {
+        let counter = |s| -> anyhow::Result<u32> { Ok(exec.read(s)?[0].to_bits()) };
+        let training = opts
+            .recipe_json
+            .clone()
+            .map(|recipe| -> anyhow::Result<checkpoint::TrainingState> {
+                Ok(checkpoint::TrainingState {
+                    recipe,
+                    generator_adam: (exec.read(generator.adam_m)?, exec.read(generator.adam_v)?),
+                    discriminator_adam: (
+                        exec.read(discriminator.adam_m)?,
+                        exec.read(discriminator.adam_v)?,
+                    ),
+                    generator_updates: counter(generator.step)?,
+                    discriminator_updates: counter(discriminator.step)?,
+                })
+            })
+            .transpose()?;
+        let ck = checkpoint::Checkpoint {
+            model: cfg.model.clone(),
+            step,
+            dataset: dataset.name.as_str().into(),
+            seed: cfg.seed,
+            generator: exec.read(generator.params)?,
+            discriminator: exec.read(discriminator.params)?,
+            training,
+        };
+        checkpoint::save(&out.join("checkpoint.safetensors"), &ck)
+    };
     let mut phases = Vec::new();
     while step < opts.steps {
         // Run up to the next log point (and never past a sample point).
         let mut n = log_every - step % log_every;
         if opts.sample_every > 0 {
             n = n.min(opts.sample_every - step % opts.sample_every);
+        }
+        if opts.checkpoint_every > 0 {
+            n = n.min(opts.checkpoint_every - step % opts.checkpoint_every);
         }
         n = n.min(opts.steps - step);
         phases.clear();
@@ -179,6 +259,14 @@ pub fn train(
             exec.run(&["sample"], None)?;
             write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
             write_losses(&history, out)?;
+        }
+        if opts.checkpoint_every > 0
+            && step.is_multiple_of(opts.checkpoint_every)
+            && step < opts.steps
+        {
+            absorb_reports(&mut history, exec.reports(true)?)?;
+            write_losses(&history, out)?;
+            save(&exec, step)?;
         }
         if let Some(bar) = &bar {
             bar.set_position(step);
@@ -199,15 +287,7 @@ pub fn train(
     exec.run(&["sample"], None)?;
     write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
     write_losses(&history, out)?;
-    let ck = checkpoint::Checkpoint {
-        model: cfg.model.clone(),
-        step,
-        dataset: dataset.name.as_str().into(),
-        seed: cfg.seed,
-        generator: exec.read(generator.params)?,
-        discriminator: exec.read(discriminator.params)?,
-    };
-    checkpoint::save(&out.join("checkpoint.safetensors"), &ck)?;
+    save(&exec, step)?;
     if opts.profile_steps > 0 {
         // After the checkpoint: the profiled steps are real steps and must not reach it.
         let times = exec.profile(&step_phases, opts.profile_steps)?;
@@ -269,6 +349,38 @@ fn absorb_reports(
         history.push((step, s));
     }
     Ok(())
+}
+
+/// The rows of an existing `losses.csv` up to step `upto` (resuming).
+fn read_losses(out: &Path, upto: u64) -> anyhow::Result<Vec<(u64, Stats)>> {
+    let path = out.join("losses.csv");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    };
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let v: Vec<&str> = line.split(',').collect();
+        let parsed = (v.len() == 5)
+            .then(|| -> Option<(u64, Stats)> {
+                Some((
+                    v[0].parse().ok()?,
+                    Stats {
+                        d_loss: v[1].parse().ok()?,
+                        g_loss: v[2].parse().ok()?,
+                        d_real: v[3].parse().ok()?,
+                        d_fake: v[4].parse().ok()?,
+                    },
+                ))
+            })
+            .flatten()
+            .ok_or_else(|| anyhow::anyhow!("{} line {} is malformed", path.display(), i + 1))?;
+        if parsed.0 <= upto {
+            rows.push(parsed);
+        }
+    }
+    Ok(rows)
 }
 
 fn write_losses(history: &[(u64, Stats)], out: &Path) -> anyhow::Result<()> {

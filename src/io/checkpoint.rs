@@ -14,6 +14,17 @@
 //! ```
 //! The header's metadata holds `format` (`shadergan-checkpoint-1`), `model`
 //! (the architecture as JSON), `step`, `dataset` and `seed`.
+//!
+//! Checkpoints written by `train` also hold what resuming needs:
+//! ```text
+//! optimizer.generator.adam_m      [n]   f32   Adam's first moment, the flat layout
+//! optimizer.generator.adam_v      [n]         (n = the layout's total, padding included)
+//! optimizer.discriminator.adam_m  [n]
+//! optimizer.discriminator.adam_v  [n]
+//! ```
+//! with metadata `recipe` (the training recipe as JSON) and `updates` (`g,d`:
+//! each network's device step counter, which is both Adam's t and the step of
+//! its random streams).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -37,7 +48,30 @@ pub struct Checkpoint {
     /// Flat parameter buffers in the layout of `model.generator().layout()`.
     pub generator: Vec<f32>,
     pub discriminator: Vec<f32>,
+    /// The optimizer state and recipe, for `train --resume` (None in
+    /// checkpoints from elsewhere, e.g. the PyTorch peer).
+    pub training: Option<TrainingState>,
 }
+
+/// What resuming needs beyond the parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainingState {
+    /// The training recipe (`gan::recipe::Recipe`) as JSON.
+    pub recipe: String,
+    /// Adam's (m, v) of each network, in its flat layout.
+    pub generator_adam: (Vec<f32>, Vec<f32>),
+    pub discriminator_adam: (Vec<f32>, Vec<f32>),
+    /// Each network's device step counter.
+    pub generator_updates: u32,
+    pub discriminator_updates: u32,
+}
+
+const OPTIMIZER_TENSORS: [&str; 4] = [
+    "optimizer.generator.adam_m",
+    "optimizer.generator.adam_v",
+    "optimizer.discriminator.adam_m",
+    "optimizer.discriminator.adam_v",
+];
 
 /// `(name, shape, range in the flat buffer)` of each tensor of a network, named
 /// as an `nn.Sequential`'s state_dict (`{prefix}0.weight`, `{prefix}0.bias`, `{prefix}2.weight`, ...).
@@ -66,6 +100,15 @@ pub fn networks_to_bytes(
     nets: &[(&str, &Mlp, &[f32])],
     metadata: HashMap<String, String>,
 ) -> anyhow::Result<Vec<u8>> {
+    with_flat_tensors(nets, &[], metadata)
+}
+
+/// As [`networks_to_bytes`], plus 1-D f32 tensors `(name, values)`.
+fn with_flat_tensors(
+    nets: &[(&str, &Mlp, &[f32])],
+    flat: &[(&str, &[f32])],
+    metadata: HashMap<String, String>,
+) -> anyhow::Result<Vec<u8>> {
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (prefix, mlp, params) in nets {
         anyhow::ensure!(
@@ -75,6 +118,13 @@ pub fn networks_to_bytes(
         for (name, shape, range) in tensor_table(prefix, mlp) {
             owned.push((name, shape, bytemuck::cast_slice(&params[range]).to_vec()));
         }
+    }
+    for (name, values) in flat {
+        owned.push((
+            name.to_string(),
+            vec![values.len()],
+            bytemuck::cast_slice(values).to_vec(),
+        ));
     }
     let views = owned
         .iter()
@@ -129,18 +179,46 @@ fn networks(model: &ModelSpec) -> [(&'static str, Mlp); 2] {
 /// Serialises a checkpoint to safetensors bytes.
 pub fn to_bytes(ck: &Checkpoint) -> anyhow::Result<Vec<u8>> {
     let [(g_prefix, g), (d_prefix, d)] = networks(&ck.model);
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("model".to_string(), serde_json::to_string(&ck.model)?),
         ("step".to_string(), ck.step.to_string()),
         ("dataset".to_string(), ck.dataset.clone()),
         ("seed".to_string(), ck.seed.to_string()),
     ]);
-    networks_to_bytes(
+    let mut flat: Vec<(&str, &[f32])> = Vec::new();
+    if let Some(t) = &ck.training {
+        metadata.insert("recipe".into(), t.recipe.clone());
+        metadata.insert(
+            "updates".into(),
+            format!("{},{}", t.generator_updates, t.discriminator_updates),
+        );
+        let states = [
+            &t.generator_adam.0,
+            &t.generator_adam.1,
+            &t.discriminator_adam.0,
+            &t.discriminator_adam.1,
+        ];
+        let totals = [
+            g.layout().total,
+            g.layout().total,
+            d.layout().total,
+            d.layout().total,
+        ];
+        for ((name, values), total) in OPTIMIZER_TENSORS.iter().zip(states).zip(totals) {
+            anyhow::ensure!(
+                values.len() == total,
+                "{name} does not match the architecture"
+            );
+            flat.push((name, values.as_slice()));
+        }
+    }
+    with_flat_tensors(
         &[
             (g_prefix, &g, &ck.generator),
             (d_prefix, &d, &ck.discriminator),
         ],
+        &flat,
         metadata,
     )
 }
@@ -187,6 +265,38 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
     let [(g_prefix, g), (d_prefix, d)] = networks(&model);
     let generator = read_network(&tensors, g_prefix, &g, &mut used)?;
     let discriminator = read_network(&tensors, d_prefix, &d, &mut used)?;
+    let training = match meta.get("recipe") {
+        None => None,
+        Some(recipe) => {
+            let updates: Vec<u32> = get("updates")?
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .ok()
+                .filter(|v: &Vec<u32>| v.len() == 2)
+                .ok_or_else(|| anyhow::anyhow!("metadata 'updates' is not two counts"))?;
+            let totals = [
+                g.layout().total,
+                g.layout().total,
+                d.layout().total,
+                d.layout().total,
+            ];
+            let mut states = Vec::new();
+            for (name, total) in OPTIMIZER_TENSORS.iter().zip(totals) {
+                states.push(read_flat(&tensors, name, total)?);
+                used.push(name.to_string());
+            }
+            let mut states = states.into_iter();
+            let mut next = || states.next().expect("four states");
+            Some(TrainingState {
+                recipe: recipe.clone(),
+                generator_adam: (next(), next()),
+                discriminator_adam: (next(), next()),
+                generator_updates: updates[0],
+                discriminator_updates: updates[1],
+            })
+        }
+    };
     if let Some(extra) = tensors
         .names()
         .into_iter()
@@ -201,7 +311,25 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
         seed,
         generator,
         discriminator,
+        training,
     })
+}
+
+/// A 1-D f32 tensor of exactly `len` values.
+fn read_flat(tensors: &SafeTensors, name: &str, len: usize) -> anyhow::Result<Vec<f32>> {
+    let t = tensors
+        .tensor(name)
+        .map_err(|_| anyhow::anyhow!("tensor '{name}' is missing"))?;
+    anyhow::ensure!(
+        t.dtype() == Dtype::F32 && t.shape() == [len],
+        "tensor '{name}' is {:?} {:?}, expected F32 [{len}]",
+        t.dtype(),
+        t.shape()
+    );
+    Ok(t.data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
 }
 
 #[cfg(test)]
@@ -226,12 +354,29 @@ mod tests {
             step: 42,
             dataset: "ring".into(),
             seed: 7,
+            training: None,
         }
     }
 
     #[test]
     fn round_trip_is_exact() {
         let ck = sample_checkpoint();
+        let back = from_bytes(&to_bytes(&ck).unwrap()).unwrap();
+        assert_eq!(back, ck);
+    }
+
+    #[test]
+    fn round_trip_keeps_the_training_state() {
+        let mut ck = sample_checkpoint();
+        let (g, d) = (ck.generator.len(), ck.discriminator.len());
+        let ramp = |n: usize, k: f32| (0..n).map(|i| i as f32 * k).collect::<Vec<f32>>();
+        ck.training = Some(TrainingState {
+            recipe: "{\"steps\": 3}".into(),
+            generator_adam: (ramp(g, 0.5), ramp(g, 0.25)),
+            discriminator_adam: (ramp(d, -1.0), ramp(d, 2.0)),
+            generator_updates: 42,
+            discriminator_updates: 84,
+        });
         let back = from_bytes(&to_bytes(&ck).unwrap()).unwrap();
         assert_eq!(back, ck);
     }
