@@ -539,3 +539,66 @@ fn resuming_continues_exactly_where_the_run_stopped() {
     let o = shadergan(&["train", "--resume", done.to_str().unwrap(), "--lr", "1"]);
     assert!(!o.status.success());
 }
+
+/// Ctrl-C (SIGINT): the steps in flight finish, the checkpoint is written,
+/// the exit status is 130 with one line on how to resume, and the run resumes.
+#[cfg(unix)]
+#[test]
+fn sigint_writes_a_checkpoint_and_says_how_to_resume() {
+    let out = scratch("sigint");
+    let child = Command::new(env!("CARGO_BIN_EXE_shadergan"))
+        .args([
+            "train",
+            "--dataset",
+            "ring",
+            "--steps",
+            "100000000",
+            "--batch",
+            "16",
+            "--hidden",
+            "16,16",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    // Wait until it is training (the loss log appears at the first sample point).
+    let started = std::time::Instant::now();
+    while !out.join("config.json").exists() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "exit status; stderr: {err}");
+    assert!(
+        err.contains("interrupted at step") && err.contains("--resume"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let ck = shadergan::io::checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    assert!(ck.step > 0 && ck.step < 100_000_000);
+    assert!(ck.training.is_some());
+    let more = (ck.step + 20).to_string();
+    let o = shadergan(&[
+        "train",
+        "--resume",
+        out.to_str().unwrap(),
+        "--steps",
+        &more,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "resume failed: {}", stderr(&o));
+    let after = shadergan::io::checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(after.step, ck.step + 20);
+}

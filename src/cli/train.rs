@@ -206,6 +206,18 @@ fn run_folder(out: Option<&Path>, dataset: DatasetName) -> anyhow::Result<PathBu
     Ok(path)
 }
 
+/// A run stopped by Ctrl-C after writing its checkpoint (exit status 130).
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// The recipe, checkpoint and folder of a run to resume; `steps` is the new total.
 fn resume_from(
     dir: &Path,
@@ -314,7 +326,23 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         out.display()
     );
     let gpu = selected.gpu;
+    // Ctrl-C: finish the steps in flight, write the checkpoint, say how to resume.
+    // A second Ctrl-C exits at once (every file is written atomically, so none is torn).
+    let _ = ctrlc::set_handler(|| {
+        if shadergan::gan::trainer::request_stop() {
+            std::process::exit(130);
+        }
+    });
     let s = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out)?;
+    if s.interrupted {
+        anyhow::bail!(Interrupted(format!(
+            "interrupted at step {} of {}: checkpoint written; resume with `shadergan train --resume {} --steps {}`",
+            s.steps,
+            recipe.steps,
+            out.display(),
+            recipe.steps
+        )));
+    }
     println!(
         "trained {} steps in {:.1} s ({:.1} steps/s) on {}; D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}; run folder {}",
         s.steps,

@@ -78,6 +78,21 @@ pub struct Summary {
     pub last: Stats,
     pub backend: String,
     pub out: PathBuf,
+    /// The run stopped early on [`request_stop`] (Ctrl-C), after a checkpoint.
+    pub interrupted: bool,
+}
+
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks running training loops to stop after the steps in flight, write a
+/// checkpoint and return (the Ctrl-C handler calls this). Returns whether a
+/// stop had already been requested.
+pub fn request_stop() -> bool {
+    STOP_REQUESTED.swap(true, std::sync::atomic::Ordering::SeqCst)
+}
+
+fn stop_requested() -> bool {
+    STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Options of the loop itself.
@@ -238,7 +253,12 @@ pub fn train(
         checkpoint::save(&out.join("checkpoint.safetensors"), &ck)
     };
     let mut phases = Vec::new();
+    let mut interrupted = false;
     while step < opts.steps {
+        if stop_requested() {
+            interrupted = true;
+            break;
+        }
         // Run up to the next log point (and never past a sample point).
         let mut n = log_every - step % log_every;
         if opts.sample_every > 0 {
@@ -288,6 +308,16 @@ pub fn train(
     write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
     write_losses(&history, out)?;
     save(&exec, step)?;
+    if interrupted {
+        return Ok(Summary {
+            steps: step,
+            seconds,
+            last: history.last().map(|(_, s)| *s).unwrap_or_default(),
+            backend,
+            out: out.to_path_buf(),
+            interrupted,
+        });
+    }
     if opts.profile_steps > 0 {
         // After the checkpoint: the profiled steps are real steps and must not reach it.
         let times = exec.profile(&step_phases, opts.profile_steps)?;
@@ -311,6 +341,7 @@ pub fn train(
         last: history.last().map(|(_, s)| *s).unwrap_or_default(),
         backend,
         out: out.to_path_buf(),
+        interrupted,
     })
 }
 
