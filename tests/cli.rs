@@ -588,7 +588,8 @@ fn sigint_writes_a_checkpoint_and_says_how_to_resume() {
     );
     assert!(!err.contains("panicked"), "{err}");
     let ck = shadergan::io::checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
-    assert!(ck.step > 0 && ck.step < 100_000_000);
+    // (Step 0 is possible on a very slow machine; any step below the total is a stop.)
+    assert!(ck.step < 100_000_000);
     assert!(ck.training.is_some());
     let more = (ck.step + 20).to_string();
     let o = shadergan(&[
