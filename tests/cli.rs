@@ -604,3 +604,48 @@ fn sigint_writes_a_checkpoint_and_says_how_to_resume() {
     let after = shadergan::io::checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
     assert_eq!(after.step, ck.step + 20);
 }
+
+/// A diverging run (lr 1e30) stops within a log interval with one line naming
+/// the step and the networks whose parameters went non-finite, exits non-zero,
+/// and writes no checkpoint of the broken state.
+#[test]
+fn a_diverging_run_stops_naming_the_step_and_the_network() {
+    let out = scratch("diverge");
+    let o = shadergan(&[
+        "train",
+        "--dataset",
+        "ring",
+        "--steps",
+        "400",
+        "--lr",
+        "1e30",
+        "--log-every",
+        "5",
+        "--checkpoint-every",
+        "5",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {err}"));
+    assert!(
+        line.contains("diverged") && line.contains("at step 5"),
+        "{line}"
+    );
+    assert!(
+        line.contains("generator parameter") || line.contains("discriminator parameter"),
+        "{line}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        !out.join("checkpoint.safetensors").exists(),
+        "a checkpoint of the diverged state was written"
+    );
+}

@@ -274,7 +274,8 @@ pub fn train(
         }
         exec.run(&phases, Some(step + n))?;
         step += n;
-        absorb_reports(&mut history, exec.reports(false)?)?;
+        absorb_reports(&mut history, exec.reports(false)?)
+            .map_err(|e| diverged(e, &exec, &generator, &discriminator, out))?;
         if opts.sample_every > 0 && step.is_multiple_of(opts.sample_every) && step < opts.steps {
             exec.run(&["sample"], None)?;
             write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
@@ -284,7 +285,8 @@ pub fn train(
             && step.is_multiple_of(opts.checkpoint_every)
             && step < opts.steps
         {
-            absorb_reports(&mut history, exec.reports(true)?)?;
+            absorb_reports(&mut history, exec.reports(true)?)
+                .map_err(|e| diverged(e, &exec, &generator, &discriminator, out))?;
             write_losses(&history, out)?;
             save(&exec, step)?;
         }
@@ -298,7 +300,8 @@ pub fn train(
             }
         }
     }
-    absorb_reports(&mut history, exec.reports(true)?)?;
+    absorb_reports(&mut history, exec.reports(true)?)
+        .map_err(|e| diverged(e, &exec, &generator, &discriminator, out))?;
     let seconds = start.elapsed().as_secs_f64();
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -358,6 +361,38 @@ fn progress_bar(opts: &LoopOptions) -> Option<indicatif::ProgressBar> {
         .progress_chars("=> "),
     );
     Some(bar)
+}
+
+/// Completes a divergence error: which network's parameters went non-finite,
+/// and which checkpoint survives (none is written after a divergence).
+fn diverged(
+    e: anyhow::Error,
+    exec: &Executor,
+    generator: &crate::nn::NetworkBuffers,
+    discriminator: &crate::nn::NetworkBuffers,
+    out: &Path,
+) -> anyhow::Error {
+    let mut bad = Vec::new();
+    for (name, net) in [("generator", generator), ("discriminator", discriminator)] {
+        match exec.read(net.params) {
+            Ok(p) => {
+                if let Some(i) = p.iter().position(|v| !v.is_finite()) {
+                    bad.push(format!("{name} parameter {i} is {}", p[i]));
+                }
+            }
+            Err(read) => bad.push(format!("{name} parameters unreadable ({read})")),
+        }
+    }
+    let params = if bad.is_empty() {
+        "parameters still finite".to_string()
+    } else {
+        bad.join(", ")
+    };
+    let kept = match checkpoint::load(&out.join("checkpoint.safetensors")) {
+        Ok(ck) => format!("the last good checkpoint (step {}) is kept", ck.step),
+        Err(_) => "no checkpoint had been written (use --checkpoint-every N)".to_string(),
+    };
+    anyhow::anyhow!("{e}; {params}; {kept}")
 }
 
 /// Appends reports to the history, refusing NaN or Inf.
