@@ -649,3 +649,139 @@ fn a_diverging_run_stops_naming_the_step_and_the_network() {
         "a checkpoint of the diverged state was written"
     );
 }
+
+/// Sizes whose buffers exceed the adapter's limits are refused up front, in one
+/// line naming the limit, before the run folder is made.
+#[test]
+fn buffers_beyond_the_adapters_limits_are_refused_naming_the_limit() {
+    let Some(ctx) = common::gpu() else {
+        return;
+    };
+    let limit = ctx.limits.max_storage_buffer_binding_size as usize;
+    // One hidden layer of h units: D's h×h weights alone pass the limit.
+    let h = ((limit / 4) as f64).sqrt() as usize + 64;
+    if h * h * 4 > 1 << 30 {
+        return; // this adapter's limit is too large to pass with a test-sized allocation
+    }
+    let out = scratch("too-large");
+    let hidden = format!("{h},{h}");
+    let o = shadergan(&[
+        "train",
+        "--dataset",
+        "ring",
+        "--backend",
+        "gpu",
+        "--steps",
+        "1",
+        "--batch",
+        "8",
+        "--quiet",
+        "--hidden",
+        &hidden,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "accepted: {err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("adapter allows at most") && line.contains("max_"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "the run folder was created");
+}
+
+/// Bad checkpoints: not safetensors, truncated, a wrong tensor shape. Each is
+/// one line naming the file and the problem, a non-zero exit, and no output.
+#[test]
+fn bad_checkpoints_are_refused_in_one_line_and_nothing_is_written() {
+    let dir = scratch("bad-checkpoints");
+    let good = dir.join("good");
+    let o = train_ring(&good, "cpu", 20);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(good.join("checkpoint.safetensors")).unwrap();
+    // A checkpoint with one tensor's shape changed (and its data cut to fit).
+    let mut ck = shadergan::io::checkpoint::load(&good.join("checkpoint.safetensors")).unwrap();
+    ck.model.hidden[0] += 1;
+    let reshaped = {
+        let mut model = ck.model.clone();
+        model.hidden[0] -= 1;
+        // Parameters of the smaller net under the bigger net's name table: the
+        // writer refuses that, so write the bigger net's sizes with the
+        // smaller net's metadata by hand.
+        let g = ck.model.generator().init_params(&mut common::rng(1));
+        let d = ck.model.discriminator().init_params(&mut common::rng(2));
+        let big = shadergan::io::checkpoint::Checkpoint {
+            generator: g,
+            discriminator: d,
+            training: None,
+            ..ck.clone()
+        };
+        let mut raw = shadergan::io::checkpoint::to_bytes(&big).unwrap();
+        // The model JSON sits in the header as an escaped JSON string.
+        let escaped = |m: &shadergan::gan::ModelSpec| {
+            let q = serde_json::to_string(&serde_json::to_string(m).unwrap()).unwrap();
+            q[1..q.len() - 1].to_string()
+        };
+        let (from, to) = (escaped(&big.model), escaped(&model));
+        assert_eq!(from.len(), to.len(), "the edit keeps the header length");
+        let at = raw
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .expect("the model JSON is in the header");
+        raw[at..at + to.len()].copy_from_slice(to.as_bytes());
+        raw
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "not-safetensors",
+            b"hello, this is not a checkpoint".to_vec(),
+            "not a safetensors file",
+        ),
+        (
+            "truncated",
+            bytes[..bytes.len() / 2].to_vec(),
+            "or truncated",
+        ),
+        ("empty", Vec::new(), "not a safetensors file"),
+        ("reshaped", reshaped, "has shape"),
+    ];
+    for (name, content, message) in cases {
+        let path = dir.join(format!("{name}.safetensors"));
+        std::fs::write(&path, &content).unwrap();
+        let png = dir.join(format!("{name}.png"));
+        for args in [
+            vec![
+                "sample",
+                "--checkpoint",
+                path.to_str().unwrap(),
+                "--out",
+                png.to_str().unwrap(),
+            ],
+            vec![
+                "eval",
+                "--checkpoint",
+                path.to_str().unwrap(),
+                "--no-parzen",
+            ],
+        ] {
+            let o = shadergan(&args);
+            let err = stderr(&o);
+            assert!(!o.status.success(), "{name}: {args:?} accepted");
+            let lines: Vec<&str> = err
+                .lines()
+                .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
+                .collect();
+            assert_eq!(lines.len(), 1, "{name}: {args:?}: not one line: {err}");
+            assert!(
+                lines[0].contains(path.to_str().unwrap()) && lines[0].contains(message),
+                "{name}: {args:?}: {err}"
+            );
+            assert!(!png.exists(), "{name}: an output was written");
+        }
+    }
+}

@@ -100,10 +100,11 @@ pub fn print_report(r: &Report) {
 }
 
 pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
+    // A bad checkpoint is reported before anything else is printed.
+    let loaded = a.checkpoint.as_deref().map(checkpoint::load).transpose()?;
     let selected = a.device.select()?;
     let gpu = selected.gpu;
-    if let Some(path) = &a.checkpoint {
-        let ck = checkpoint::load(path)?;
+    if let Some(ck) = loaded {
         let dataset = a.dataset.clone().unwrap_or(ck.dataset.clone());
         let report = evaluate(
             gpu.as_ref(),

@@ -237,7 +237,7 @@ pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
 
 pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
     let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| anyhow::anyhow!("not a safetensors file ({e})"))?;
+        .map_err(|e| anyhow::anyhow!("not a safetensors file, or truncated ({e})"))?;
     let tensors = SafeTensors::deserialize(bytes)
         .map_err(|e| anyhow::anyhow!("corrupt safetensors ({e})"))?;
     let meta = header
