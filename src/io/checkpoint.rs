@@ -163,6 +163,10 @@ pub fn read_network(
         );
         for (p, c) in params[range].iter_mut().zip(t.data().chunks_exact(4)) {
             *p = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            anyhow::ensure!(
+                p.is_finite(),
+                "tensor '{name}' holds a non-finite value ({p})"
+            );
         }
         used.push(name);
     }
@@ -326,10 +330,15 @@ fn read_flat(tensors: &SafeTensors, name: &str, len: usize) -> anyhow::Result<Ve
         t.dtype(),
         t.shape()
     );
-    Ok(t.data()
+    let values: Vec<f32> = t
+        .data()
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+        .collect();
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        anyhow::bail!("tensor '{name}' holds a non-finite value ({v})");
+    }
+    Ok(values)
 }
 
 #[cfg(test)]
@@ -363,6 +372,18 @@ mod tests {
         let ck = sample_checkpoint();
         let back = from_bytes(&to_bytes(&ck).unwrap()).unwrap();
         assert_eq!(back, ck);
+    }
+
+    #[test]
+    fn non_finite_parameters_are_refused_naming_the_tensor() {
+        let mut ck = sample_checkpoint();
+        let at = ck.model.generator().layout().weights[1].offset;
+        ck.generator[at] = f32::NAN;
+        let e = from_bytes(&to_bytes(&ck).unwrap()).unwrap_err().to_string();
+        assert!(
+            e.contains("generator.2.weight") && e.contains("non-finite"),
+            "{e}"
+        );
     }
 
     #[test]
