@@ -7,8 +7,6 @@
 
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng, rngs::StdRng};
-use shadergan::gan::{GanConfig, InitialParams, ModelSpec, TrainingData, build_gan_plan};
 use shadergan::gpu::{GpuContext, GpuPlan, profile};
 
 fn main() -> anyhow::Result<()> {
@@ -20,25 +18,8 @@ fn main() -> anyhow::Result<()> {
     let hidden = args.get(1).copied().unwrap_or(128);
     let ctx = GpuContext::new()?;
     println!("adapter: {}", ctx.describe());
-    let mut r = StdRng::seed_from_u64(0);
-    let rows = 10_000;
-    let data = TrainingData::U8 {
-        rows,
-        cols: 784,
-        bytes: (0..rows * 784).map(|_| r.random::<u8>()).collect(),
-    };
-    let cfg = GanConfig {
-        batch,
-        model: ModelSpec {
-            hidden: vec![hidden, hidden],
-            ..ModelSpec::seed_images()
-        },
-        ..GanConfig::default()
-    };
-    let plan = GpuPlan::new(
-        &ctx,
-        build_gan_plan(&cfg, &data, InitialParams::default())?.plan,
-    )?;
+    // The same step as `shadergan bench`'s step cases.
+    let plan = GpuPlan::new(&ctx, shadergan::bench::cases::gan_step(batch, hidden)?.plan)?;
     let step = ["d_step", "g_step"];
 
     // Latency: one step per submit, waiting for each.

@@ -311,17 +311,7 @@ pub fn train(
     write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
     write_losses(&history, out)?;
     save(&exec, step)?;
-    if interrupted {
-        return Ok(Summary {
-            steps: step,
-            seconds,
-            last: history.last().map(|(_, s)| *s).unwrap_or_default(),
-            backend,
-            out: out.to_path_buf(),
-            interrupted,
-        });
-    }
-    if opts.profile_steps > 0 {
+    if opts.profile_steps > 0 && !interrupted {
         // After the checkpoint: the profiled steps are real steps and must not reach it.
         let times = exec.profile(&step_phases, opts.profile_steps)?;
         let what = format!(
