@@ -261,6 +261,13 @@ pub enum Op {
         step: Slice,
         hyper: AdamHyper,
     },
+    /// Exponential moving average of a flat buffer:
+    /// `avg[i] = beta·avg[i] + (1 − beta)·params[i]` (Polyak averaging of G).
+    Ema {
+        params: Slice,
+        avg: Slice,
+        beta: f32,
+    },
     /// Standard normal numbers (Box–Muller on Philox output).
     RandomNormal { out: Slice, source: RandomSource },
     /// Uniform numbers in [0, 1).
@@ -311,6 +318,7 @@ impl Op {
             Op::RowSqNorm { .. } => "row_sq_norm",
             Op::ParzenLogDensity { .. } => "parzen_log_density",
             Op::Adam { .. } => "adam",
+            Op::Ema { .. } => "ema",
             Op::RandomNormal { .. } => "random_normal",
             Op::RandomUniform { .. } => "random_uniform",
             Op::RandomIndex { .. } => "random_index",
@@ -365,6 +373,7 @@ impl Op {
                 step,
                 ..
             } => (vec![grads, step], vec![params, m, v]),
+            Op::Ema { params, avg, .. } => (vec![params], vec![avg]),
             Op::RandomNormal { out, source } | Op::RandomUniform { out, source } => {
                 (vec![source.counter], vec![out])
             }
@@ -487,6 +496,12 @@ impl Op {
                 need("m", m, params.len)?;
                 need("v", v, params.len)?;
                 need("step", step, 1)
+            }
+            Op::Ema { params, avg, beta } => {
+                if !(beta.is_finite() && (0.0..1.0).contains(beta)) {
+                    return Err(format!("average decay {beta} is not in [0, 1)"));
+                }
+                need("avg", avg, params.len)
             }
             Op::RandomNormal { source, .. } | Op::RandomUniform { source, .. } => {
                 need("counter", &source.counter, 1)

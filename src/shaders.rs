@@ -11,6 +11,7 @@ pub enum Shader {
     Loss,
     Parzen,
     Adam,
+    Ema,
     Random,
     Gather,
     Fill,
@@ -18,13 +19,14 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
         Shader::Loss,
         Shader::Parzen,
         Shader::Adam,
+        Shader::Ema,
         Shader::Random,
         Shader::Gather,
         Shader::Fill,
@@ -40,6 +42,7 @@ impl Shader {
             Shader::Loss => "loss.wgsl",
             Shader::Parzen => "parzen.wgsl",
             Shader::Adam => "adam.wgsl",
+            Shader::Ema => "ema.wgsl",
             Shader::Random => "random.wgsl",
             Shader::Gather => "gather.wgsl",
             Shader::Fill => "fill.wgsl",
@@ -55,6 +58,7 @@ impl Shader {
             Shader::Loss => include_str!("../shaders/loss.wgsl"),
             Shader::Parzen => include_str!("../shaders/parzen.wgsl"),
             Shader::Adam => include_str!("../shaders/adam.wgsl"),
+            Shader::Ema => include_str!("../shaders/ema.wgsl"),
             Shader::Random => include_str!("../shaders/random.wgsl"),
             Shader::Gather => include_str!("../shaders/gather.wgsl"),
             Shader::Fill => include_str!("../shaders/fill.wgsl"),

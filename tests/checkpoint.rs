@@ -48,6 +48,7 @@ fn save_load_and_sample_gives_identical_samples() {
         seed: cfg.seed,
         generator: cpu.f32s(gan.generator.params).to_vec(),
         discriminator: cpu.f32s(gan.discriminator.params).to_vec(),
+        generator_ema: None,
         training: None,
     };
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("checkpoint-round-trip");
@@ -87,6 +88,7 @@ fn a_checkpoint_of_another_architecture_is_refused() {
         seed: 0,
         generator: cfg.model.generator().init_params(&mut rng),
         discriminator: cfg.model.discriminator().init_params(&mut rng),
+        generator_ema: None,
         training: None,
     };
     let other = ModelSpec {

@@ -459,7 +459,7 @@ fn train_profile_lists_every_kernel_and_leaves_the_checkpoint_alone() {
 }
 
 /// `train --resume`: training 2N steps equals training N, resuming, and
-/// training N more. Parameters, Adam state, step counters and losses.csv are
+/// training N more. Parameters, G's average, Adam state, step counters and losses.csv are
 /// bitwise equal on the CPU backend, and within 1e-5 on the GPU.
 #[test]
 fn resuming_continues_exactly_where_the_run_stopped() {
@@ -479,7 +479,7 @@ fn resuming_continues_exactly_where_the_run_stopped() {
             args.extend(["--resume", out.to_str().unwrap()]);
         } else {
             args.extend(["--dataset", "ring", "--batch", "16", "--hidden", "16,16"]);
-            args.extend(["--out", out.to_str().unwrap()]);
+            args.extend(["--g-ema", "0.9", "--out", out.to_str().unwrap()]);
         }
         args.extend(extra);
         let o = shadergan(&args);
@@ -508,6 +508,11 @@ fn resuming_continues_exactly_where_the_run_stopped() {
         assert_eq!((tb.generator_updates, tb.discriminator_updates), (60, 60));
         let pairs = [
             ("generator", &a.generator, &b.generator),
+            (
+                "generator average",
+                a.generator_ema.as_ref().expect("--g-ema saves the average"),
+                b.generator_ema.as_ref().expect("and resuming keeps it"),
+            ),
             ("discriminator", &a.discriminator, &b.discriminator),
             ("G adam m", &ta.generator_adam.0, &tb.generator_adam.0),
             (

@@ -147,6 +147,7 @@ fn small_gan_matches_over_several_steps_with_label_smoothing() {
         real_label: 0.9,
         sample_rows: 5,
         d_dropout: 0.0,
+        g_ema: 0.0,
     };
     check_steps(&cfg, &ring_data(40), 3);
 }
@@ -216,4 +217,66 @@ fn scalars_come_back_without_stalling_the_steps() {
     if *last_tag == 4 {
         assert_eq!(last, &read_gpu(&plan, gp.stats));
     }
+}
+
+/// `g_ema`: after every G step the average follows avg ← β·avg + (1 − β)·G,
+/// starting from G's initial weights; the `sample` phase draws from the
+/// average; and the GPU's average matches the CPU's.
+#[test]
+fn the_generator_average_follows_its_recurrence_and_feeds_the_samples() {
+    let beta = 0.9f32;
+    let cfg = GanConfig {
+        model: ModelSpec {
+            z_dim: 3,
+            data_dim: 2,
+            hidden: vec![17, 9],
+            hidden_act: Activation::Relu,
+            output_act: Activation::Identity,
+            pack: 1,
+        },
+        batch: 6,
+        seed: 5,
+        g_ema: beta,
+        sample_rows: 11,
+        d_adam: AdamHyper {
+            lr: 1e-2,
+            ..AdamHyper::default()
+        },
+        g_adam: AdamHyper {
+            lr: 1e-2,
+            ..AdamHyper::default()
+        },
+        ..GanConfig::default()
+    };
+    let gp = build_gan_plan(&cfg, &ring_data(30), InitialParams::default()).unwrap();
+    let avg_slice = gp.generator_ema.expect("g_ema > 0 declares the average");
+    let mut cpu = CpuPlan::new(gp.plan.clone()).unwrap();
+    let mut avg = cpu.f32s(gp.generator.params).to_vec();
+    assert_eq!(cpu.f32s(avg_slice), avg.as_slice(), "starts at G's weights");
+    for _ in 0..4 {
+        cpu.run(&["d_step", "g_step"]).unwrap();
+        for (a, &p) in avg.iter_mut().zip(cpu.f32s(gp.generator.params)) {
+            *a = beta * *a + (1.0 - beta) * p;
+        }
+        assert_eq!(cpu.f32s(avg_slice), avg.as_slice());
+    }
+    assert_ne!(avg.as_slice(), cpu.f32s(gp.generator.params));
+
+    // The sample phase equals a sampler built on the average's weights.
+    cpu.run(&["sample"]).unwrap();
+    let z = shadergan::gan::fixed_noise(cfg.seed, cfg.sample_rows, cfg.model.z_dim);
+    let (plan, out) = shadergan::gan::build_sampler_plan(&cfg.model, avg.clone(), z).unwrap();
+    let mut sampler = CpuPlan::new(plan).unwrap();
+    sampler.run(&["sample"]).unwrap();
+    assert_eq!(cpu.f32s(gp.samples), sampler.f32s(out));
+
+    let Some(ctx) = gpu() else {
+        return;
+    };
+    let gpu_plan = GpuPlan::new(ctx, gp.plan).unwrap();
+    for _ in 0..4 {
+        gpu_plan.run(ctx, &["d_step", "g_step"]).unwrap();
+    }
+    let err = norm_rel_err(&read_gpu(&gpu_plan, avg_slice), &avg);
+    assert_close(err, TOL, "the generator average, GPU against CPU");
 }

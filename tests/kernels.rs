@@ -370,6 +370,64 @@ fn adam_matches_cpu() {
 }
 
 #[test]
+fn ema_matches_cpu() {
+    let mut r = rng(18);
+    for len in lengths() {
+        for beta in [0.0f32, 0.9, 0.999] {
+            // Values away from zero and of one sign per element on both sides,
+            // so the average cannot cancel to near zero.
+            let sign = |i: usize| if i.is_multiple_of(2) { 1.0 } else { -1.0 };
+            let params: Vec<f32> = uniform(&mut r, len, 0.5, 1.5)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| sign(i) * v)
+                .collect();
+            let start: Vec<f32> = uniform(&mut r, len, 0.5, 1.5)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| sign(i) * v)
+                .collect();
+            let mut plan = Plan::default();
+            let p = input_f32(&mut plan, "p", &params);
+            let avg = plan
+                .buffer(
+                    "avg",
+                    Elem::F32,
+                    len + LEAD,
+                    Init::F32([vec![f32::NAN; LEAD], start.clone()].concat()),
+                )
+                .sub(LEAD, len);
+            plan.add_phase(
+                "op",
+                vec![Op::Ema {
+                    params: p,
+                    avg,
+                    beta,
+                }],
+            );
+            let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
+                return;
+            };
+            let want: Vec<f32> = start
+                .iter()
+                .zip(&params)
+                .map(|(a, p)| {
+                    (f64::from(beta) * f64::from(*a) + (1.0 - f64::from(beta)) * f64::from(*p))
+                        as f32
+                })
+                .collect();
+            let what = format!("ema len={len} beta={beta}");
+            assert_close(max_rel_err(cpu.f32s(avg), &want), ELEMENTWISE_TOL, &what);
+            assert_close(
+                max_rel_err(&read_gpu(&gpu, avg), cpu.f32s(avg)),
+                ELEMENTWISE_TOL,
+                &what,
+            );
+        }
+    }
+}
+
+#[test]
 fn random_kernels_match_cpu() {
     for len in lengths() {
         for (seed, stream, step) in [(0u64, 0u32, 0u32), (0xDEAD_BEEF_1234_5678, 5, 77)] {

@@ -109,7 +109,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         let report = evaluate(
             gpu.as_ref(),
             &ck.model,
-            &ck.generator,
+            ck.sampling_generator(),
             &Request {
                 dataset: &dataset,
                 step: ck.step,
@@ -181,7 +181,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         let report = evaluate(
             gpu.as_ref(),
             &ck.model,
-            &ck.generator,
+            ck.sampling_generator(),
             &Request {
                 dataset: name.as_str(),
                 step: ck.step,

@@ -62,7 +62,7 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<()> {
     let ck = checkpoint::load(&a.checkpoint)?;
     let kind = data_kind(&ck.dataset, ck.model.data_dim)?;
     let z = fixed_noise(a.seed, a.n, ck.model.z_dim);
-    let (plan, out) = build_sampler_plan(&ck.model, ck.generator, z)?;
+    let (plan, out) = build_sampler_plan(&ck.model, ck.sampling_generator().to_vec(), z)?;
     let selected = a.device.select()?;
     let mut exec = Executor::new(selected.gpu, plan, vec![])?;
     exec.run(&["sample"], None)?;

@@ -99,6 +99,10 @@ pub struct TrainArgs {
     /// Dropout rate on D's hidden layers while training [default: 0, none].
     #[arg(long, value_name = "P")]
     pub d_dropout: Option<f32>,
+    /// Keep a moving average of G's weights with this decay (e.g. 0.999) and
+    /// sample, evaluate and checkpoint it beside G [default: 0, none].
+    #[arg(long, value_name = "BETA")]
+    pub g_ema: Option<f32>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -107,6 +111,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "preset", "dataset", "epochs", "batch", "lr", "beta1", "beta2", "seed", "out",
         "hidden", "activation", "z_dim", "d_steps", "real_label", "pack", "lr_decay", "d_dropout",
+        "g_ema",
     ])]
     pub resume: Option<PathBuf>,
     /// Also write the checkpoint every N steps, so a crash loses at most N steps.
@@ -163,6 +168,9 @@ pub fn recipe_from_args(a: &TrainArgs) -> anyhow::Result<Recipe> {
     r.lr_decay |= a.lr_decay;
     if let Some(p) = a.d_dropout {
         r.d_dropout = p;
+    }
+    if let Some(beta) = a.g_ema {
+        r.g_ema = beta;
     }
     if let Some(e) = a.epochs {
         anyhow::ensure!(
@@ -364,7 +372,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         data_dir: a.data.as_deref(),
         with_parzen: false,
     };
-    match evaluate(gpu.as_ref(), &ck.model, &ck.generator, &request) {
+    match evaluate(gpu.as_ref(), &ck.model, ck.sampling_generator(), &request) {
         Ok(report) => {
             write_atomic(
                 &out.join("eval.json"),

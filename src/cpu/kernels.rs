@@ -348,6 +348,13 @@ pub fn adam(
     }
 }
 
+/// `avg[i] = beta·avg[i] + (1 − beta)·params[i]`; the arithmetic of `ema.wgsl`.
+pub fn ema(params: &[f32], avg: &mut [f32], beta: f32) {
+    for (a, &p) in avg.iter_mut().zip(params) {
+        *a = beta * *a + (1.0 - beta) * p;
+    }
+}
+
 /// `dst[r,:] = src[indices[r],:]` for f32 rows.
 pub fn gather_rows_f32(src: &[f32], indices: &[u32], dst: &mut [f32], cols: usize) {
     for (r, &row) in indices.iter().enumerate() {

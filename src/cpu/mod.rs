@@ -263,6 +263,11 @@ impl CpuPlan {
                 self.put(m, mm);
                 self.put(v, vv);
             }
+            Op::Ema { params, avg, beta } => {
+                let mut a = self.take(avg);
+                k::ema(self.f32s(params), &mut a[range(avg)], beta);
+                self.put(avg, a);
+            }
             Op::RandomNormal { out, source } => {
                 let step = self.u32s(source.counter)[0];
                 let mut o = self.take(out);

@@ -31,6 +31,9 @@ pub struct Recipe {
     /// Dropout rate on D's hidden layers while training (0: none).
     #[serde(default)]
     pub d_dropout: f32,
+    /// Decay β of the moving average of G's weights that samples come from (0: none).
+    #[serde(default)]
+    pub g_ema: f32,
 }
 
 /// `(name, what it is)` of every preset.
@@ -72,6 +75,7 @@ impl Recipe {
             pack: 1,
             lr_decay: false,
             d_dropout: 0.0,
+            g_ema: 0.0,
         }
     }
 
@@ -175,6 +179,11 @@ impl Recipe {
             "--d-dropout must be in [0, 1) (got {})",
             self.d_dropout
         );
+        anyhow::ensure!(
+            self.g_ema.is_finite() && (0.0..1.0).contains(&self.g_ema),
+            "--g-ema must be in [0, 1) (got {})",
+            self.g_ema
+        );
         Ok(())
     }
 
@@ -210,6 +219,7 @@ impl Recipe {
             batch: self.batch,
             seed,
             d_dropout: self.d_dropout,
+            g_ema: self.g_ema,
             d_adam: AdamHyper {
                 decay_steps: decay(self.steps * u64::from(self.d_steps)),
                 ..adam

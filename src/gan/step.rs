@@ -60,6 +60,9 @@ pub struct GanConfig {
     pub sample_rows: usize,
     /// Dropout rate on D's hidden layers while training (0: none).
     pub d_dropout: f32,
+    /// Decay β of an exponential moving average of G's weights, updated after
+    /// each G step and used by the `sample` phase (0: no average).
+    pub g_ema: f32,
 }
 
 impl Default for GanConfig {
@@ -74,6 +77,7 @@ impl Default for GanConfig {
             real_label: 1.0,
             sample_rows: 64,
             d_dropout: 0.0,
+            g_ema: 0.0,
         }
     }
 }
@@ -83,6 +87,8 @@ impl Default for GanConfig {
 pub struct InitialParams {
     pub generator: Option<Vec<f32>>,
     pub discriminator: Option<Vec<f32>>,
+    /// The average of G's weights (with `g_ema`; else it starts at G's weights).
+    pub generator_ema: Option<Vec<f32>>,
 }
 
 /// Training rows, uploaded to the device once.
@@ -128,6 +134,8 @@ pub struct GanPlan {
     pub d_input: Slice,
     /// G's output on the fixed noise, `sample_rows × data_dim`, written by the `sample` phase.
     pub samples: Slice,
+    /// The moving average of G's weights (in G's flat layout), with `g_ema`.
+    pub generator_ema: Option<Slice>,
 }
 
 /// `rows × z_dim` standard normals from the fixed-noise stream of `seed`.
@@ -189,9 +197,25 @@ pub fn build_gan_plan(
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
     let g_init = initial("generator", &g_mlp, init.generator, &mut rng)?;
     let d_init = initial("discriminator", &d_mlp, init.discriminator, &mut rng)?;
+    anyhow::ensure!(
+        cfg.g_ema.is_finite() && (0.0..1.0).contains(&cfg.g_ema),
+        "--g-ema must be in [0, 1) (got {})",
+        cfg.g_ema
+    );
+    let g_ema_init = match init.generator_ema {
+        Some(avg) if avg.len() != g_init.len() => anyhow::bail!(
+            "the generator average has {} words but the architecture needs {}",
+            avg.len(),
+            g_init.len()
+        ),
+        Some(avg) => avg,
+        None => g_init.clone(),
+    };
 
     let mut plan = Plan::default();
     let generator = NetworkBuffers::declare(&mut plan, "G", &g_mlp, g_init);
+    let generator_ema = (cfg.g_ema > 0.0)
+        .then(|| plan.buffer("G.ema", Elem::F32, g_ema_init.len(), Init::F32(g_ema_init)));
     let discriminator = NetworkBuffers::declare(&mut plan, "D", &d_mlp, d_init);
     let g_ws = Workspace::declare(&mut plan, "G", &g_mlp, gb);
     anyhow::ensure!(
@@ -388,6 +412,13 @@ pub fn build_gan_plan(
         },
     ));
     g_ops.extend(generator.adam_step(cfg.g_adam));
+    if let Some(avg) = generator_ema {
+        g_ops.push(Op::Ema {
+            params: generator.params,
+            avg,
+            beta: cfg.g_ema,
+        });
+    }
 
     // --- sample: G on the fixed noise ---
     let s = cfg.sample_rows.max(1);
@@ -399,7 +430,12 @@ pub fn build_gan_plan(
     );
     let sample_ws = Workspace::declare(&mut plan, "G_sample", &g_mlp, s);
     let samples = plan.f32_buffer("samples", s * dim);
-    let sample_ops = forward(&generator, &sample_ws, z_fixed, s, Some(samples));
+    // Samples come from the average of G's weights when there is one.
+    let sampled = NetworkBuffers {
+        params: generator_ema.unwrap_or(generator.params),
+        ..generator.clone()
+    };
+    let sample_ops = forward(&sampled, &sample_ws, z_fixed, s, Some(samples));
 
     plan.add_phase("d_step", d_ops);
     plan.add_phase("g_step", g_ops);
@@ -412,6 +448,7 @@ pub fn build_gan_plan(
         stats,
         d_input,
         samples,
+        generator_ema,
     })
 }
 

@@ -7,7 +7,7 @@
 //!   losses.csv               step, d_loss, g_loss, d_real, d_fake
 //!   losses.png               the loss curves and mean D outputs
 //!   samples/step-NNNNNN.png  G on fixed noise (a grid, or a scatter over the data)
-//!   checkpoint.safetensors   both networks, loadable by PyTorch
+//!   checkpoint.safetensors   both networks (and G's average), loadable by PyTorch
 //! ```
 //! Every file is written atomically (temporary file, fsync, rename).
 
@@ -37,6 +37,8 @@ pub struct RunConfig {
     pub real_label: f32,
     /// Dropout rate on D's hidden layers.
     pub d_dropout: f32,
+    /// Decay of the moving average of G's weights (0: none).
+    pub g_ema: f32,
     pub seed: u64,
     pub backend: String,
     pub sample_every: u64,
@@ -156,6 +158,7 @@ pub fn train(
             InitialParams {
                 generator: Some(ck.generator.clone()),
                 discriminator: Some(ck.discriminator.clone()),
+                generator_ema: ck.generator_ema.clone(),
             }
         }
     };
@@ -166,6 +169,7 @@ pub fn train(
         discriminator,
         stats,
         samples,
+        generator_ema,
         ..
     } = gan;
     let mut exec = Executor::new(gpu, plan, vec![stats])?;
@@ -203,6 +207,7 @@ pub fn train(
         g_adam: cfg.g_adam,
         real_label: cfg.real_label,
         d_dropout: cfg.d_dropout,
+        g_ema: cfg.g_ema,
         seed: cfg.seed,
         backend: backend.clone(),
         sample_every: opts.sample_every,
@@ -248,6 +253,7 @@ pub fn train(
             seed: cfg.seed,
             generator: exec.read(generator.params)?,
             discriminator: exec.read(discriminator.params)?,
+            generator_ema: generator_ema.map(|s| exec.read(s)).transpose()?,
             training,
         };
         checkpoint::save(&out.join("checkpoint.safetensors"), &ck)

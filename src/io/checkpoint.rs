@@ -11,6 +11,8 @@
 //! ...
 //! discriminator.0.weight  [hidden0, data_dim]
 //! ...
+//! generator_ema.0.weight  ...   the moving average of G's weights (`train --g-ema`),
+//!                                 in G's names; sampling and evaluation use it
 //! ```
 //! The header's metadata holds `format` (`shadergan-checkpoint-1`), `model`
 //! (the architecture as JSON), `step`, `dataset` and `seed`.
@@ -48,10 +50,23 @@ pub struct Checkpoint {
     /// Flat parameter buffers in the layout of `model.generator().layout()`.
     pub generator: Vec<f32>,
     pub discriminator: Vec<f32>,
+    /// The moving average of G's weights, in G's layout (`train --g-ema`).
+    pub generator_ema: Option<Vec<f32>>,
     /// The optimizer state and recipe, for `train --resume` (None in
     /// checkpoints from elsewhere, e.g. the PyTorch peer).
     pub training: Option<TrainingState>,
 }
+
+impl Checkpoint {
+    /// The generator weights that samples and scores come from: the moving
+    /// average when the run kept one, else G's own weights.
+    pub fn sampling_generator(&self) -> &[f32] {
+        self.generator_ema.as_deref().unwrap_or(&self.generator)
+    }
+}
+
+/// The name prefix of the generator average's tensors.
+const GENERATOR_EMA: &str = "generator_ema.";
 
 /// What resuming needs beyond the parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -217,14 +232,14 @@ pub fn to_bytes(ck: &Checkpoint) -> anyhow::Result<Vec<u8>> {
             flat.push((name, values.as_slice()));
         }
     }
-    with_flat_tensors(
-        &[
-            (g_prefix, &g, &ck.generator),
-            (d_prefix, &d, &ck.discriminator),
-        ],
-        &flat,
-        metadata,
-    )
+    let mut nets = vec![
+        (g_prefix, &g, ck.generator.as_slice()),
+        (d_prefix, &d, ck.discriminator.as_slice()),
+    ];
+    if let Some(avg) = &ck.generator_ema {
+        nets.push((GENERATOR_EMA, &g, avg.as_slice()));
+    }
+    with_flat_tensors(&nets, &flat, metadata)
 }
 
 /// Writes a checkpoint atomically (temporary file, fsync, rename).
@@ -269,6 +284,12 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
     let [(g_prefix, g), (d_prefix, d)] = networks(&model);
     let generator = read_network(&tensors, g_prefix, &g, &mut used)?;
     let discriminator = read_network(&tensors, d_prefix, &d, &mut used)?;
+    let has_ema = tensors.names().iter().any(|n| n.starts_with(GENERATOR_EMA));
+    let generator_ema = if has_ema {
+        Some(read_network(&tensors, GENERATOR_EMA, &g, &mut used)?)
+    } else {
+        None
+    };
     let training = match meta.get("recipe") {
         None => None,
         Some(recipe) => {
@@ -315,6 +336,7 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
         seed,
         generator,
         discriminator,
+        generator_ema,
         training,
     })
 }
@@ -359,6 +381,7 @@ mod tests {
         Checkpoint {
             generator: model.generator().init_params(&mut rng),
             discriminator: model.discriminator().init_params(&mut rng),
+            generator_ema: None,
             model,
             step: 42,
             dataset: "ring".into(),
@@ -372,6 +395,22 @@ mod tests {
         let ck = sample_checkpoint();
         let back = from_bytes(&to_bytes(&ck).unwrap()).unwrap();
         assert_eq!(back, ck);
+        assert_eq!(back.sampling_generator(), ck.generator.as_slice());
+    }
+
+    #[test]
+    fn the_generator_average_round_trips_and_is_what_samples_use() {
+        let mut ck = sample_checkpoint();
+        // Halved, so the layout's zero padding stays zero (it is not saved).
+        let avg: Vec<f32> = ck.generator.iter().map(|w| 0.5 * w).collect();
+        ck.generator_ema = Some(avg.clone());
+        let bytes = to_bytes(&ck).unwrap();
+        let tensors = SafeTensors::deserialize(&bytes).unwrap();
+        let names = tensors.names();
+        assert!(names.contains(&"generator_ema.0.weight"), "{names:?}");
+        let back = from_bytes(&bytes).unwrap();
+        assert_eq!(back, ck);
+        assert_eq!(back.sampling_generator(), avg.as_slice());
     }
 
     #[test]
