@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use shadergan::data::{self, DatasetName};
 use shadergan::eval::report::{Request, evaluate};
+use shadergan::gan::ModelSpec;
 use shadergan::gan::recipe::{PRESETS, Recipe};
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
 use shadergan::io::{atomic::write_atomic, checkpoint};
@@ -252,6 +253,62 @@ fn resume_from(
     Ok((recipe, ck, dir.to_path_buf()))
 }
 
+/// `z → hidden → data, pack p`: an architecture in a few words.
+fn describe(m: &ModelSpec) -> String {
+    format!(
+        "z {} → hidden {:?} ({:?}) → {}, pack {}",
+        m.z_dim, m.hidden, m.hidden_act, m.data_dim, m.pack
+    )
+}
+
+/// Refuses to resume a checkpoint whose architecture is not the run's: not
+/// the one its own recipe builds on `dataset`, or not the one in the run
+/// folder's `config.json` (a checkpoint copied in from another run).
+fn check_resumed_architecture(
+    recipe: &Recipe,
+    ck: &checkpoint::Checkpoint,
+    dir: &Path,
+    dataset: &data::Dataset,
+) -> anyhow::Result<()> {
+    let path = dir.join("checkpoint.safetensors");
+    let points = matches!(dataset.kind, data::DataKind::Points(_));
+    let built = recipe
+        .gan_config(dataset.data.cols(), points, ck.seed)
+        .model;
+    anyhow::ensure!(
+        built == ck.model,
+        "--resume {}: {} holds the architecture {}, but its recipe builds {}",
+        dir.display(),
+        path.display(),
+        describe(&ck.model),
+        describe(&built)
+    );
+    let config = dir.join("config.json");
+    if let Ok(text) = std::fs::read_to_string(&config) {
+        let model = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| serde_json::from_value::<ModelSpec>(v.get("model")?.clone()).ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--resume {}: {} has no readable model",
+                    dir.display(),
+                    config.display()
+                )
+            })?;
+        anyhow::ensure!(
+            model == ck.model,
+            "--resume {}: {} holds the architecture {}, but the run's {} says {} \
+             (a checkpoint from another run?)",
+            dir.display(),
+            path.display(),
+            describe(&ck.model),
+            config.display(),
+            describe(&model)
+        );
+    }
+    Ok(())
+}
+
 /// `YYYYMMDD-HHMMSS` in UTC.
 fn utc_timestamp() -> String {
     let secs = std::time::SystemTime::now()
@@ -296,6 +353,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("note: {notice}");
     }
     let dataset = loaded.dataset;
+    if let Some((_, ck, dir)) = &resume {
+        check_resumed_architecture(&recipe, ck, dir, &dataset)?;
+    }
     let rows = dataset.data.rows();
     anyhow::ensure!(
         recipe.batch * recipe.pack <= rows,
