@@ -1,7 +1,7 @@
 //! The `shadergan` command end to end: `train` on the ring for a few hundred
 //! steps (on the GPU backend, llvmpipe in CI), the run folder it writes,
 //! `sample` from its checkpoint, reproducibility, and bad input: refused flags
-//! and bad checkpoints (and ones of another architecture).
+//! and usage errors, and bad checkpoints (and ones of another architecture).
 
 mod common;
 
@@ -1002,4 +1002,36 @@ fn resuming_a_checkpoint_of_another_architecture_is_refused_naming_it() {
         ],
     );
     assert!(common::snapshot(&large) == before, "the run folder changed");
+}
+
+/// Command lines clap refuses: one line naming the flag, exit status 2, no
+/// usage block; `--help` and `--version` still print in full and exit 0.
+#[test]
+fn usage_errors_are_one_line_naming_the_flag_with_exit_status_2() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["train", "--bach", "3"], &["'--bach'", "'--batch'"]),
+        (&["train", "--batch", "abc"], &["'abc'", "--batch"]),
+        (&["train", "--batch"], &["--batch", "a value is required"]),
+        (&["sample"], &["--checkpoint", "required"]),
+        (
+            &["train", "--resume", "x", "--lr", "1"],
+            &["--resume", "--lr"],
+        ),
+        (&["trian"], &["'trian'"]),
+    ];
+    for (args, needles) in cases {
+        let o = shadergan(args);
+        let line = common::one_error_line(&o, 2, needles);
+        let err = stderr(&o);
+        assert_eq!(err.trim(), line, "{args:?}: more than one line: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    for flag in ["--help", "--version"] {
+        let o = shadergan(&[flag]);
+        assert!(o.status.success(), "{flag}: {}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("shadergan"));
+    }
+    let o = shadergan(&["train", "--help"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Usage:"));
 }
