@@ -1,7 +1,8 @@
 //! The `shadergan` command end to end: `train` on the ring for a few hundred
 //! steps (on the GPU backend, llvmpipe in CI), the run folder it writes,
 //! `sample` from its checkpoint, reproducibility, and bad input: refused flags
-//! and usage errors, and bad checkpoints (and ones of another architecture).
+//! and usage errors, bad checkpoints (and ones of another architecture), and
+//! output folders that cannot be created.
 
 mod common;
 
@@ -941,6 +942,69 @@ fn checkpoints_of_another_architecture_are_refused_naming_the_file() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(!png.exists(), "{args:?} wrote an output");
     }
+}
+
+/// `--out` under a regular file (ENOTDIR: this works as root, where
+/// permission bits do not stop writes) and, when not root, in a read-only
+/// folder: one line naming the folder, before anything runs; nothing written.
+#[test]
+fn an_output_folder_that_cannot_be_created_is_refused_naming_it() {
+    let dir = scratch("unwritable");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let mut cases = vec![(file.join("run"), "Not a directory")];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let read_only = dir.join("read-only");
+        std::fs::create_dir(&read_only).unwrap();
+        std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).unwrap();
+        // Root (as in CI containers) writes there anyway: then there is nothing to test.
+        if std::fs::create_dir(read_only.join("probe")).is_err() {
+            cases.push((read_only.join("run"), "Permission denied"));
+        }
+    }
+    for (out, problem) in &cases {
+        let o = train_tiny(out, "8", "10");
+        let line = common::one_error_line(
+            &o,
+            1,
+            &[
+                &format!("cannot create run folder {}", out.display()),
+                problem,
+            ],
+        );
+        let others: Vec<_> = stderr(&o)
+            .lines()
+            .filter(|l| *l != line && !l.contains("XDG_RUNTIME_DIR"))
+            .map(str::to_string)
+            .collect();
+        assert!(others.is_empty(), "more than the error: {others:?}");
+        assert!(!out.exists());
+    }
+    // `sample --out` under the file: one line naming the PNG.
+    let run = scratch("unwritable-run");
+    assert!(train_tiny(&run, "8", "10").status.success());
+    let png = file.join("drawn.png");
+    let o = shadergan(&[
+        "sample",
+        "--checkpoint",
+        run.join("checkpoint.safetensors").to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    common::one_error_line(
+        &o,
+        1,
+        &[
+            &format!("cannot write {}", png.display()),
+            "Not a directory",
+        ],
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
 }
 
 /// `train --resume DIR` with a checkpoint whose architecture is not the run's:

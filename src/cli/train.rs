@@ -195,6 +195,7 @@ fn run_folder(out: Option<&Path>, dataset: DatasetName) -> anyhow::Result<PathBu
                 out.display()
             );
         }
+        check_creatable(out)?;
         return Ok(out.to_path_buf());
     }
     let base = format!("runs/{}-{}", dataset.as_str(), utc_timestamp());
@@ -204,7 +205,33 @@ fn run_folder(out: Option<&Path>, dataset: DatasetName) -> anyhow::Result<PathBu
         path = PathBuf::from(format!("{base}-{n}"));
         n += 1;
     }
+    check_creatable(&path)?;
     Ok(path)
+}
+
+/// Refuses, before anything runs, a run folder that cannot be created: one
+/// under a regular file (ENOTDIR), or in a folder this user may not write.
+/// Probes by creating (and removing) a folder in the nearest existing ancestor
+/// (or in `out` itself, an empty folder).
+fn check_creatable(out: &Path) -> anyhow::Result<()> {
+    let mut base = Some(out);
+    while let Some(b) = base {
+        if b.as_os_str().is_empty() || b.exists() || std::fs::symlink_metadata(b).is_ok() {
+            break;
+        }
+        base = b.parent();
+    }
+    let base = base
+        .filter(|b| !b.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = base.join(format!(".shadergan-probe-{}", std::process::id()));
+    match std::fs::create_dir(&probe) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir(&probe);
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("cannot create run folder {}: {e}", out.display()),
+    }
 }
 
 /// A run stopped by Ctrl-C after writing its checkpoint (exit status 130).
