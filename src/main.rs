@@ -95,6 +95,11 @@ fn main() -> ExitCode {
         Ok(command) => command,
         Err(status) => return status,
     };
+    // The fault-injection testing hook: a value that names no fault is refused up front.
+    if let Err(e) = shadergan::fault::from_env() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match command {
         Command::Train(args) => cli::train::run(&args),
         Command::Sample(args) => cli::sample::run(&args),

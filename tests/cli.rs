@@ -2,7 +2,8 @@
 //! steps (on the GPU backend, llvmpipe in CI), the run folder it writes,
 //! `sample` from its checkpoint, reproducibility, and bad input: refused flags
 //! and usage errors, bad checkpoints (and ones of another architecture), and
-//! output folders that cannot be created.
+//! output folders that cannot be created. Faults injected into a run (a lost
+//! device, a full disk, a NaN) are in `tests/faults.rs`.
 
 mod common;
 

@@ -336,6 +336,32 @@ fn check_resumed_architecture(
     Ok(())
 }
 
+/// Completes the error of a run stopped by a lost GPU device or a failed
+/// write with the checkpoint that survives it (every write is atomic, so the
+/// last one written is intact), as a divergence error does.
+fn with_kept_checkpoint(e: anyhow::Error, out: &Path) -> anyhow::Error {
+    let lost = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<shadergan::gpu::GpuError>(),
+            Some(shadergan::gpu::GpuError::DeviceLost(_))
+        )
+    });
+    let io = e.chain().any(|c| c.is::<std::io::Error>());
+    if !lost && !io {
+        return e;
+    }
+    let path = out.join("checkpoint.safetensors");
+    let kept = match checkpoint::load(&path) {
+        Ok(ck) => format!(
+            "the last checkpoint ({}, step {}) is kept",
+            path.display(),
+            ck.step
+        ),
+        Err(_) => "no checkpoint had been written (use --checkpoint-every N)".to_string(),
+    };
+    anyhow::anyhow!("{e:#}; {kept}")
+}
+
 /// `YYYYMMDD-HHMMSS` in UTC.
 fn utc_timestamp() -> String {
     let secs = std::time::SystemTime::now()
@@ -420,7 +446,8 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
             std::process::exit(130);
         }
     });
-    let s = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out)?;
+    let s = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out)
+        .map_err(|e| with_kept_checkpoint(e, &out))?;
     if s.interrupted {
         anyhow::bail!(Interrupted(format!(
             "interrupted at step {} of {}: checkpoint written; resume with `shadergan train --resume {} --steps {}`",
