@@ -4,8 +4,12 @@
 use std::collections::VecDeque;
 
 use crate::cpu::CpuPlan;
+use crate::fault::Fault;
 use crate::gpu::{GpuContext, GpuError, GpuPlan, ScalarReadback};
-use crate::plan::{Plan, Slice};
+use crate::plan::{BufferId, Plan, Slice};
+
+/// The generator's parameter buffer in GAN and sampler plans (`nn::NetworkBuffers` of "G").
+const GENERATOR_PARAMS: &str = "G.params";
 
 /// What `--backend` asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +167,41 @@ impl Executor {
                 }
             }
         }
+        self.inject_fault()
+    }
+
+    /// The `SHADERGAN_FAULT` testing hook ([`crate::fault`]): after the N-th run,
+    /// destroy the GPU device (a no-op on the CPU backend), or write a NaN
+    /// into the generator's first parameter.
+    fn inject_fault(&mut self) -> anyhow::Result<()> {
+        match crate::fault::after_run() {
+            Some(Fault::LoseDeviceAfterRuns(_)) => {
+                if let Executor::Gpu { ctx, .. } = self {
+                    ctx.device.destroy();
+                }
+            }
+            Some(Fault::NanInParamsAtRun(_)) => {
+                if let Some(params) = self.buffer_named(GENERATOR_PARAMS).filter(|p| p.len > 0) {
+                    self.write(params.sub(0, 1), &[f32::NAN])?;
+                }
+            }
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// The whole of the plan's buffer called `name`, if it has one.
+    fn buffer_named(&self, name: &str) -> Option<Slice> {
+        let plan = match self {
+            Executor::Cpu { plan, .. } => &plan.plan,
+            Executor::Gpu { plan, .. } => &plan.plan,
+        };
+        let id = plan.buffers.iter().position(|b| b.name == name)?;
+        Some(Slice {
+            buffer: BufferId(id),
+            offset: 0,
+            len: plan.buffers[id].len,
+        })
     }
 
     /// Per-kernel times of `repeats` runs of `phases`: device times from timestamp

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cpu;
 pub mod data;
 pub mod eval;
+pub mod fault;
 pub mod gan;
 pub mod gpu;
 pub mod io;

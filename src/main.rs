@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
 mod cli;
@@ -37,12 +38,68 @@ enum Command {
     },
 }
 
-fn main() -> ExitCode {
+/// Exit status of a command line clap refuses (clap's own convention).
+const USAGE_EXIT: u8 = 2;
+
+/// Clap's usage error as one line: the `error:` line, then whatever follows it
+/// before the usage block (the arguments a "required" error lists, clap's
+/// tips), without the usage and the `--help` hint. Like every other error,
+/// a usage error is one line that names the flag.
+fn one_line_usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
+    let mut line = lines
+        .next()
+        .unwrap_or("error: invalid command line")
+        .to_string();
+    for more in lines {
+        line.push_str(if line.ends_with(':') { " " } else { "; " });
+        line.push_str(more);
+    }
+    if !line.starts_with("error:") {
+        line.insert_str(0, "error: ");
+    }
+    line
+}
+
+/// The command to run, or the exit status when there is none (help, version, a usage error).
+fn parse() -> Result<Command, ExitCode> {
+    let cli = Cli::try_parse().map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(USAGE_EXIT)
+        }
+        _ => {
+            eprintln!("{}", one_line_usage_error(&e));
+            ExitCode::from(USAGE_EXIT)
+        }
+    })?;
     // No subcommand: `train` with its defaults.
-    let command = Cli::parse()
-        .command
-        .or_else(|| Cli::parse_from(["shadergan", "train"]).command)
-        .expect("train parses with no arguments");
+    Ok(cli.command.unwrap_or_else(|| {
+        Cli::parse_from(["shadergan", "train"])
+            .command
+            .expect("train parses with no arguments")
+    }))
+}
+
+fn main() -> ExitCode {
+    let command = match parse() {
+        Ok(command) => command,
+        Err(status) => return status,
+    };
+    // The fault-injection testing hook: a value that names no fault is refused up front.
+    if let Err(e) = shadergan::fault::from_env() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match command {
         Command::Train(args) => cli::train::run(&args),
         Command::Sample(args) => cli::sample::run(&args),

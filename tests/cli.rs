@@ -1,6 +1,9 @@
 //! The `shadergan` command end to end: `train` on the ring for a few hundred
 //! steps (on the GPU backend, llvmpipe in CI), the run folder it writes,
-//! `sample` from its checkpoint, reproducibility, and refused flags.
+//! `sample` from its checkpoint, reproducibility, and bad input: refused flags
+//! and usage errors, bad checkpoints (and ones of another architecture), and
+//! output folders that cannot be created. Faults injected into a run (a lost
+//! device, a full disk, a NaN) are in `tests/faults.rs`.
 
 mod common;
 
@@ -98,6 +101,31 @@ fn train_ring(out: &Path, backend: &str, steps: u64) -> Output {
         "100",
         "--backend",
         backend,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// `train` on the ring on the CPU backend with a tiny net (`--hidden hidden`):
+/// losses and a checkpoint every 10 steps, samples only at the end.
+fn train_tiny(out: &Path, hidden: &str, steps: &str) -> Output {
+    shadergan(&[
+        "train",
+        "--dataset",
+        "ring",
+        "--hidden",
+        hidden,
+        "--batch",
+        "16",
+        "--steps",
+        steps,
+        "--checkpoint-every",
+        "10",
+        "--sample-every",
+        "0",
+        "--backend",
+        "cpu",
         "--quiet",
         "--out",
         out.to_str().unwrap(),
@@ -700,8 +728,10 @@ fn buffers_beyond_the_adapters_limits_are_refused_naming_the_limit() {
     assert!(!out.exists(), "the run folder was created");
 }
 
-/// Bad checkpoints: not safetensors, truncated, a wrong tensor shape. Each is
-/// one line naming the file and the problem, a non-zero exit, and no output.
+/// Bad checkpoints: not safetensors, truncated, a wrong tensor shape, a
+/// renamed tensor, a wrong dtype (F16). For `sample`, `eval` and `train
+/// --resume` each is one line naming the file and the problem, a non-zero
+/// exit, and no output (the resumed run folder is left as it was).
 #[test]
 fn bad_checkpoints_are_refused_in_one_line_and_nothing_is_written() {
     let dir = scratch("bad-checkpoints");
@@ -754,26 +784,72 @@ fn bad_checkpoints_are_refused_in_one_line_and_nothing_is_written() {
         ),
         ("empty", Vec::new(), "not a safetensors file"),
         ("reshaped", reshaped, "has shape"),
+        (
+            "renamed",
+            common::rewrite_safetensors(&bytes, |tensors, _| {
+                let t = tensors
+                    .iter_mut()
+                    .find(|t| t.name == "generator.0.weight")
+                    .unwrap();
+                t.name = "generator.0.weights".into();
+            }),
+            "tensor 'generator.0.weight' is missing",
+        ),
+        (
+            "half-precision",
+            common::rewrite_safetensors(&bytes, |tensors, _| {
+                let t = tensors
+                    .iter_mut()
+                    .find(|t| t.name == "discriminator.2.weight")
+                    .unwrap();
+                t.dtype = safetensors::Dtype::F16;
+                t.data.truncate(t.data.len() / 2);
+            }),
+            "tensor 'discriminator.2.weight' is F16, expected F32",
+        ),
     ];
     for (name, content, message) in cases {
         let path = dir.join(format!("{name}.safetensors"));
         std::fs::write(&path, &content).unwrap();
         let png = dir.join(format!("{name}.png"));
-        for args in [
-            vec![
-                "sample",
-                "--checkpoint",
-                path.to_str().unwrap(),
-                "--out",
-                png.to_str().unwrap(),
-            ],
-            vec![
-                "eval",
-                "--checkpoint",
-                path.to_str().unwrap(),
-                "--no-parzen",
-            ],
-        ] {
+        // A run folder holding only the bad checkpoint, for `train --resume`.
+        let run = dir.join(format!("resume-{name}"));
+        std::fs::create_dir_all(&run).unwrap();
+        let resumed = run.join("checkpoint.safetensors");
+        std::fs::write(&resumed, &content).unwrap();
+        let invocations = [
+            (
+                vec![
+                    "sample",
+                    "--checkpoint",
+                    path.to_str().unwrap(),
+                    "--out",
+                    png.to_str().unwrap(),
+                ],
+                &path,
+            ),
+            (
+                vec![
+                    "eval",
+                    "--checkpoint",
+                    path.to_str().unwrap(),
+                    "--no-parzen",
+                ],
+                &path,
+            ),
+            (
+                vec![
+                    "train",
+                    "--resume",
+                    run.to_str().unwrap(),
+                    "--steps",
+                    "40",
+                    "--quiet",
+                ],
+                &resumed,
+            ),
+        ];
+        for (args, file) in invocations {
             let o = shadergan(&args);
             let err = stderr(&o);
             assert!(!o.status.success(), "{name}: {args:?} accepted");
@@ -783,10 +859,249 @@ fn bad_checkpoints_are_refused_in_one_line_and_nothing_is_written() {
                 .collect();
             assert_eq!(lines.len(), 1, "{name}: {args:?}: not one line: {err}");
             assert!(
-                lines[0].contains(path.to_str().unwrap()) && lines[0].contains(message),
+                lines[0].starts_with("error:")
+                    && lines[0].contains(file.to_str().unwrap())
+                    && lines[0].contains(message),
                 "{name}: {args:?}: {err}"
             );
+            assert!(!err.contains("panicked"), "{name}: {args:?}: {err}");
             assert!(!png.exists(), "{name}: an output was written");
+            let left: Vec<_> = std::fs::read_dir(&run)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left, ["checkpoint.safetensors"], "{name}: {args:?}");
+            assert_eq!(std::fs::read(&resumed).unwrap(), content, "{name}");
         }
     }
+}
+
+/// A checkpoint of another architecture: `eval --dataset` of the wrong
+/// dimension, and `sample` of a checkpoint whose dataset and generator
+/// disagree, are one line naming the file; nothing is written.
+#[test]
+fn checkpoints_of_another_architecture_are_refused_naming_the_file() {
+    let dir = scratch("other-architecture");
+    let o = train_ring(&dir.join("run"), "cpu", 20);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ring = dir.join("run").join("checkpoint.safetensors");
+    // The ring checkpoint's metadata claiming Fashion-MNIST: 2-D rows are no 28×28 image.
+    let as_images = dir.join("as-images.safetensors");
+    std::fs::write(
+        &as_images,
+        common::rewrite_safetensors(&std::fs::read(&ring).unwrap(), |_, meta| {
+            meta.insert("dataset".into(), "fashion-mnist".into());
+        }),
+    )
+    .unwrap();
+    let png = dir.join("out.png");
+    let cases: [(Vec<&str>, &Path, &str); 3] = [
+        (
+            vec![
+                "eval",
+                "--checkpoint",
+                ring.to_str().unwrap(),
+                "--dataset",
+                "fashion-mnist",
+                "--no-parzen",
+            ],
+            &ring,
+            "makes 2-dimensional samples, but fashion-mnist rows have 784 values",
+        ),
+        (
+            vec![
+                "eval",
+                "--checkpoint",
+                as_images.to_str().unwrap(),
+                "--no-parzen",
+            ],
+            &as_images,
+            "makes 2-dimensional samples, but fashion-mnist rows have 784 values",
+        ),
+        (
+            vec![
+                "sample",
+                "--checkpoint",
+                as_images.to_str().unwrap(),
+                "--out",
+                png.to_str().unwrap(),
+            ],
+            &as_images,
+            "cannot draw 2-dimensional samples",
+        ),
+    ];
+    for (args, file, message) in cases {
+        let o = shadergan(&args);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?} accepted");
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{args:?}: not one line: {err}");
+        assert!(
+            lines[0].starts_with("error:")
+                && lines[0].contains(file.to_str().unwrap())
+                && lines[0].contains(message),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!png.exists(), "{args:?} wrote an output");
+    }
+}
+
+/// `--out` under a regular file (ENOTDIR: this works as root, where
+/// permission bits do not stop writes) and, when not root, in a read-only
+/// folder: one line naming the folder, before anything runs; nothing written.
+#[test]
+fn an_output_folder_that_cannot_be_created_is_refused_naming_it() {
+    let dir = scratch("unwritable");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let mut cases = vec![(file.join("run"), "Not a directory")];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let read_only = dir.join("read-only");
+        std::fs::create_dir(&read_only).unwrap();
+        std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).unwrap();
+        // Root (as in CI containers) writes there anyway: then there is nothing to test.
+        if std::fs::create_dir(read_only.join("probe")).is_err() {
+            cases.push((read_only.join("run"), "Permission denied"));
+        }
+    }
+    for (out, problem) in &cases {
+        let o = train_tiny(out, "8", "10");
+        let line = common::one_error_line(
+            &o,
+            1,
+            &[
+                &format!("cannot create run folder {}", out.display()),
+                problem,
+            ],
+        );
+        let others: Vec<_> = stderr(&o)
+            .lines()
+            .filter(|l| *l != line && !l.contains("XDG_RUNTIME_DIR"))
+            .map(str::to_string)
+            .collect();
+        assert!(others.is_empty(), "more than the error: {others:?}");
+        assert!(!out.exists());
+    }
+    // `sample --out` under the file: one line naming the PNG.
+    let run = scratch("unwritable-run");
+    assert!(train_tiny(&run, "8", "10").status.success());
+    let png = file.join("drawn.png");
+    let o = shadergan(&[
+        "sample",
+        "--checkpoint",
+        run.join("checkpoint.safetensors").to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    common::one_error_line(
+        &o,
+        1,
+        &[
+            &format!("cannot write {}", png.display()),
+            "Not a directory",
+        ],
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
+}
+
+/// `train --resume DIR` with a checkpoint whose architecture is not the run's:
+/// one copied in from another run (config.json disagrees), and one whose own
+/// recipe builds another model. One line naming the checkpoint; DIR unchanged.
+#[test]
+fn resuming_a_checkpoint_of_another_architecture_is_refused_naming_it() {
+    let run = |name: &str, hidden: &str| {
+        let out = scratch(name);
+        let o = train_tiny(&out, hidden, "10");
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    };
+    let (small, large) = (run("arch-small", "8"), run("arch-large", "8,8"));
+    let ck_path = small.join("checkpoint.safetensors");
+    // A checkpoint from the other run copied in.
+    std::fs::copy(large.join("checkpoint.safetensors"), &ck_path).unwrap();
+    let resume = |dir: &Path| {
+        shadergan(&[
+            "train",
+            "--resume",
+            dir.to_str().unwrap(),
+            "--steps",
+            "20",
+            "--quiet",
+        ])
+    };
+    let before = common::snapshot(&small);
+    common::one_error_line(
+        &resume(&small),
+        1,
+        &[
+            &ck_path.display().to_string(),
+            "hidden [8, 8]",
+            "config.json",
+            "hidden [8]",
+        ],
+    );
+    assert!(common::snapshot(&small) == before, "the run folder changed");
+
+    // A checkpoint whose recipe asks for hidden [16]: its model is not that.
+    let ck_path = large.join("checkpoint.safetensors");
+    let bytes = std::fs::read(&ck_path).unwrap();
+    let edited = common::rewrite_safetensors(&bytes, |_, meta| {
+        let mut recipe: serde_json::Value = serde_json::from_str(&meta["recipe"]).unwrap();
+        recipe["hidden"] = serde_json::json!([16]);
+        meta.insert("recipe".into(), recipe.to_string());
+    });
+    std::fs::write(&ck_path, edited).unwrap();
+    let before = common::snapshot(&large);
+    common::one_error_line(
+        &resume(&large),
+        1,
+        &[
+            &ck_path.display().to_string(),
+            "hidden [8, 8]",
+            "its recipe builds",
+            "hidden [16]",
+        ],
+    );
+    assert!(common::snapshot(&large) == before, "the run folder changed");
+}
+
+/// Command lines clap refuses: one line naming the flag, exit status 2, no
+/// usage block; `--help` and `--version` still print in full and exit 0.
+#[test]
+fn usage_errors_are_one_line_naming_the_flag_with_exit_status_2() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["train", "--bach", "3"], &["'--bach'", "'--batch'"]),
+        (&["train", "--batch", "abc"], &["'abc'", "--batch"]),
+        (&["train", "--batch"], &["--batch", "a value is required"]),
+        (&["sample"], &["--checkpoint", "required"]),
+        (
+            &["train", "--resume", "x", "--lr", "1"],
+            &["--resume", "--lr"],
+        ),
+        (&["trian"], &["'trian'"]),
+    ];
+    for (args, needles) in cases {
+        let o = shadergan(args);
+        let line = common::one_error_line(&o, 2, needles);
+        let err = stderr(&o);
+        assert_eq!(err.trim(), line, "{args:?}: more than one line: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    for flag in ["--help", "--version"] {
+        let o = shadergan(&[flag]);
+        assert!(o.status.success(), "{flag}: {}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("shadergan"));
+    }
+    let o = shadergan(&["train", "--help"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Usage:"));
 }

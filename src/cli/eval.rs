@@ -102,6 +102,17 @@ pub fn print_report(r: &Report) {
 pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     // A bad checkpoint is reported before anything else is printed.
     let loaded = a.checkpoint.as_deref().map(checkpoint::load).transpose()?;
+    if let (Some(path), Some(ck)) = (&a.checkpoint, &loaded) {
+        let dataset = a.dataset.as_deref().unwrap_or(&ck.dataset);
+        if let Some(dim) = shadergan::eval::report::data_dim(dataset) {
+            anyhow::ensure!(
+                ck.model.data_dim == dim,
+                "{}: its generator makes {}-dimensional samples, but {dataset} rows have {dim} values",
+                path.display(),
+                ck.model.data_dim
+            );
+        }
+    }
     let selected = a.device.select()?;
     let gpu = selected.gpu;
     if let Some(ck) = loaded {

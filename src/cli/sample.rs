@@ -35,8 +35,18 @@ pub struct SampleArgs {
 /// What the generated rows look like, from the checkpoint's dataset and size.
 fn data_kind(dataset: &str, data_dim: usize) -> anyhow::Result<DataKind> {
     match dataset {
-        "ring" => Ok(DataKind::Points(Mixture::ring())),
-        "grid" => Ok(DataKind::Points(Mixture::grid())),
+        "ring" | "grid" => {
+            anyhow::ensure!(
+                data_dim == 2,
+                "its dataset is '{dataset}' (2-D points) but its generator makes \
+                 {data_dim}-dimensional samples"
+            );
+            Ok(DataKind::Points(if dataset == "ring" {
+                Mixture::ring()
+            } else {
+                Mixture::grid()
+            }))
+        }
         _ => {
             let side = (data_dim as f64).sqrt().round() as usize;
             anyhow::ensure!(
@@ -60,7 +70,8 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<()> {
         a.out.display()
     );
     let ck = checkpoint::load(&a.checkpoint)?;
-    let kind = data_kind(&ck.dataset, ck.model.data_dim)?;
+    let kind = data_kind(&ck.dataset, ck.model.data_dim)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.checkpoint.display()))?;
     let z = fixed_noise(a.seed, a.n, ck.model.z_dim);
     let (plan, out) = build_sampler_plan(&ck.model, ck.sampling_generator().to_vec(), z)?;
     let selected = a.device.select()?;

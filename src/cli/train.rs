@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use shadergan::data::{self, DatasetName};
 use shadergan::eval::report::{Request, evaluate};
+use shadergan::gan::ModelSpec;
 use shadergan::gan::recipe::{PRESETS, Recipe};
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
 use shadergan::io::{atomic::write_atomic, checkpoint};
@@ -202,6 +203,7 @@ fn run_folder(out: Option<&Path>, dataset: DatasetName) -> anyhow::Result<PathBu
                 out.display()
             );
         }
+        check_creatable(out)?;
         return Ok(out.to_path_buf());
     }
     let base = format!("runs/{}-{}", dataset.as_str(), utc_timestamp());
@@ -211,7 +213,33 @@ fn run_folder(out: Option<&Path>, dataset: DatasetName) -> anyhow::Result<PathBu
         path = PathBuf::from(format!("{base}-{n}"));
         n += 1;
     }
+    check_creatable(&path)?;
     Ok(path)
+}
+
+/// Refuses, before anything runs, a run folder that cannot be created: one
+/// under a regular file (ENOTDIR), or in a folder this user may not write.
+/// Probes by creating (and removing) a folder in the nearest existing ancestor
+/// (or in `out` itself, an empty folder).
+fn check_creatable(out: &Path) -> anyhow::Result<()> {
+    let mut base = Some(out);
+    while let Some(b) = base {
+        if b.as_os_str().is_empty() || b.exists() || std::fs::symlink_metadata(b).is_ok() {
+            break;
+        }
+        base = b.parent();
+    }
+    let base = base
+        .filter(|b| !b.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = base.join(format!(".shadergan-probe-{}", std::process::id()));
+    match std::fs::create_dir(&probe) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir(&probe);
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("cannot create run folder {}: {e}", out.display()),
+    }
 }
 
 /// A run stopped by Ctrl-C after writing its checkpoint (exit status 130).
@@ -260,6 +288,88 @@ fn resume_from(
     Ok((recipe, ck, dir.to_path_buf()))
 }
 
+/// `z → hidden → data, pack p`: an architecture in a few words.
+fn describe(m: &ModelSpec) -> String {
+    format!(
+        "z {} → hidden {:?} ({:?}) → {}, pack {}",
+        m.z_dim, m.hidden, m.hidden_act, m.data_dim, m.pack
+    )
+}
+
+/// Refuses to resume a checkpoint whose architecture is not the run's: not
+/// the one its own recipe builds on `dataset`, or not the one in the run
+/// folder's `config.json` (a checkpoint copied in from another run).
+fn check_resumed_architecture(
+    recipe: &Recipe,
+    ck: &checkpoint::Checkpoint,
+    dir: &Path,
+    dataset: &data::Dataset,
+) -> anyhow::Result<()> {
+    let path = dir.join("checkpoint.safetensors");
+    let points = matches!(dataset.kind, data::DataKind::Points(_));
+    let built = recipe
+        .gan_config(dataset.data.cols(), points, ck.seed)
+        .model;
+    anyhow::ensure!(
+        built == ck.model,
+        "--resume {}: {} holds the architecture {}, but its recipe builds {}",
+        dir.display(),
+        path.display(),
+        describe(&ck.model),
+        describe(&built)
+    );
+    let config = dir.join("config.json");
+    if let Ok(text) = std::fs::read_to_string(&config) {
+        let model = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| serde_json::from_value::<ModelSpec>(v.get("model")?.clone()).ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--resume {}: {} has no readable model",
+                    dir.display(),
+                    config.display()
+                )
+            })?;
+        anyhow::ensure!(
+            model == ck.model,
+            "--resume {}: {} holds the architecture {}, but the run's {} says {} \
+             (a checkpoint from another run?)",
+            dir.display(),
+            path.display(),
+            describe(&ck.model),
+            config.display(),
+            describe(&model)
+        );
+    }
+    Ok(())
+}
+
+/// Completes the error of a run stopped by a lost GPU device or a failed
+/// write with the checkpoint that survives it (every write is atomic, so the
+/// last one written is intact), as a divergence error does.
+fn with_kept_checkpoint(e: anyhow::Error, out: &Path) -> anyhow::Error {
+    let lost = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<shadergan::gpu::GpuError>(),
+            Some(shadergan::gpu::GpuError::DeviceLost(_))
+        )
+    });
+    let io = e.chain().any(|c| c.is::<std::io::Error>());
+    if !lost && !io {
+        return e;
+    }
+    let path = out.join("checkpoint.safetensors");
+    let kept = match checkpoint::load(&path) {
+        Ok(ck) => format!(
+            "the last checkpoint ({}, step {}) is kept",
+            path.display(),
+            ck.step
+        ),
+        Err(_) => "no checkpoint had been written (use --checkpoint-every N)".to_string(),
+    };
+    anyhow::anyhow!("{e:#}; {kept}")
+}
+
 /// `YYYYMMDD-HHMMSS` in UTC.
 fn utc_timestamp() -> String {
     let secs = std::time::SystemTime::now()
@@ -304,6 +414,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("note: {notice}");
     }
     let dataset = loaded.dataset;
+    if let Some((_, ck, dir)) = &resume {
+        check_resumed_architecture(&recipe, ck, dir, &dataset)?;
+    }
     let rows = dataset.data.rows();
     anyhow::ensure!(
         recipe.batch * recipe.pack <= rows,
@@ -341,7 +454,8 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
             std::process::exit(130);
         }
     });
-    let s = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out)?;
+    let s = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out)
+        .map_err(|e| with_kept_checkpoint(e, &out))?;
     if s.interrupted {
         anyhow::bail!(Interrupted(format!(
             "interrupted at step {} of {}: checkpoint written; resume with `shadergan train --resume {} --steps {}`",

@@ -170,6 +170,16 @@ pub struct Request<'a> {
     pub with_parzen: bool,
 }
 
+/// The number of values in one row of `dataset` (2 for the mixtures, 784
+/// for the 28×28 image sets); `None` for a dataset without a protocol.
+pub fn data_dim(dataset: &str) -> Option<usize> {
+    match dataset {
+        "ring" | "grid" => Some(2),
+        "mnist" | "fashion-mnist" => Some(28 * 28),
+        _ => None,
+    }
+}
+
 /// Runs the protocols for a generator trained on `req.dataset`.
 pub fn evaluate(
     gpu: Option<&GpuContext>,
@@ -184,6 +194,13 @@ pub fn evaluate(
         step: req.step,
         ..Report::default()
     };
+    if let Some(dim) = data_dim(dataset) {
+        anyhow::ensure!(
+            model.data_dim == dim,
+            "the generator makes {}-dimensional samples, but {dataset} rows have {dim} values",
+            model.data_dim
+        );
+    }
     match dataset {
         "ring" | "grid" => {
             let m = if dataset == "ring" {

@@ -256,6 +256,17 @@ pub fn train(
             generator_ema: generator_ema.map(|s| exec.read(s)).transpose()?,
             training,
         };
+        // A NaN or Inf the losses never saw (a ReLU's max can drop it) stops the run here.
+        if ck
+            .generator
+            .iter()
+            .chain(&ck.discriminator)
+            .any(|v| !v.is_finite())
+        {
+            let e =
+                anyhow::anyhow!("training diverged: non-finite parameters found at step {step}");
+            return Err(diverged(e, exec, &generator, &discriminator, out));
+        }
         checkpoint::save(&out.join("checkpoint.safetensors"), &ck)
     };
     let mut phases = Vec::new();

@@ -49,6 +49,9 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     lost: Arc<Mutex<Option<String>>>,
+    /// The first error wgpu reported outside any error scope (wgpu's default
+    /// would panic); [`GpuContext::check_lost`] returns it.
+    uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 /// Every adapter wgpu can see on this machine.
@@ -170,9 +173,22 @@ impl GpuContext {
         let lost_flag = lost.clone();
         device.set_device_lost_callback(move |reason, message| {
             if let Ok(mut slot) = lost_flag.lock() {
-                *slot = Some(format!("{reason:?}: {message}"));
+                *slot = Some(if message.is_empty() {
+                    format!("{reason:?}")
+                } else {
+                    format!("{reason:?}: {message}")
+                });
             }
         });
+        // Once the device is destroyed or lost, operations on its buffers fail
+        // with validation errors; record them instead of panicking.
+        let uncaptured = Arc::new(Mutex::new(None));
+        let uncaptured_slot = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut slot) = uncaptured_slot.lock() {
+                slot.get_or_insert_with(|| e.to_string().lines().collect::<Vec<_>>().join(" "));
+            }
+        }));
         Ok(GpuContext {
             adapter_info,
             device,
@@ -180,6 +196,7 @@ impl GpuContext {
             limits,
             features,
             lost,
+            uncaptured,
         })
     }
 
@@ -189,12 +206,26 @@ impl GpuContext {
         format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
     }
 
-    /// An error if the device has been lost since it was opened.
+    fn lost_reason(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// An error if the device has been lost since it was opened, or if wgpu
+    /// reported an error outside an error scope (reported as the loss when
+    /// the device turns out to be lost: the error was its consequence).
     pub fn check_lost(&self) -> Result<(), GpuError> {
-        match self.lost.lock().ok().and_then(|s| s.clone()) {
-            Some(msg) => Err(GpuError::DeviceLost(msg)),
-            None => Ok(()),
+        if let Some(reason) = self.lost_reason() {
+            return Err(GpuError::DeviceLost(reason));
         }
+        let Some(error) = self.uncaptured.lock().ok().and_then(|s| s.clone()) else {
+            return Ok(());
+        };
+        // A destroyed device reports its loss on the next poll.
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        Err(match self.lost_reason() {
+            Some(reason) => GpuError::DeviceLost(reason),
+            None => GpuError::Validation(error),
+        })
     }
 
     /// Refuses a storage buffer larger than the adapter can bind or allocate.

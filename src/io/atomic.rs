@@ -1,7 +1,10 @@
 //! Atomic file writes: the bytes go to a temporary file in the destination's
 //! folder, are flushed to disk (fsync), and only then renamed over the
 //! destination. A crash, a full disk or an error leaves the old file (or no
-//! file) in place, never a half-written one.
+//! file) in place, never a half-written one, and no temporary.
+//!
+//! The `disk-full-after-bytes:N` fault ([`crate::fault`], a testing hook)
+//! simulates a full disk here: the write stops part-way with ENOSPC.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -22,7 +25,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = temporary_path(path);
     let result = (|| -> std::io::Result<()> {
         let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
+        let fits = crate::fault::disk_allowance(bytes.len());
+        file.write_all(&bytes[..fits])?;
+        if fits < bytes.len() {
+            return Err(crate::fault::disk_full());
+        }
         file.sync_all()?;
         fs::rename(&tmp, path)?;
         // Make the rename itself durable (best effort: not every platform can open a folder).

@@ -140,3 +140,79 @@ pub fn max_rel_err(got: &[f32], want: &[f32]) -> f64 {
 pub fn assert_close(err: f64, tol: f64, what: &str) {
     assert!(err <= tol, "{what}: relative error {err:e} > {tol:e}");
 }
+
+/// One tensor of a safetensors file, owned, for tests that build bad checkpoints.
+pub struct RawTensor {
+    pub name: String,
+    pub dtype: safetensors::Dtype,
+    pub shape: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+/// Re-serialises the safetensors `bytes` after `edit` has changed its
+/// tensors (names, dtypes, shapes, data) and its header metadata, through
+/// the `safetensors` crate, so the result is a well-formed file.
+pub fn rewrite_safetensors(
+    bytes: &[u8],
+    edit: impl FnOnce(&mut Vec<RawTensor>, &mut std::collections::HashMap<String, String>),
+) -> Vec<u8> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).expect("a safetensors file");
+    let mut metadata = header.metadata().clone().unwrap_or_default();
+    let st = safetensors::SafeTensors::deserialize(bytes).expect("a safetensors file");
+    let mut tensors: Vec<RawTensor> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| RawTensor {
+            name,
+            dtype: t.dtype(),
+            shape: t.shape().to_vec(),
+            data: t.data().to_vec(),
+        })
+        .collect();
+    edit(&mut tensors, &mut metadata);
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|t| {
+            let view = safetensors::tensor::TensorView::new(t.dtype, t.shape.clone(), &t.data)
+                .expect("data fits the dtype and shape");
+            (t.name.clone(), view)
+        })
+        .collect();
+    safetensors::serialize(views, Some(metadata)).expect("serialises")
+}
+
+/// The promise for bad input and faults: exit status `code`, no panic, and exactly one
+/// line starting with `error:`, which contains every one of `needles`. Returns it.
+pub fn one_error_line(o: &std::process::Output, code: i32, needles: &[&str]) -> String {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "exit status; stderr: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "not one error line: {err}");
+    for needle in needles {
+        assert!(
+            errors[0].contains(needle),
+            "no '{needle}' in: {}",
+            errors[0]
+        );
+    }
+    errors[0].to_string()
+}
+
+/// Every file under `dir` (relative path → bytes).
+pub fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                files.insert(p.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    files
+}
