@@ -20,7 +20,10 @@
 //! Random numbers come from Philox streams keyed by the seed and advanced by
 //! each network's step counter on the device, so a step needs no upload.
 //! Monitoring scalars land in the 4-float `stats` buffer:
-//! `[L_D, L_G, mean D(x), mean D(G(z))]`.
+//! `[L_D, L_G, mean D(x), mean D(G(z))]`. The `check_params` phase writes the
+//! mean of each network's parameters into `param_means` (`[G, D]`): a NaN or
+//! Inf anywhere in a network makes its mean non-finite, even where a ReLU's
+//! `max(x, 0)` would hide it from the losses.
 
 use rand::SeedableRng;
 
@@ -136,6 +139,8 @@ pub struct GanPlan {
     pub samples: Slice,
     /// The moving average of G's weights (in G's flat layout), with `g_ema`.
     pub generator_ema: Option<Slice>,
+    /// `[mean of G's parameters, mean of D's]`, written by the `check_params` phase.
+    pub param_means: Slice,
 }
 
 /// `rows × z_dim` standard normals from the fixed-noise stream of `seed`.
@@ -437,9 +442,21 @@ pub fn build_gan_plan(
     };
     let sample_ops = forward(&sampled, &sample_ws, z_fixed, s, Some(samples));
 
+    let param_means = plan.f32_buffer("param_means", 2);
+    let check_ops = [&generator, &discriminator]
+        .iter()
+        .enumerate()
+        .map(|(i, net)| Op::Mean {
+            x: net.params,
+            out: param_means.sub(i, 1),
+            scale: 1.0,
+        })
+        .collect();
+
     plan.add_phase("d_step", d_ops);
     plan.add_phase("g_step", g_ops);
     plan.add_phase("sample", sample_ops);
+    plan.add_phase("check_params", check_ops);
     plan.validate()?;
     Ok(GanPlan {
         plan,
@@ -449,6 +466,7 @@ pub fn build_gan_plan(
         d_input,
         samples,
         generator_ema,
+        param_means,
     })
 }
 

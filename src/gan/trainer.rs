@@ -170,9 +170,11 @@ pub fn train(
         stats,
         samples,
         generator_ema,
+        param_means,
         ..
     } = gan;
-    let mut exec = Executor::new(gpu, plan, vec![stats])?;
+    // Each report: the four stats, then the two parameter means.
+    let mut exec = Executor::new(gpu, plan, vec![stats, param_means])?;
     let backend = exec.describe();
     let mut start_step = 0;
     let mut history: Vec<(u64, Stats)> = Vec::new();
@@ -289,6 +291,7 @@ pub fn train(
         for _ in 0..n {
             phases.extend_from_slice(&step_phases);
         }
+        phases.push("check_params");
         exec.run(&phases, Some(step + n))?;
         step += n;
         absorb_reports(&mut history, exec.reports(false)?)
@@ -402,12 +405,20 @@ fn diverged(
     anyhow::anyhow!("{e}; {params}; {kept}")
 }
 
-/// Appends reports to the history, refusing NaN or Inf.
+/// Appends reports to the history, refusing NaN or Inf in the scalars or
+/// in either network's parameter mean.
 fn absorb_reports(
     history: &mut Vec<(u64, Stats)>,
     reports: Vec<(u64, Vec<f32>)>,
 ) -> anyhow::Result<()> {
     for (step, values) in reports {
+        for (network, mean) in ["generator", "discriminator"].iter().zip(&values[4..6]) {
+            anyhow::ensure!(
+                mean.is_finite(),
+                "training diverged: non-finite {network} parameters at step {step} \
+                 (their mean is {mean})"
+            );
+        }
         let s = Stats::from_report(&values);
         if !s.all_finite() {
             anyhow::bail!(
