@@ -280,3 +280,55 @@ fn the_generator_average_follows_its_recurrence_and_feeds_the_samples() {
     let err = norm_rel_err(&read_gpu(&gpu_plan, avg_slice), &avg);
     assert_close(err, TOL, "the generator average, GPU against CPU");
 }
+
+/// The `check_params` phase: its four sums are finite for finite parameters
+/// and turn non-finite for one NaN or Inf anywhere in either network, in the
+/// 1024-wide body or in the tail, on both backends.
+#[test]
+fn the_parameter_check_sees_one_non_finite_value_anywhere() {
+    let cfg = GanConfig {
+        model: ModelSpec {
+            z_dim: 5,
+            data_dim: 2,
+            hidden: vec![40, 30],
+            hidden_act: Activation::Relu,
+            output_act: Activation::Identity,
+            pack: 1,
+        },
+        batch: 4,
+        ..GanConfig::default()
+    };
+    let gp = build_gan_plan(&cfg, &ring_data(16), InitialParams::default()).unwrap();
+    let ctx = gpu();
+    for (net, name) in [(&gp.generator, "G"), (&gp.discriminator, "D")] {
+        let len = net.params.len;
+        assert!(
+            len > 1024 && len % 1024 != 0,
+            "{name}: {len} has a body and a tail"
+        );
+        for (at, bad) in [(0, f32::NAN), (len / 2, f32::INFINITY), (len - 1, f32::NAN)] {
+            let mut cpu = CpuPlan::new(gp.plan.clone()).unwrap();
+            cpu.run(&["check_params"]).unwrap();
+            assert!(cpu.f32s(gp.param_sums).iter().all(|v| v.is_finite()));
+            let mut poisoned = cpu.f32s(net.params).to_vec();
+            poisoned[at] = bad;
+            cpu.write(net.params, &poisoned);
+            cpu.run(&["check_params"]).unwrap();
+            let sums = cpu.f32s(gp.param_sums).to_vec();
+            assert!(
+                sums.iter().any(|v| !v.is_finite()),
+                "CPU, {name}[{at}] = {bad}: {sums:?}"
+            );
+            if let Some(ctx) = ctx {
+                let g = GpuPlan::new(ctx, gp.plan.clone()).unwrap();
+                g.write(ctx, net.params, &poisoned);
+                g.run(ctx, &["check_params"]).unwrap();
+                let sums = read_gpu(&g, gp.param_sums);
+                assert!(
+                    sums.iter().any(|v| !v.is_finite()),
+                    "GPU, {name}[{at}] = {bad}: {sums:?}"
+                );
+            }
+        }
+    }
+}

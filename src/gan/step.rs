@@ -20,9 +20,9 @@
 //! Random numbers come from Philox streams keyed by the seed and advanced by
 //! each network's step counter on the device, so a step needs no upload.
 //! Monitoring scalars land in the 4-float `stats` buffer:
-//! `[L_D, L_G, mean D(x), mean D(G(z))]`. The `check_params` phase writes the
-//! mean of each network's parameters into `param_means` (`[G, D]`): a NaN or
-//! Inf anywhere in a network makes its mean non-finite, even where a ReLU's
+//! `[L_D, L_G, mean D(x), mean D(G(z))]`. The `check_params` phase writes
+//! sums over each network's parameters into `param_sums`: a NaN or Inf
+//! anywhere in a network makes its sums non-finite, even where a ReLU's
 //! `max(x, 0)` would hide it from the losses.
 
 use rand::SeedableRng;
@@ -139,8 +139,10 @@ pub struct GanPlan {
     pub samples: Slice,
     /// The moving average of G's weights (in G's flat layout), with `g_ema`.
     pub generator_ema: Option<Slice>,
-    /// `[mean of G's parameters, mean of D's]`, written by the `check_params` phase.
-    pub param_means: Slice,
+    /// Four sums over the parameters, `[G, D, G's tail, D's tail]` (see
+    /// [`param_sum_ops`]), written by the `check_params` phase; all are finite
+    /// exactly when every parameter is.
+    pub param_sums: Slice,
 }
 
 /// `rows × z_dim` standard normals from the fixed-noise stream of `seed`.
@@ -442,16 +444,17 @@ pub fn build_gan_plan(
     };
     let sample_ops = forward(&sampled, &sample_ws, z_fixed, s, Some(samples));
 
-    let param_means = plan.f32_buffer("param_means", 2);
-    let check_ops = [&generator, &discriminator]
-        .iter()
-        .enumerate()
-        .map(|(i, net)| Op::Mean {
-            x: net.params,
-            out: param_means.sub(i, 1),
-            scale: 1.0,
-        })
-        .collect();
+    let param_sums = plan.f32_buffer("param_sums", 4);
+    let mut check_ops = Vec::new();
+    for (i, net) in [&generator, &discriminator].into_iter().enumerate() {
+        let partials = plan.f32_buffer(&format!("param_sums.partials{i}"), PARAM_SUM_COLS);
+        check_ops.extend(param_sum_ops(
+            net.params,
+            partials,
+            param_sums.sub(i, 1),
+            param_sums.sub(2 + i, 1),
+        ));
+    }
 
     plan.add_phase("d_step", d_ops);
     plan.add_phase("g_step", g_ops);
@@ -466,8 +469,44 @@ pub fn build_gan_plan(
         d_input,
         samples,
         generator_ema,
-        param_means,
+        param_sums,
     })
+}
+
+/// Width of the matrix a parameter buffer is viewed as by [`param_sum_ops`].
+const PARAM_SUM_COLS: usize = 1024;
+
+/// Ops that write `body = mean of the column sums of params[..rows·1024]`
+/// viewed as a `rows × 1024` matrix (`column_sum` spreads the reads over many
+/// workgroups, where one `mean` workgroup over millions of values would take
+/// milliseconds) and `tail = mean of the rest`. Both are finite exactly when
+/// every value is (barring overflow past 3.4e38).
+fn param_sum_ops(params: Slice, partials: Slice, body: Slice, tail: Slice) -> Vec<Op> {
+    let rows = params.len / PARAM_SUM_COLS;
+    let head = rows * PARAM_SUM_COLS;
+    let mut ops = Vec::new();
+    if rows > 0 {
+        ops.push(Op::ColumnSum {
+            x: params.sub(0, head),
+            out: partials,
+            rows,
+            cols: PARAM_SUM_COLS,
+        });
+    }
+    // With no full row, `partials` keeps its initial zeros.
+    ops.push(Op::Mean {
+        x: partials,
+        out: body,
+        scale: 1.0,
+    });
+    if params.len > head {
+        ops.push(Op::Mean {
+            x: params.sub(head, params.len - head),
+            out: tail,
+            scale: 1.0,
+        });
+    }
+    ops
 }
 
 /// A generator-only plan: phase `sample` maps `z` (rows × z_dim) to the returned slice.

@@ -170,11 +170,11 @@ pub fn train(
         stats,
         samples,
         generator_ema,
-        param_means,
+        param_sums,
         ..
     } = gan;
-    // Each report: the four stats, then the two parameter means.
-    let mut exec = Executor::new(gpu, plan, vec![stats, param_means])?;
+    // Each report: the four stats, then the four parameter sums.
+    let mut exec = Executor::new(gpu, plan, vec![stats, param_sums])?;
     let backend = exec.describe();
     let mut start_step = 0;
     let mut history: Vec<(u64, Stats)> = Vec::new();
@@ -406,17 +406,18 @@ fn diverged(
 }
 
 /// Appends reports to the history, refusing NaN or Inf in the scalars or
-/// in either network's parameter mean.
+/// in either network's parameter sums (`[G, D, G tail, D tail]`).
 fn absorb_reports(
     history: &mut Vec<(u64, Stats)>,
     reports: Vec<(u64, Vec<f32>)>,
 ) -> anyhow::Result<()> {
     for (step, values) in reports {
-        for (network, mean) in ["generator", "discriminator"].iter().zip(&values[4..6]) {
+        for (i, network) in ["generator", "discriminator"].iter().enumerate() {
+            let (body, tail) = (values[4 + i], values[6 + i]);
             anyhow::ensure!(
-                mean.is_finite(),
+                body.is_finite() && tail.is_finite(),
                 "training diverged: non-finite {network} parameters at step {step} \
-                 (their mean is {mean})"
+                 (sums over them: {body}, {tail})"
             );
         }
         let s = Stats::from_report(&values);
