@@ -1105,3 +1105,139 @@ fn usage_errors_are_one_line_naming_the_flag_with_exit_status_2() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("Usage:"));
 }
+
+/// Bad IDX files through the command line: each is one `error:` line naming
+/// the file and the problem, a non-zero exit, no panic, and no output. Image
+/// files go through `train --dataset mnist --data DIR`; labels (and counts that
+/// disagree) through `train-classifier`, which reads both.
+#[test]
+fn bad_idx_files_are_refused_in_one_line_through_the_command_line() {
+    use shadergan::data::idx::{IMAGE_MAGIC, Images, LABEL_MAGIC, write_images, write_labels};
+    let root = scratch("bad-idx");
+    let header = |magic: u32, dims: &[u32]| -> Vec<u8> {
+        let mut h = magic.to_be_bytes().to_vec();
+        for d in dims {
+            h.extend(d.to_be_bytes());
+        }
+        h
+    };
+    let images = Images {
+        count: 4,
+        rows: 28,
+        cols: 28,
+        pixels: (0..4 * 784).map(|i| (i % 251) as u8).collect(),
+    };
+    let good_images = {
+        let mut b = header(IMAGE_MAGIC, &[4, 28, 28]);
+        b.extend(&images.pixels);
+        b
+    };
+    // (case, file name, content, what the line must say)
+    let image_cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "magic",
+            "train-images-idx3-ubyte",
+            [header(0x0000_0801, &[4, 28, 28]), images.pixels.clone()].concat(),
+            "wrong magic number",
+        ),
+        (
+            "truncated",
+            "train-images-idx3-ubyte",
+            good_images[..good_images.len() - 100].to_vec(),
+            "truncated data",
+        ),
+        (
+            "claims-more",
+            "train-images-idx3-ubyte",
+            [header(IMAGE_MAGIC, &[400, 28, 28]), images.pixels.clone()].concat(),
+            "truncated data",
+        ),
+        (
+            "absurd",
+            "train-images-idx3-ubyte",
+            header(IMAGE_MAGIC, &[4, 100_000, 100_000]),
+            "absurd dimensions",
+        ),
+        (
+            "zero",
+            "train-images-idx3-ubyte",
+            header(IMAGE_MAGIC, &[0, 28, 28]),
+            "zero",
+        ),
+        (
+            "not-gzip",
+            "train-images-idx3-ubyte.gz",
+            good_images.clone(),
+            "not gzip",
+        ),
+    ];
+    for (case, file, content, message) in image_cases {
+        let dir = root.join(case);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(file), &content).unwrap();
+        let out = dir.join("run");
+        let o = shadergan(&[
+            "train",
+            "--dataset",
+            "mnist",
+            "--data",
+            dir.to_str().unwrap(),
+            "--steps",
+            "1",
+            "--batch",
+            "2",
+            "--hidden",
+            "8",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        common::one_error_line(&o, 1, &[file, message]);
+        assert!(!out.exists(), "{case}: the run folder was created");
+    }
+
+    // Labels: through train-classifier, which reads the training split's pair.
+    let label_cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "labels-magic",
+            [header(IMAGE_MAGIC, &[4]), vec![1, 2, 3, 4]].concat(),
+            "wrong magic number",
+        ),
+        (
+            "labels-truncated",
+            [header(LABEL_MAGIC, &[4]), vec![1, 2]].concat(),
+            "truncated data",
+        ),
+        (
+            "labels-count",
+            [header(LABEL_MAGIC, &[3]), vec![1, 2, 3]].concat(),
+            "images, but",
+        ),
+    ];
+    for (case, labels, message) in label_cases {
+        let dir = root.join(case);
+        std::fs::create_dir_all(&dir).unwrap();
+        write_images(&dir.join("train-images-idx3-ubyte"), &images, false).unwrap();
+        write_images(&dir.join("t10k-images-idx3-ubyte"), &images, false).unwrap();
+        write_labels(&dir.join("t10k-labels-idx1-ubyte"), &[0, 1, 2, 3], false).unwrap();
+        std::fs::write(dir.join("train-labels-idx1-ubyte"), &labels).unwrap();
+        let out = dir.join("classifier.safetensors");
+        let o = shadergan(&[
+            "train-classifier",
+            "--dataset",
+            "mnist",
+            "--data",
+            dir.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--backend",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        common::one_error_line(&o, 1, &["train-labels-idx1-ubyte", message]);
+        assert!(!out.exists(), "{case}: the classifier was written");
+    }
+}
