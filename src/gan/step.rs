@@ -477,9 +477,9 @@ pub fn build_gan_plan(
 const PARAM_SUM_COLS: usize = 1024;
 
 /// Ops that write `body = mean of the column sums of params[..rows·1024]`
-/// viewed as a `rows × 1024` matrix (`column_sum` spreads the reads over many
-/// workgroups, where one `mean` workgroup over millions of values would take
-/// milliseconds) and `tail = mean of the rest`. Both are finite exactly when
+/// viewed as a `rows × 1024` matrix (`column_sum` spreads the reads over 32
+/// workgroups; one `mean` workgroup would walk millions of values alone) and
+/// `tail = mean of the rest`. Both are finite exactly when
 /// every value is (barring overflow past 3.4e38).
 fn param_sum_ops(params: Slice, partials: Slice, body: Slice, tail: Slice) -> Vec<Op> {
     let rows = params.len / PARAM_SUM_COLS;
