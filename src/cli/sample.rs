@@ -73,6 +73,7 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<()> {
     let kind = data_kind(&ck.dataset, ck.model.data_dim)
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.checkpoint.display()))?;
     let z = fixed_noise(a.seed, a.n, ck.model.z_dim);
+    let averaged = ck.generator_ema.is_some();
     let (plan, out) = build_sampler_plan(&ck.model, ck.sampling_generator().to_vec(), z)?;
     let selected = a.device.select()?;
     let mut exec = Executor::new(selected.gpu, plan, vec![])?;
@@ -88,10 +89,11 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<()> {
     };
     write_atomic(&a.out, &render_samples(&values, &kind, &background)?)?;
     println!(
-        "wrote {} samples of {} (step {}) to {}",
+        "wrote {} samples of {} (step {}{}) to {}",
         a.n,
         a.checkpoint.display(),
         ck.step,
+        if averaged { ", G's moving average" } else { "" },
         a.out.display()
     );
     Ok(())
