@@ -48,7 +48,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "grid",
-        "25-mode grid: ReLU 256-256-256, z 2, PacGAN6 packing, label smoothing, lr 1e-3 decayed to 0 over 40k steps, samples from G's average (β 0.999)",
+        "25-mode grid: ReLU 256-256-256, z 2, PacGAN6 packing, 2 D steps per G step, label smoothing, lr 1e-3 decayed to 0 over 40k steps, samples from G's average (β 0.999)",
     ),
     (
         "mnist",
@@ -98,9 +98,9 @@ impl Recipe {
                 lr_decay: true,
                 ..Recipe::seed(DatasetName::Ring)
             },
-            // H100, seeds 0–4: PacGAN6 covered all 25 modes in every seed (PacGAN4:
-            // 23.6) but with uneven high quality (63.5–95.5%); G's average at β 0.999
-            // held PacGAN4's high quality at 94.7–96.0% (README, Results).
+            // PacGAN6 covers the modes (H100, 10 seeds: 24.9) but leaves bridges
+            // between them (81.1% HQ); two D steps per G step thin the bridges
+            // (CPU backend, seeds 0–3 and 9: 24.6 modes, 95.0% HQ) (README, Results).
             "grid" => Recipe {
                 steps: 40_000,
                 batch: 128,
@@ -110,6 +110,7 @@ impl Recipe {
                 z_dim: 2,
                 real_label: 0.9,
                 pack: 6,
+                d_steps: 2,
                 lr_decay: true,
                 g_ema: 0.999,
                 ..Recipe::seed(DatasetName::Grid)
