@@ -100,7 +100,7 @@ impl Recipe {
             },
             // PacGAN6 covers the modes (H100, 10 seeds: 24.9) but leaves bridges
             // between them (81.1% HQ); two D steps per G step thin the bridges
-            // (CPU backend, seeds 0–3 and 9: 24.6 modes, 95.2% HQ) (README, Results).
+            // (CPU backend, seeds 0–5 and 9: 24.6 modes, 95.2% HQ) (README, Results).
             "grid" => Recipe {
                 steps: 40_000,
                 batch: 128,
