@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use crate::cpu::CpuPlan;
 use crate::fault::Fault;
 use crate::gpu::{GpuContext, GpuError, GpuPlan, ScalarReadback};
-use crate::plan::{BufferId, Plan, Slice};
+use crate::plan::{Plan, Slice};
 
 /// The generator's parameter buffer in GAN and sampler plans (`nn::NetworkBuffers` of "G").
 const GENERATOR_PARAMS: &str = "G.params";
@@ -192,16 +192,10 @@ impl Executor {
 
     /// The whole of the plan's buffer called `name`, if it has one.
     fn buffer_named(&self, name: &str) -> Option<Slice> {
-        let plan = match self {
-            Executor::Cpu { plan, .. } => &plan.plan,
-            Executor::Gpu { plan, .. } => &plan.plan,
-        };
-        let id = plan.buffers.iter().position(|b| b.name == name)?;
-        Some(Slice {
-            buffer: BufferId(id),
-            offset: 0,
-            len: plan.buffers[id].len,
-        })
+        match self {
+            Executor::Cpu { plan, .. } => plan.plan.find_buffer(name),
+            Executor::Gpu { plan, .. } => plan.plan.find_buffer(name),
+        }
     }
 
     /// Per-kernel times of `repeats` runs of `phases`: device times from timestamp

@@ -104,14 +104,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     let loaded = a.checkpoint.as_deref().map(checkpoint::load).transpose()?;
     if let (Some(path), Some(ck)) = (&a.checkpoint, &loaded) {
         let dataset = a.dataset.as_deref().unwrap_or(&ck.dataset);
-        if let Some(dim) = shadergan::eval::report::data_dim(dataset) {
-            anyhow::ensure!(
-                ck.model.data_dim == dim,
-                "{}: its generator makes {}-dimensional samples, but {dataset} rows have {dim} values",
-                path.display(),
-                ck.model.data_dim
-            );
-        }
+        shadergan::eval::report::check_data_dim(&ck.model, dataset)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     let selected = a.device.select()?;
     let gpu = selected.gpu;

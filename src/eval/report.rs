@@ -180,6 +180,18 @@ pub fn data_dim(dataset: &str) -> Option<usize> {
     }
 }
 
+/// Refuses a generator whose samples do not have `dataset`'s row size.
+pub fn check_data_dim(model: &ModelSpec, dataset: &str) -> anyhow::Result<()> {
+    if let Some(dim) = data_dim(dataset) {
+        anyhow::ensure!(
+            model.data_dim == dim,
+            "its generator makes {}-dimensional samples, but {dataset} rows have {dim} values",
+            model.data_dim
+        );
+    }
+    Ok(())
+}
+
 /// Runs the protocols for a generator trained on `req.dataset`.
 pub fn evaluate(
     gpu: Option<&GpuContext>,
@@ -194,13 +206,7 @@ pub fn evaluate(
         step: req.step,
         ..Report::default()
     };
-    if let Some(dim) = data_dim(dataset) {
-        anyhow::ensure!(
-            model.data_dim == dim,
-            "the generator makes {}-dimensional samples, but {dataset} rows have {dim} values",
-            model.data_dim
-        );
-    }
+    check_data_dim(model, dataset)?;
     match dataset {
         "ring" | "grid" => {
             let m = if dataset == "ring" {
