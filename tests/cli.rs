@@ -379,6 +379,55 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
         load(&seq, 0).generator != load(&seq, 1).generator,
         "two seeds gave one generator"
     );
+
+    // `--summarize` gathers a sweep split over runs: the tail sweep's seed 2
+    // and the first two seeds' folders give the whole sweep's figures.
+    let path = |p: PathBuf| p.to_str().unwrap().to_string();
+    let (seed0, seed1) = (path(seq.join("seed-0")), path(seq.join("seed-1")));
+    let o = shadergan(&[
+        "eval",
+        "--summarize",
+        &path(tail.clone()),
+        &seed0,
+        &seed1,
+        "--json",
+    ]);
+    assert!(
+        o.status.success(),
+        "eval --summarize failed: {}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
+    assert_eq!(v["seeds"], serde_json::json!([0, 1, 2]));
+    // Equal up to the last bit that serde_json's float parsing may move.
+    let summary_keys = seq_json["modes"].as_object().unwrap();
+    for (key, want) in summary_keys {
+        let (got, want) = (v["modes"][key].as_f64().unwrap(), want.as_f64().unwrap());
+        assert!(
+            (got - want).abs() <= 1e-12 * want.abs().max(1e-300),
+            "{key}: {got} against {want}"
+        );
+    }
+    let o = shadergan(&["eval", "--summarize", &path(seq.clone())]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success()
+            && text
+                .starts_with("3 seeds (mean ± standard error): 0, 1, 2; ring, 150 steps, on cpu"),
+        "{text}{}",
+        stderr(&o)
+    );
+    // The same seed twice is refused in one line naming both folders.
+    let o = shadergan(&[
+        "eval",
+        "--summarize",
+        &path(seq.clone()),
+        &path(par.clone()),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.starts_with("error: seed 0 appears twice"), "{e}");
 }
 
 /// `bench --quick --json` measures both backends (the GPU where there is one)
@@ -987,6 +1036,29 @@ fn an_output_folder_that_cannot_be_created_is_refused_naming_it() {
             .map(str::to_string)
             .collect();
         assert!(others.is_empty(), "more than the error: {others:?}");
+        assert!(!out.exists());
+        // `eval --seeds` refuses it before training the first seed.
+        let o = shadergan(&[
+            "eval",
+            "--seeds",
+            "1",
+            "--preset",
+            "ring",
+            "--steps",
+            "5000",
+            "--backend",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        common::one_error_line(
+            &o,
+            1,
+            &[
+                &format!("cannot create run folder {}", out.display()),
+                problem,
+            ],
+        );
         assert!(!out.exists());
     }
     // `sample --out` under the file: one line naming the PNG.

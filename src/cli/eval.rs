@@ -1,12 +1,13 @@
-//! `shadergan eval`: score a checkpoint with the published protocols, or
-//! train and score several seeds of a preset and report mean ± standard error.
+//! `shadergan eval`: score a checkpoint with the published protocols, train
+//! and score several seeds of a preset and report mean ± standard error, or
+//! summarize seeds already scored (a sweep split over several runs).
 
 use std::path::PathBuf;
 
 use clap::Args;
 use shadergan::data;
-use shadergan::eval::modes::{self, mean_and_standard_error};
 use shadergan::eval::report::{Report, Request, evaluate};
+use shadergan::eval::sweep::{self, SweepStats};
 use shadergan::gan::recipe::Recipe;
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
 use shadergan::io::atomic::write_atomic;
@@ -17,7 +18,7 @@ use super::DeviceArgs;
 #[derive(Args, Clone, Debug)]
 pub struct EvalArgs {
     /// A checkpoint.safetensors to score.
-    #[arg(long, value_name = "FILE", required_unless_present = "seeds")]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["seeds", "summarize"])]
     pub checkpoint: Option<PathBuf>,
     /// Score as this dataset [default: the checkpoint's].
     #[arg(long)]
@@ -28,6 +29,10 @@ pub struct EvalArgs {
     /// Train and score this many seeds (S..S+K, S = --first-seed) of --preset or --recipe instead of one checkpoint.
     #[arg(long, value_name = "K", conflicts_with = "checkpoint")]
     pub seeds: Option<u64>,
+    /// Report mean ± standard error over the seeds already scored in these folders
+    /// (runs, or sweeps holding seed-* runs) instead of training; they must share one configuration.
+    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["checkpoint", "seeds"])]
+    pub summarize: Vec<PathBuf>,
     /// The first seed of a --seeds sweep (to split one sweep over several machines).
     #[arg(long, value_name = "S", default_value_t = 0, requires = "seeds")]
     pub first_seed: u64,
@@ -100,6 +105,9 @@ pub fn print_report(r: &Report) {
 }
 
 pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
+    if !a.summarize.is_empty() {
+        return summarize(a);
+    }
     // A bad checkpoint is reported before anything else is printed.
     let loaded = a.checkpoint.as_deref().map(checkpoint::load).transpose()?;
     if let (Some(path), Some(ck)) = (&a.checkpoint, &loaded) {
@@ -163,6 +171,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         "{} already exists; choose another --out",
         root.display()
     );
+    // A folder that cannot be created is refused now, not after the first seed's training.
+    super::train::check_creatable(&root)?;
     anyhow::ensure!(a.jobs > 0, "--jobs must be at least 1");
     let seeds: Vec<u64> = (a.first_seed..a.first_seed + k).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -232,20 +242,11 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     for (seed, result) in results {
         reports.push(result.map_err(|e| e.context(format!("seed {seed}")))?);
     }
-    let mode_scores: Vec<modes::ModeScore> =
-        reports.iter().filter_map(|r| r.modes.clone()).collect();
-    let summary_modes = (!mode_scores.is_empty()).then(|| modes::summarize(&mode_scores));
-    let stat = |f: &dyn Fn(&Report) -> Option<f64>| {
-        let v: Vec<f64> = reports.iter().filter_map(f).collect();
-        (!v.is_empty()).then(|| mean_and_standard_error(&v))
-    };
-    let parzen = stat(&|r| r.parzen.as_ref().map(|p| p.mean));
-    let fd = stat(&|r| r.classifier.as_ref().map(|c| c.frechet_distance));
-    let is = stat(&|r| r.classifier.as_ref().map(|c| c.inception_score));
+    let stats = SweepStats::of(&reports);
     let json = serde_json::json!({
         "preset": preset, "recipe": recipe, "seeds": k, "first_seed": a.first_seed,
-        "modes": summary_modes, "parzen": parzen, "frechet_distance": fd,
-        "inception_score": is, "runs": reports,
+        "modes": stats.modes, "parzen": stats.parzen, "frechet_distance": stats.frechet_distance,
+        "inception_score": stats.inception_score, "runs": reports,
     });
     let text = serde_json::to_string_pretty(&json)?;
     write_atomic(&root.join("summary.json"), text.as_bytes())?;
@@ -257,25 +258,56 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         "preset {preset}, {k} seeds (mean ± standard error), runs in {}:",
         root.display()
     );
-    if let Some(m) = summary_modes {
-        println!(
-            "  modes {:.2} ± {:.2}, high-quality {:.1}% ± {:.1}, reverse KL {:.4} ± {:.4}",
-            m.modes_mean,
-            m.modes_se,
-            100.0 * m.high_quality_mean,
-            100.0 * m.high_quality_se,
-            m.reverse_kl_mean,
-            m.reverse_kl_se
+    for line in stats.lines() {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `eval --summarize DIR...`: mean ± standard error over the scored seeds
+/// found in the folders; reads only, writes nothing.
+fn summarize(a: &EvalArgs) -> anyhow::Result<()> {
+    let (runs, unfinished) = sweep::gather(&a.summarize)?;
+    for dir in &unfinished {
+        eprintln!(
+            "note: {} has no eval.json (unfinished); left out",
+            dir.display()
         );
     }
-    if let Some((m, s)) = parzen {
-        println!("  Parzen {m:.1} ± {s:.1} nats");
+    let reports: Vec<Report> = runs.iter().map(|r| r.report.clone()).collect();
+    let stats = SweepStats::of(&reports);
+    let seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
+    let mut backends: Vec<&str> = runs
+        .iter()
+        .filter_map(|r| r.config.get("backend").and_then(|b| b.as_str()))
+        .collect();
+    backends.sort_unstable();
+    backends.dedup();
+    let first = &runs[0].config;
+    if a.json {
+        let json = serde_json::json!({
+            "seeds": seeds, "dataset": first.get("dataset"), "steps": first.get("steps"),
+            "backends": backends, "modes": stats.modes, "parzen": stats.parzen,
+            "frechet_distance": stats.frechet_distance, "inception_score": stats.inception_score,
+            "runs": runs.iter().map(|r| serde_json::json!({
+                "dir": r.dir, "seed": r.seed, "report": r.report,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
     }
-    if let Some((m, s)) = fd {
-        println!("  Fréchet distance {m:.3} ± {s:.3}");
-    }
-    if let Some((m, s)) = is {
-        println!("  inception score {m:.3} ± {s:.3}");
+    let listed: Vec<String> = seeds.iter().map(u64::to_string).collect();
+    println!(
+        "{} seed{} (mean ± standard error): {}; {}, {} steps, on {}",
+        seeds.len(),
+        if seeds.len() == 1 { "" } else { "s" },
+        listed.join(", "),
+        first.get("dataset").and_then(|d| d.as_str()).unwrap_or("?"),
+        first.get("steps").map_or("?".into(), |s| s.to_string()),
+        backends.join(" and ")
+    );
+    for line in stats.lines() {
+        println!("{line}");
     }
     Ok(())
 }

@@ -221,7 +221,7 @@ fn run_folder(out: Option<&Path>, dataset: DatasetName) -> anyhow::Result<PathBu
 /// under a regular file (ENOTDIR), or in a folder this user may not write.
 /// Probes by creating (and removing) a folder in the nearest existing ancestor
 /// (or in `out` itself, an empty folder).
-fn check_creatable(out: &Path) -> anyhow::Result<()> {
+pub(super) fn check_creatable(out: &Path) -> anyhow::Result<()> {
     let mut base = Some(out);
     while let Some(b) = base {
         if b.as_os_str().is_empty() || b.exists() || std::fs::symlink_metadata(b).is_ok() {

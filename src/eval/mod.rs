@@ -7,3 +7,4 @@ pub mod frechet;
 pub mod modes;
 pub mod parzen;
 pub mod report;
+pub mod sweep;

@@ -38,13 +38,13 @@
 //! Results over several training seeds are aggregated with [`summarize`] as
 //! mean ± standard error (sample standard deviation / sqrt(n)).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Number of generated samples the protocol scores (VEEGAN / PacGAN).
 pub const SAMPLES: usize = 2500;
 
 /// Mode-coverage score of one set of generated samples.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModeScore {
     /// Modes with at least one high-quality sample.
     pub modes_covered: usize,
@@ -157,7 +157,7 @@ pub fn mean_and_standard_error(values: &[f64]) -> (f64, f64) {
 }
 
 /// Mean ± standard error of the mode scores over several seeds.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeedSummary {
     /// Number of seeds (scores) summarised.
     pub seeds: usize,

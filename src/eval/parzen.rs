@@ -11,7 +11,7 @@
 //! (`parzen.wgsl`). Test rows go through in chunks so every buffer fits an
 //! adapter's binding limit (llvmpipe: 128 MiB).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backend::Executor;
 use crate::gpu::GpuContext;
@@ -108,7 +108,7 @@ pub fn log_likelihoods(
     Ok(result)
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParzenScore {
     pub sigma: f32,
     /// Mean log-likelihood of the validation rows at each protocol σ.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::classifier::{self, Classifier};
 use super::{frechet, modes, parzen};
@@ -45,7 +45,7 @@ pub fn generate(
 }
 
 /// Classifier-based scores of generated images against real ones.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierScores {
     pub classifier_dataset: String,
     pub classifier_test_accuracy: f64,
@@ -106,7 +106,7 @@ pub fn classifier_scores(
 }
 
 /// Everything `eval` reports for one generator.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Report {
     pub dataset: String,
     pub step: u64,

@@ -1,0 +1,339 @@
+//! Seed sweeps: mean ± standard error over the reports of several seeds of
+//! one configuration, for a sweep just trained (`eval --seeds`) or for run
+//! folders gathered from several sweeps (`eval --summarize`): a sweep split
+//! over machines, or cut short by a time limit, keeps each finished seed's
+//! `config.json` and `eval.json`, and these are all a summary needs.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::modes::{self, SeedSummary, mean_and_standard_error};
+use super::report::Report;
+
+/// Mean ± standard error over seeds of every score the reports hold.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweepStats {
+    pub modes: Option<SeedSummary>,
+    pub parzen: Option<(f64, f64)>,
+    pub frechet_distance: Option<(f64, f64)>,
+    pub inception_score: Option<(f64, f64)>,
+}
+
+impl SweepStats {
+    pub fn of(reports: &[Report]) -> SweepStats {
+        let scores: Vec<modes::ModeScore> =
+            reports.iter().filter_map(|r| r.modes.clone()).collect();
+        let stat = |f: &dyn Fn(&Report) -> Option<f64>| {
+            let v: Vec<f64> = reports.iter().filter_map(f).collect();
+            (!v.is_empty()).then(|| mean_and_standard_error(&v))
+        };
+        SweepStats {
+            modes: (!scores.is_empty()).then(|| modes::summarize(&scores)),
+            parzen: stat(&|r| r.parzen.as_ref().map(|p| p.mean)),
+            frechet_distance: stat(&|r| r.classifier.as_ref().map(|c| c.frechet_distance)),
+            inception_score: stat(&|r| r.classifier.as_ref().map(|c| c.inception_score)),
+        }
+    }
+
+    /// The indented lines `eval` prints under a sweep's heading.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(m) = &self.modes {
+            out.push(format!(
+                "  modes {:.2} ± {:.2}, high-quality {:.1}% ± {:.1}, reverse KL {:.4} ± {:.4}",
+                m.modes_mean,
+                m.modes_se,
+                100.0 * m.high_quality_mean,
+                100.0 * m.high_quality_se,
+                m.reverse_kl_mean,
+                m.reverse_kl_se
+            ));
+        }
+        if let Some((m, s)) = self.parzen {
+            out.push(format!("  Parzen {m:.1} ± {s:.1} nats"));
+        }
+        if let Some((m, s)) = self.frechet_distance {
+            out.push(format!("  Fréchet distance {m:.3} ± {s:.3}"));
+        }
+        if let Some((m, s)) = self.inception_score {
+            out.push(format!("  inception score {m:.3} ± {s:.3}"));
+        }
+        out
+    }
+}
+
+/// One scored run of a sweep.
+#[derive(Clone, Debug)]
+pub struct ScoredRun {
+    pub dir: PathBuf,
+    pub seed: u64,
+    /// The run's `config.json`.
+    pub config: serde_json::Value,
+    /// The run's `eval.json`.
+    pub report: Report,
+}
+
+/// Settings of `config.json` that may differ between the seeds of one
+/// configuration: the seed itself, where it ran, and how often it logged.
+pub const PER_RUN_SETTINGS: &[&str] = &[
+    "seed",
+    "backend",
+    "sample_every",
+    "log_every",
+    "shadergan_version",
+];
+
+/// Every scored run in `dirs`, sorted by seed. Each folder is a run (it holds
+/// `eval.json`) or a sweep (its `seed-*` folders are runs; those without
+/// `eval.json`, unfinished, are left out and listed in the second value).
+/// Refused in one line: a folder with no scored run, an unreadable or
+/// malformed file, a seed found twice, and runs configured differently.
+pub fn gather(dirs: &[PathBuf]) -> anyhow::Result<(Vec<ScoredRun>, Vec<PathBuf>)> {
+    let mut runs: Vec<ScoredRun> = Vec::new();
+    let mut unfinished = Vec::new();
+    for dir in dirs {
+        let found = runs_in(dir, &mut unfinished)?;
+        anyhow::ensure!(
+            !found.is_empty(),
+            "{} holds no scored run (no eval.json in it or in its seed-* folders)",
+            dir.display()
+        );
+        for run_dir in found {
+            runs.push(read_run(&run_dir)?);
+        }
+    }
+    if let Some(first) = runs.first() {
+        let reference = shared_settings(&first.config);
+        for run in &runs[1..] {
+            if let Some(key) = first_difference(&reference, &shared_settings(&run.config)) {
+                anyhow::bail!(
+                    "{} and {} were trained with different settings ({key}); summarize one configuration at a time",
+                    first.dir.display(),
+                    run.dir.display()
+                );
+            }
+        }
+    }
+    runs.sort_by_key(|r| r.seed);
+    for pair in runs.windows(2) {
+        anyhow::ensure!(
+            pair[0].seed != pair[1].seed,
+            "seed {} appears twice: {} and {}",
+            pair[0].seed,
+            pair[0].dir.display(),
+            pair[1].dir.display()
+        );
+    }
+    Ok((runs, unfinished))
+}
+
+/// The run folders in `dir`: itself, or its `seed-*` folders.
+fn runs_in(dir: &Path, unfinished: &mut Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    if dir.join("eval.json").is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?
+            .path();
+        let is_seed_dir = path.is_dir()
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("seed-"));
+        if !is_seed_dir {
+            continue;
+        }
+        if path.join("eval.json").is_file() {
+            found.push(path);
+        } else {
+            unfinished.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not valid JSON: {e}", path.display()))
+}
+
+fn read_run(dir: &Path) -> anyhow::Result<ScoredRun> {
+    let config_path = dir.join("config.json");
+    let config = read_json(&config_path)?;
+    let seed = config
+        .get("seed")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| anyhow::anyhow!("{} has no seed", config_path.display()))?;
+    let report_path = dir.join("eval.json");
+    let report: Report = serde_json::from_value(read_json(&report_path)?)
+        .map_err(|e| anyhow::anyhow!("{} is not an eval report: {e}", report_path.display()))?;
+    Ok(ScoredRun {
+        dir: dir.to_path_buf(),
+        seed,
+        config,
+        report,
+    })
+}
+
+/// `config` without its per-run top-level fields.
+fn shared_settings(config: &serde_json::Value) -> serde_json::Value {
+    let mut shared = config.clone();
+    if let Some(o) = shared.as_object_mut() {
+        o.retain(|k, _| !PER_RUN_SETTINGS.contains(&k.as_str()));
+    }
+    shared
+}
+
+/// The first setting whose value differs, as `path: a vs b` (`model.pack: 6 vs 8`).
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
+    difference_at("", a, b)
+}
+
+fn difference_at(path: &str, a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let at = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                difference_at(
+                    &at,
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                )
+            })
+        }
+        _ if a == b => None,
+        _ => Some(format!("{path}: {a} vs {b}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A fresh folder under the system's temporary space.
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("shadergan-sweep-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Writes a run of `seed` with `modes` of 25 covered and `hq` high-quality.
+    fn write_run(dir: &Path, seed: u64, pack: u64, modes: usize, hq: f64) {
+        std::fs::create_dir_all(dir).unwrap();
+        let config = json!({
+            "dataset": "grid", "steps": 100, "model": {"pack": pack, "hidden": [8]},
+            "seed": seed, "backend": if seed.is_multiple_of(2) { "cpu" } else { "gpu: X" }, "log_every": seed,
+        });
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        let report = json!({
+            "dataset": "grid", "step": 100, "classifier": null, "parzen": null, "skipped": [],
+            "modes": {"modes_covered": modes, "modes_total": 25, "high_quality_fraction": hq,
+                      "reverse_kl": 0.1, "samples": 2500},
+        });
+        std::fs::write(dir.join("eval.json"), report.to_string()).unwrap();
+    }
+
+    #[test]
+    fn runs_from_sweeps_and_single_folders_are_gathered_by_seed() {
+        let root = scratch("gather");
+        let a = root.join("a");
+        write_run(&a.join("seed-0"), 0, 8, 25, 0.90);
+        write_run(&a.join("seed-1"), 1, 8, 24, 0.94);
+        std::fs::create_dir_all(a.join("seed-2")).unwrap(); // unfinished: no eval.json
+        let b = root.join("b");
+        write_run(&b, 3, 8, 23, 0.98);
+        let (runs, unfinished) = gather(&[b.clone(), a.clone()]).unwrap();
+        let seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
+        assert_eq!(seeds, [0, 1, 3]);
+        assert_eq!(unfinished, [a.join("seed-2")]);
+        let reports: Vec<Report> = runs.iter().map(|r| r.report.clone()).collect();
+        let m = SweepStats::of(&reports).modes.unwrap();
+        assert_eq!(m.seeds, 3);
+        assert!((m.modes_mean - 24.0).abs() < 1e-12);
+        // Standard error of (25, 24, 23): sample std 1, over √3.
+        assert!((m.modes_se - 1.0 / 3f64.sqrt()).abs() < 1e-12);
+        assert!((m.high_quality_mean - 0.94).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_seed_found_twice_is_refused() {
+        let root = scratch("twice");
+        write_run(&root.join("x/seed-4"), 4, 8, 25, 0.9);
+        write_run(&root.join("y"), 4, 8, 25, 0.9);
+        let e = gather(&[root.join("x"), root.join("y")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("seed 4 appears twice"), "{e}");
+    }
+
+    #[test]
+    fn runs_of_other_settings_are_refused_naming_the_setting() {
+        let root = scratch("differ");
+        write_run(&root.join("p6"), 0, 6, 25, 0.9);
+        write_run(&root.join("p8"), 1, 8, 25, 0.9);
+        let e = gather(&[root.join("p6"), root.join("p8")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("different settings (model.pack: 6 vs 8)"), "{e}");
+    }
+
+    #[test]
+    fn empty_folders_and_bad_reports_are_refused_naming_the_file() {
+        let root = scratch("bad");
+        let empty = root.join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let e = gather(std::slice::from_ref(&empty))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds no scored run"), "{e}");
+
+        let run = root.join("run");
+        write_run(&run, 0, 8, 25, 0.9);
+        std::fs::write(run.join("eval.json"), "{\"dataset\": \"grid\"").unwrap();
+        let e = gather(std::slice::from_ref(&run)).unwrap_err().to_string();
+        assert!(e.contains("eval.json is not valid JSON"), "{e}");
+        std::fs::write(run.join("eval.json"), "{\"modes\": 3}").unwrap();
+        let e = gather(std::slice::from_ref(&run)).unwrap_err().to_string();
+        assert!(e.contains("eval.json is not an eval report"), "{e}");
+        std::fs::write(run.join("config.json"), "{}").unwrap();
+        let e = gather(std::slice::from_ref(&run)).unwrap_err().to_string();
+        assert!(e.contains("config.json has no seed"), "{e}");
+    }
+
+    #[test]
+    fn per_run_settings_may_differ_and_nested_differences_are_named() {
+        let a = json!({"seed": 1, "backend": "cpu", "model": {"hidden": [8, 8]}, "steps": 5});
+        let b = json!({"seed": 2, "backend": "gpu", "model": {"hidden": [8, 8]}, "steps": 5});
+        assert_eq!(
+            first_difference(&shared_settings(&a), &shared_settings(&b)),
+            None
+        );
+        let c = json!({"seed": 2, "model": {"hidden": [8, 9]}, "steps": 5, "extra": true});
+        assert_eq!(
+            first_difference(&shared_settings(&a), &shared_settings(&c)).unwrap(),
+            "extra: null vs true"
+        );
+        let d = json!({"model": {"hidden": [8, 9]}, "steps": 5});
+        assert_eq!(
+            first_difference(&shared_settings(&a), &shared_settings(&d)).unwrap(),
+            "model.hidden: [8,8] vs [8,9]"
+        );
+    }
+}
