@@ -255,4 +255,26 @@ mod tests {
         }
         assert!(Recipe::preset("nope").is_none());
     }
+
+    /// The recipe files behind the README's result rows load, and the ones that
+    /// name a preset's settings are that preset.
+    #[test]
+    fn the_example_recipes_load_and_match_their_presets() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/recipes");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let r = Recipe::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            r.dataset_name().unwrap();
+            names.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+        }
+        assert!(names.len() >= 8, "{names:?}");
+        let load = |name: &str| Recipe::from_file(&dir.join(format!("{name}.json"))).unwrap();
+        assert_eq!(load("grid_p8d2"), Recipe::preset("grid").unwrap());
+        let mnist_seed = Recipe {
+            steps: 28_125,
+            ..Recipe::seed(DatasetName::Mnist)
+        };
+        assert_eq!(load("mnist_seed"), mnist_seed);
+    }
 }
