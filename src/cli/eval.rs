@@ -77,6 +77,15 @@ pub fn print_report(r: &Report) {
             m.reverse_kl,
             m.samples
         );
+        // A few missed modes are worth naming; a collapsed run's list is in eval.json.
+        if (1..=8).contains(&m.missed.len()) {
+            let at: Vec<String> = m
+                .missed
+                .iter()
+                .map(|[x, y]| format!("({x}, {y})"))
+                .collect();
+            println!("  modes missed, by center: {}", at.join(", "));
+        }
     }
     if let Some(c) = &r.classifier {
         println!(
@@ -246,7 +255,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     let json = serde_json::json!({
         "preset": preset, "recipe": recipe, "seeds": k, "first_seed": a.first_seed,
         "modes": stats.modes, "parzen": stats.parzen, "frechet_distance": stats.frechet_distance,
-        "inception_score": stats.inception_score, "runs": reports,
+        "inception_score": stats.inception_score, "missed_modes": stats.missed_modes,
+        "runs": reports,
     });
     let text = serde_json::to_string_pretty(&json)?;
     write_atomic(&root.join("summary.json"), text.as_bytes())?;
@@ -289,6 +299,7 @@ fn summarize(a: &EvalArgs) -> anyhow::Result<()> {
             "seeds": seeds, "dataset": first.get("dataset"), "steps": first.get("steps"),
             "backends": backends, "modes": stats.modes, "parzen": stats.parzen,
             "frechet_distance": stats.frechet_distance, "inception_score": stats.inception_score,
+            "missed_modes": stats.missed_modes,
             "runs": runs.iter().map(|r| serde_json::json!({
                 "dir": r.dir, "seed": r.seed, "report": r.report,
             })).collect::<Vec<_>>(),

@@ -57,6 +57,10 @@ pub struct ModeScore {
     pub reverse_kl: f64,
     /// Number of 2-D samples scored (non-finite included).
     pub samples: usize,
+    /// Centers of the modes not covered, in the mixture's order (absent in
+    /// reports written before it was added).
+    #[serde(default)]
+    pub missed: Vec<[f32; 2]>,
 }
 
 /// Scores `samples` (row-major `[x0, y0, x1, y1, ...]`) against a Gaussian
@@ -121,6 +125,12 @@ pub fn score_modes(samples: &[f32], centers: &[[f32; 2]], std: f32) -> ModeScore
         high_quality_fraction,
         reverse_kl,
         samples: n_samples,
+        missed: centers
+            .iter()
+            .zip(&covered)
+            .filter(|&(_, &c)| !c)
+            .map(|(center, _)| *center)
+            .collect(),
     }
 }
 
@@ -249,6 +259,8 @@ mod tests {
         let s: Vec<f32> = (0..SAMPLES).flat_map(|_| centers[3]).collect();
         let r = score_modes(&s, &centers, RING_STD);
         assert_eq!(r.modes_covered, 1);
+        assert_eq!(r.missed.len(), 7);
+        assert!(!r.missed.contains(&centers[3]));
         assert_eq!(r.samples, SAMPLES);
         assert!(close(r.high_quality_fraction, 1.0));
         assert!(close(r.reverse_kl, 8f64.ln()), "{}", r.reverse_kl);
@@ -284,6 +296,7 @@ mod tests {
         }
         let r = score_modes(&s, &centers, GRID_STD);
         assert_eq!(r.modes_covered, 22);
+        assert_eq!(r.missed, centers[..3]);
         assert_eq!(r.modes_total, 25);
         assert!(close(r.high_quality_fraction, 1.0));
         assert!(
@@ -370,7 +383,8 @@ mod tests {
                 modes_total: 8,
                 high_quality_fraction: 0.0,
                 reverse_kl: 0.0,
-                samples: 0
+                samples: 0,
+                missed: ring().to_vec(),
             }
         );
         let r = score_modes(&[0.0, 0.0, 1.0], &[], RING_STD);
@@ -400,6 +414,7 @@ mod tests {
             high_quality_fraction: hq,
             reverse_kl: kl,
             samples: SAMPLES,
+            missed: Vec::new(),
         };
         let s = summarize(&[
             score(1, 0.1, 1.0),

@@ -18,6 +18,9 @@ pub struct SweepStats {
     pub parzen: Option<(f64, f64)>,
     pub frechet_distance: Option<(f64, f64)>,
     pub inception_score: Option<(f64, f64)>,
+    /// Each mode center missed by some seed, with the number of seeds that missed it
+    /// (most often first).
+    pub missed_modes: Vec<([f32; 2], usize)>,
 }
 
 impl SweepStats {
@@ -33,6 +36,7 @@ impl SweepStats {
             parzen: stat(&|r| r.parzen.as_ref().map(|p| p.mean)),
             frechet_distance: stat(&|r| r.classifier.as_ref().map(|c| c.frechet_distance)),
             inception_score: stat(&|r| r.classifier.as_ref().map(|c| c.inception_score)),
+            missed_modes: missed_modes(&scores),
         }
     }
 
@@ -50,6 +54,17 @@ impl SweepStats {
                 m.reverse_kl_se
             ));
         }
+        if !self.missed_modes.is_empty() && self.missed_modes.len() <= 8 {
+            let at: Vec<String> = self
+                .missed_modes
+                .iter()
+                .map(|([x, y], n)| format!("({x}, {y}) by {n}"))
+                .collect();
+            out.push(format!(
+                "  modes missed, by center and seeds: {}",
+                at.join(", ")
+            ));
+        }
         if let Some((m, s)) = self.parzen {
             out.push(format!("  Parzen {m:.1} ± {s:.1} nats"));
         }
@@ -61,6 +76,20 @@ impl SweepStats {
         }
         out
     }
+}
+
+/// Every missed mode center with the number of scores that missed it, most often
+/// first (ties in the mixture's order, as the scores list them).
+fn missed_modes(scores: &[modes::ModeScore]) -> Vec<([f32; 2], usize)> {
+    let mut counts: Vec<([f32; 2], usize)> = Vec::new();
+    for center in scores.iter().flat_map(|s| &s.missed) {
+        match counts.iter_mut().find(|(c, _)| c == center) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*center, 1)),
+        }
+    }
+    counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+    counts
 }
 
 /// One scored run of a sweep.
@@ -234,8 +263,12 @@ mod tests {
         dir
     }
 
-    /// Writes a run of `seed` with `modes` of 25 covered and `hq` high-quality.
+    /// Writes a run of `seed` with `modes` of 25 covered (the rest missed, from
+    /// the corner (4, 4) down) and `hq` high-quality.
     fn write_run(dir: &Path, seed: u64, pack: u64, modes: usize, hq: f64) {
+        let missed: Vec<[f32; 2]> = (0..25 - modes)
+            .map(|i| [4.0, 4.0 - 2.0 * i as f32])
+            .collect();
         std::fs::create_dir_all(dir).unwrap();
         let config = json!({
             "dataset": "grid", "steps": 100, "model": {"pack": pack, "hidden": [8]},
@@ -245,7 +278,7 @@ mod tests {
         let report = json!({
             "dataset": "grid", "step": 100, "classifier": null, "parzen": null, "skipped": [],
             "modes": {"modes_covered": modes, "modes_total": 25, "high_quality_fraction": hq,
-                      "reverse_kl": 0.1, "samples": 2500},
+                      "reverse_kl": 0.1, "samples": 2500, "missed": missed},
         });
         std::fs::write(dir.join("eval.json"), report.to_string()).unwrap();
     }
@@ -270,6 +303,9 @@ mod tests {
         // Standard error of (25, 24, 23): sample std 1, over √3.
         assert!((m.modes_se - 1.0 / 3f64.sqrt()).abs() < 1e-12);
         assert!((m.high_quality_mean - 0.94).abs() < 1e-12);
+        // Seed 1 missed (4, 4); seed 3 missed (4, 4) and (4, 2).
+        let missed = SweepStats::of(&reports).missed_modes;
+        assert_eq!(missed, [([4.0, 4.0], 2), ([4.0, 2.0], 1)]);
     }
 
     #[test]
