@@ -428,6 +428,14 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
     let e = stderr(&o);
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(e.starts_with("error: seed 0 appears twice"), "{e}");
+    // Flags of a training sweep are refused, not ignored.
+    let o = shadergan(&["eval", "--summarize", &path(seq.clone()), "--steps", "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot be used with '--steps"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `bench --quick --json` measures both backends (the GPU where there is one)

@@ -31,7 +31,7 @@ pub struct EvalArgs {
     pub seeds: Option<u64>,
     /// Report mean ± standard error over the seeds already scored in these folders
     /// (runs, or sweeps holding seed-* runs) instead of training; they must share one configuration.
-    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["checkpoint", "seeds"])]
+    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["checkpoint", "seeds", "preset", "recipe", "steps"])]
     pub summarize: Vec<PathBuf>,
     /// The first seed of a --seeds sweep (to split one sweep over several machines).
     #[arg(long, value_name = "S", default_value_t = 0, requires = "seeds")]
