@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use shadergan::data;
+use shadergan::eval::modes;
 use shadergan::eval::report::{Report, Request, evaluate};
 use shadergan::eval::sweep::{self, SweepStats};
 use shadergan::gan::recipe::Recipe;
@@ -77,13 +78,8 @@ pub fn print_report(r: &Report) {
             m.reverse_kl,
             m.samples
         );
-        // A few missed modes are worth naming; a collapsed run's list is in eval.json.
-        if (1..=8).contains(&m.missed.len()) {
-            let at: Vec<String> = m
-                .missed
-                .iter()
-                .map(|[x, y]| format!("({x}, {y})"))
-                .collect();
+        if (1..=modes::MISSED_NAMED).contains(&m.missed.len()) {
+            let at: Vec<String> = m.missed.iter().map(|&c| modes::center_label(c)).collect();
             println!("  modes missed, by center: {}", at.join(", "));
         }
     }

@@ -63,6 +63,15 @@ pub struct ModeScore {
     pub missed: Vec<[f32; 2]>,
 }
 
+/// Missed modes are named in printed reports up to this many; a collapsed
+/// run's whole list stays in `eval.json`.
+pub const MISSED_NAMED: usize = 8;
+
+/// A mode center as reports print it: `(x, y)`.
+pub fn center_label([x, y]: [f32; 2]) -> String {
+    format!("({x}, {y})")
+}
+
 /// Scores `samples` (row-major `[x0, y0, x1, y1, ...]`) against a Gaussian
 /// mixture with the given mode `centers` and per-component `std`.
 ///

@@ -54,11 +54,11 @@ impl SweepStats {
                 m.reverse_kl_se
             ));
         }
-        if !self.missed_modes.is_empty() && self.missed_modes.len() <= 8 {
+        if (1..=modes::MISSED_NAMED).contains(&self.missed_modes.len()) {
             let at: Vec<String> = self
                 .missed_modes
                 .iter()
-                .map(|([x, y], n)| format!("({x}, {y}) by {n}"))
+                .map(|&(c, n)| format!("{} by {n}", modes::center_label(c)))
                 .collect();
             out.push(format!(
                 "  modes missed, by center and seeds: {}",
