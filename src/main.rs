@@ -32,7 +32,7 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// List the GPU adapters, the one chosen, its features and its limits.
     Info {
-        /// Pick the adapter whose name contains this text (else SHADERGAN_ADAPTER, else the best).
+        /// The adapter: its number in the list above, or text its name contains (else SHADERGAN_ADAPTER, else the best).
         #[arg(long)]
         adapter: Option<String>,
     },

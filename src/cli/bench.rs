@@ -26,7 +26,7 @@ pub struct BenchArgs {
     /// Skip the GPU.
     #[arg(long)]
     pub no_gpu: bool,
-    /// Use the GPU adapter whose name contains this text (else SHADERGAN_ADAPTER, else the best).
+    /// The GPU adapter: its number in `shadergan info`, or text its name contains (else SHADERGAN_ADAPTER, else the best).
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
     /// Also write the JSON results to this file (refused if it exists).

@@ -5,9 +5,9 @@ use shadergan::gpu::{ADAPTER_ENV, GpuContext, list_adapters};
 pub fn run(adapter: Option<&str>) -> anyhow::Result<()> {
     let adapters = list_adapters();
     println!("adapters ({}):", adapters.len());
-    for a in &adapters {
+    for (i, a) in adapters.iter().enumerate() {
         println!(
-            "  {} | {:?} | {:?} | driver {} {}",
+            "  {i}: {} | {:?} | {:?} | driver {} {}",
             a.name, a.backend, a.device_type, a.driver, a.driver_info
         );
     }

@@ -36,7 +36,7 @@ impl From<BackendArg> for BackendChoice {
 pub struct DeviceArgs {
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
-    /// Use the GPU adapter whose name contains this text (else SHADERGAN_ADAPTER, else the best).
+    /// The GPU adapter: its number in `shadergan info`, or text its name contains (else SHADERGAN_ADAPTER, else the best).
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
 }

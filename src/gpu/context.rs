@@ -1,7 +1,8 @@
 //! The GPU context: which adapter, which device, which limits.
 //!
-//! Adapter choice, in order: a name asked for (`SHADERGAN_ADAPTER`, or the
-//! caller's `--adapter`), else a discrete GPU, then an integrated one, then
+//! Adapter choice, in order: an adapter asked for (`SHADERGAN_ADAPTER`, or the
+//! caller's `--adapter`: a number from `shadergan info`'s list, or part of a
+//! name), else a discrete GPU, then an integrated one, then
 //! anything else (virtual), then a software adapter such as Mesa's llvmpipe.
 //! The device is requested with the adapter's own limits, not wgpu's defaults,
 //! so large workgroups and large storage buffers are available where the
@@ -9,7 +10,8 @@
 
 use std::sync::{Arc, Mutex};
 
-/// Environment variable that picks an adapter by (part of) its name.
+/// Environment variable that picks an adapter by its number in `shadergan info`
+/// or (part of) its name.
 pub const ADAPTER_ENV: &str = "SHADERGAN_ADAPTER";
 
 #[derive(Debug, thiserror::Error)]
@@ -54,13 +56,64 @@ pub struct GpuContext {
     uncaptured: Arc<Mutex<Option<String>>>,
 }
 
-/// Every adapter wgpu can see on this machine.
+/// Every adapter wgpu can see that can run compute shaders, best first: the
+/// order `--adapter N` indexes and `shadergan info` numbers.
 pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
-    let instance = new_instance();
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+    ranked_adapters(&new_instance())
         .iter()
         .map(|a| a.get_info())
         .collect()
+}
+
+/// The adapters with compute shaders, sorted by kind (discrete first) and then
+/// backend (native before GL); the sort is stable, so two equal cards keep
+/// the driver's enumeration order.
+fn ranked_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    let mut adapters: Vec<wgpu::Adapter> =
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+            .into_iter()
+            // Compute shaders are required: GL adapters without them are useless here.
+            .filter(|a| {
+                a.get_downlevel_capabilities()
+                    .flags
+                    .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+            })
+            .collect();
+    adapters.sort_by_key(|a| {
+        let info = a.get_info();
+        (
+            device_type_rank(info.device_type),
+            backend_rank(info.backend),
+        )
+    });
+    adapters
+}
+
+/// Where `--adapter` points: a number is a position in [`list_adapters`]
+/// (for hosts with several identical cards), anything else part of a name.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AdapterQuery {
+    Index(usize),
+    NameContains(String),
+}
+
+impl AdapterQuery {
+    pub fn parse(wanted: &str) -> AdapterQuery {
+        match wanted.trim().parse::<usize>() {
+            Ok(i) => AdapterQuery::Index(i),
+            Err(_) => AdapterQuery::NameContains(wanted.to_lowercase()),
+        }
+    }
+
+    /// The position of the first adapter this query picks, if any.
+    pub fn pick(&self, names: &[String]) -> Option<usize> {
+        match self {
+            AdapterQuery::Index(i) => (*i < names.len()).then_some(*i),
+            AdapterQuery::NameContains(w) => {
+                names.iter().position(|n| n.to_lowercase().contains(w))
+            }
+        }
+    }
 }
 
 /// Vulkan, Metal and DX12 by default (GL's compute support is too thin, and
@@ -99,45 +152,27 @@ impl GpuContext {
         Self::with_adapter(wanted.as_deref())
     }
 
-    /// Opens the first adapter whose name contains `wanted` (case-insensitive),
-    /// or the best adapter when `wanted` is `None`.
+    /// Opens the adapter `wanted` names ([`AdapterQuery`]: a position in
+    /// [`list_adapters`], or part of a name, case-insensitive), or the best
+    /// adapter when `wanted` is `None`.
     pub fn with_adapter(wanted: Option<&str>) -> Result<GpuContext, GpuError> {
-        let instance = new_instance();
-        let mut adapters: Vec<wgpu::Adapter> =
-            pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-                .into_iter()
-                // Compute shaders are required: GL adapters without them are useless here.
-                .filter(|a| {
-                    a.get_downlevel_capabilities()
-                        .flags
-                        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
-                })
-                .collect();
+        let mut adapters = ranked_adapters(&new_instance());
         if adapters.is_empty() {
             return Err(GpuError::NoAdapter);
         }
-        adapters.sort_by_key(|a| {
-            let info = a.get_info();
-            (
-                device_type_rank(info.device_type),
-                backend_rank(info.backend),
-            )
-        });
         let adapter = match wanted {
             None => adapters.swap_remove(0),
             Some(w) => {
-                let lw = w.to_lowercase();
-                let pos = adapters
-                    .iter()
-                    .position(|a| a.get_info().name.to_lowercase().contains(&lw));
-                match pos {
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                match AdapterQuery::parse(w).pick(&names) {
                     Some(i) => adapters.swap_remove(i),
                     None => {
                         let available = adapters
                             .iter()
-                            .map(|a| {
-                                let i = a.get_info();
-                                format!("{} ({:?})", i.name, i.backend)
+                            .enumerate()
+                            .map(|(i, a)| {
+                                let info = a.get_info();
+                                format!("{i}: {} ({:?})", info.name, info.backend)
                             })
                             .collect::<Vec<_>>()
                             .join(", ");
@@ -290,5 +325,40 @@ impl GpuContext {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| GpuError::Validation(e.to_string()))?;
         self.check_lost()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AdapterQuery;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_number_picks_an_adapter_by_position_so_identical_cards_can_be_told_apart() {
+        let two_cards = names(&[
+            "NVIDIA H200",
+            "NVIDIA H200",
+            "llvmpipe (LLVM 19.1.7, 256 bits)",
+        ]);
+        assert_eq!(AdapterQuery::parse("1"), AdapterQuery::Index(1));
+        assert_eq!(AdapterQuery::parse(" 0 ").pick(&two_cards), Some(0));
+        assert_eq!(AdapterQuery::parse("1").pick(&two_cards), Some(1));
+        assert_eq!(AdapterQuery::parse("3").pick(&two_cards), None);
+    }
+
+    #[test]
+    fn text_picks_the_first_adapter_whose_name_contains_it_ignoring_case() {
+        let list = names(&["NVIDIA H200", "llvmpipe (LLVM 19.1.7, 256 bits)"]);
+        assert_eq!(AdapterQuery::parse("LLVMpipe").pick(&list), Some(1));
+        assert_eq!(AdapterQuery::parse("h200").pick(&list), Some(0));
+        assert_eq!(AdapterQuery::parse("radeon").pick(&list), None);
+        // A name with digits in it is still a name.
+        assert_eq!(
+            AdapterQuery::parse("H200"),
+            AdapterQuery::NameContains("h200".into())
+        );
     }
 }
