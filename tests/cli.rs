@@ -248,6 +248,10 @@ fn refused_flags_exit_non_zero_with_one_line_and_write_nothing() {
         (&["--hidden", "0"], "--hidden sizes must be at least 1"),
         (&["--batch", "200000"], "larger than the dataset"),
         (&["--steps", "0"], "--steps must be at least 1"),
+        (
+            &["--d-steps-from", "5"],
+            "--d-steps-from needs --d-steps above 1",
+        ),
     ];
     for (flags, message) in cases {
         let mut args = vec![
@@ -565,6 +569,8 @@ fn resuming_continues_exactly_where_the_run_stopped() {
         } else {
             args.extend(["--dataset", "ring", "--batch", "16", "--hidden", "16,16"]);
             args.extend(["--g-ema", "0.9", "--out", out.to_str().unwrap()]);
+            // One D update per step before step 35, two after: the halves cross the switch.
+            args.extend(["--d-steps", "2", "--d-steps-from", "35"]);
         }
         args.extend(extra);
         let o = shadergan(&args);
@@ -590,7 +596,10 @@ fn resuming_continues_exactly_where_the_run_stopped() {
             (ta.generator_updates, ta.discriminator_updates),
             (tb.generator_updates, tb.discriminator_updates)
         );
-        assert_eq!((tb.generator_updates, tb.discriminator_updates), (60, 60));
+        assert_eq!(
+            (tb.generator_updates, tb.discriminator_updates),
+            (60, 35 + 25 * 2)
+        );
         let pairs = [
             ("generator", &a.generator, &b.generator),
             (

@@ -188,6 +188,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         let opts = LoopOptions {
             steps: recipe.steps,
             d_steps: recipe.d_steps,
+            d_steps_from: recipe.d_steps_from,
             sample_every: 0,
             log_every: 100,
             progress: false,

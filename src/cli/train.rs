@@ -88,6 +88,9 @@ pub struct TrainArgs {
     /// D updates per G update [default: 1].
     #[arg(long)]
     pub d_steps: Option<u32>,
+    /// Take one D update per step before step N and --d-steps from N on [default: 0, --d-steps throughout].
+    #[arg(long, value_name = "N")]
+    pub d_steps_from: Option<u64>,
     /// Target of real samples in the D loss (0.9 = one-sided label smoothing) [default: 1].
     #[arg(long)]
     pub real_label: Option<f32>,
@@ -111,7 +114,7 @@ pub struct TrainArgs {
     /// and recipe included) up to --steps in all; training flags come from the run.
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "preset", "dataset", "epochs", "batch", "lr", "beta1", "beta2", "seed", "out",
-        "hidden", "activation", "z_dim", "d_steps", "real_label", "pack", "lr_decay", "d_dropout",
+        "hidden", "activation", "z_dim", "d_steps", "d_steps_from", "real_label", "pack", "lr_decay", "d_dropout",
         "g_ema",
     ])]
     pub resume: Option<PathBuf>,
@@ -164,6 +167,7 @@ pub fn recipe_from_args(a: &TrainArgs) -> anyhow::Result<Recipe> {
     }
     r.z_dim = a.z_dim.unwrap_or(r.z_dim);
     r.d_steps = a.d_steps.unwrap_or(r.d_steps);
+    r.d_steps_from = a.d_steps_from.unwrap_or(r.d_steps_from);
     r.real_label = a.real_label.unwrap_or(r.real_label);
     r.pack = a.pack.unwrap_or(r.pack);
     r.lr_decay |= a.lr_decay;
@@ -430,6 +434,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     let opts = LoopOptions {
         steps: recipe.steps,
         d_steps: recipe.d_steps,
+        d_steps_from: recipe.d_steps_from,
         sample_every: a.sample_every.unwrap_or((recipe.steps / 10).max(1)),
         log_every: a.log_every.max(1),
         progress: !a.quiet,

@@ -21,6 +21,11 @@ pub struct Recipe {
     pub hidden_act: Activation,
     pub z_dim: usize,
     pub d_steps: u32,
+    /// Steps before this one take a single D update; `d_steps` apply from it on
+    /// (0: `d_steps` throughout). Early single D steps let G spread over the
+    /// modes, later extra D steps thin the samples between them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub d_steps_from: u64,
     /// Target of real rows in the D loss (0.9: one-sided label smoothing).
     pub real_label: f32,
     /// PacGAN packing degree.
@@ -34,6 +39,10 @@ pub struct Recipe {
     /// Decay β of the moving average of G's weights that samples come from (0: none).
     #[serde(default)]
     pub g_ema: f32,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// `(name, what it is)` of every preset.
@@ -71,6 +80,7 @@ impl Recipe {
             hidden_act: Activation::Relu,
             z_dim: 100,
             d_steps: 1,
+            d_steps_from: 0,
             real_label: 1.0,
             pack: 1,
             lr_decay: false,
@@ -182,6 +192,13 @@ impl Recipe {
         anyhow::ensure!(self.z_dim > 0, "--z-dim must be at least 1");
         anyhow::ensure!(self.d_steps > 0, "--d-steps must be at least 1");
         anyhow::ensure!(self.pack > 0, "--pack must be at least 1");
+        // A switch at or past --steps is allowed: a run stopped before it and
+        // resumed past it (`train --resume DIR --steps N`) crosses it.
+        anyhow::ensure!(
+            self.d_steps_from == 0 || self.d_steps > 1,
+            "--d-steps-from needs --d-steps above 1 (got {})",
+            self.d_steps
+        );
         anyhow::ensure!(
             self.d_dropout.is_finite() && (0.0..1.0).contains(&self.d_dropout),
             "--d-dropout must be in [0, 1) (got {})",
@@ -195,6 +212,21 @@ impl Recipe {
         Ok(())
     }
 
+    /// D updates in training step `step` (counted from 0).
+    pub fn d_steps_at(&self, step: u64) -> u32 {
+        if step < self.d_steps_from {
+            1
+        } else {
+            self.d_steps
+        }
+    }
+
+    /// D updates over the whole run.
+    pub fn d_updates(&self) -> u64 {
+        let early = self.d_steps_from.min(self.steps);
+        early + (self.steps - early) * u64::from(self.d_steps)
+    }
+
     /// The GAN configuration for data of `data_dim` columns.
     pub fn gan_config(&self, data_dim: usize, points: bool, seed: u64) -> GanConfig {
         let adam = AdamHyper {
@@ -203,7 +235,7 @@ impl Recipe {
             beta2: self.beta2,
             ..AdamHyper::default()
         };
-        // D takes `d_steps` Adam steps per training step; each decays over its own count.
+        // D takes `d_steps_at(step)` Adam steps per training step; each decays over its own count.
         let decay = |updates: u64| {
             if self.lr_decay {
                 u32::try_from(updates).unwrap_or(u32::MAX)
@@ -229,7 +261,7 @@ impl Recipe {
             d_dropout: self.d_dropout,
             g_ema: self.g_ema,
             d_adam: AdamHyper {
-                decay_steps: decay(self.steps * u64::from(self.d_steps)),
+                decay_steps: decay(self.d_updates()),
                 ..adam
             },
             g_adam: AdamHyper {
@@ -254,6 +286,50 @@ mod tests {
             r.dataset_name().unwrap();
         }
         assert!(Recipe::preset("nope").is_none());
+    }
+
+    #[test]
+    fn d_steps_from_gives_one_d_update_before_it_and_d_steps_after() {
+        let r = Recipe {
+            steps: 100,
+            d_steps: 3,
+            d_steps_from: 40,
+            lr_decay: true,
+            ..Recipe::seed(DatasetName::Ring)
+        };
+        r.check().unwrap();
+        assert_eq!((r.d_steps_at(0), r.d_steps_at(39)), (1, 1));
+        assert_eq!((r.d_steps_at(40), r.d_steps_at(99)), (3, 3));
+        assert_eq!(r.d_updates(), 40 + 60 * 3);
+        // D's learning rate decays to zero over its own updates, G's over the steps.
+        let cfg = r.gan_config(2, true, 0);
+        assert_eq!((cfg.d_adam.decay_steps, cfg.g_adam.decay_steps), (220, 100));
+        let throughout = Recipe {
+            d_steps_from: 0,
+            ..r.clone()
+        };
+        assert_eq!(throughout.d_updates(), 300);
+        // The field is left out of files when unused, so older recipes read the same.
+        assert!(
+            !serde_json::to_string(&throughout)
+                .unwrap()
+                .contains("d_steps_from")
+        );
+        assert!(
+            Recipe {
+                d_steps: 1,
+                ..r.clone()
+            }
+            .check()
+            .is_err()
+        );
+        // Past the end: one D update throughout (a run to be resumed past the switch).
+        let later = Recipe {
+            d_steps_from: 150,
+            ..r.clone()
+        };
+        later.check().unwrap();
+        assert_eq!(later.d_updates(), 100);
     }
 
     /// The recipe files behind the README's result rows load, and the ones that

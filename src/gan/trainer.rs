@@ -32,6 +32,9 @@ pub struct RunConfig {
     pub batch: usize,
     pub steps: u64,
     pub d_steps: u32,
+    /// Steps before this one took one D update (0: `d_steps` throughout).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub d_steps_from: u64,
     pub d_adam: crate::plan::AdamHyper,
     pub g_adam: crate::plan::AdamHyper,
     pub real_label: f32,
@@ -44,6 +47,10 @@ pub struct RunConfig {
     pub sample_every: u64,
     pub log_every: u64,
     pub shadergan_version: &'static str,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// The last scalars of a run.
@@ -102,6 +109,8 @@ fn stop_requested() -> bool {
 pub struct LoopOptions {
     pub steps: u64,
     pub d_steps: u32,
+    /// Steps before this one take a single D update (0: `d_steps` throughout).
+    pub d_steps_from: u64,
     pub sample_every: u64,
     pub log_every: u64,
     pub progress: bool,
@@ -205,6 +214,7 @@ pub fn train(
         batch: cfg.batch,
         steps: opts.steps,
         d_steps: opts.d_steps,
+        d_steps_from: opts.d_steps_from,
         d_adam: cfg.d_adam,
         g_adam: cfg.g_adam,
         real_label: cfg.real_label,
@@ -288,8 +298,12 @@ pub fn train(
         }
         n = n.min(opts.steps - step);
         phases.clear();
-        for _ in 0..n {
-            phases.extend_from_slice(&step_phases);
+        for s in step..step + n {
+            if s < opts.d_steps_from {
+                phases.extend_from_slice(&["d_step", "g_step"]);
+            } else {
+                phases.extend_from_slice(&step_phases);
+            }
         }
         phases.push("check_params");
         exec.run(&phases, Some(step + n))?;
