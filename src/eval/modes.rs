@@ -67,9 +67,17 @@ pub struct ModeScore {
 /// run's whole list stays in `eval.json`.
 pub const MISSED_NAMED: usize = 8;
 
-/// A mode center as reports print it: `(x, y)`.
+/// A mode center as reports print it: `(x, y)`, each to 3 decimals with
+/// trailing zeros dropped, so the ring's `cos(2πk/8)` reads `0.707`, not
+/// `0.70710677`, and a rounding residue like `-4.4e-8` reads `0`.
 pub fn center_label([x, y]: [f32; 2]) -> String {
-    format!("({x}, {y})")
+    format!("({}, {})", short_number(x), short_number(y))
+}
+
+fn short_number(v: f32) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
 }
 
 /// Scores `samples` (row-major `[x0, y0, x1, y1, ...]`) against a Gaussian
@@ -218,6 +226,14 @@ pub fn summarize(scores: &[ModeScore]) -> SeedSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn center_labels_are_short_and_exact_where_the_center_is() {
+        assert_eq!(center_label([-4.0, 2.0]), "(-4, 2)");
+        assert_eq!(center_label([0.70710677, -0.7071069]), "(0.707, -0.707)");
+        assert_eq!(center_label([-4.371139e-8, 1.0]), "(0, 1)");
+        assert_eq!(center_label([0.5, -1.25]), "(0.5, -1.25)");
+    }
 
     const RING_STD: f32 = 0.01;
     const GRID_STD: f32 = 0.05;
