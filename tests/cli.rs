@@ -442,6 +442,83 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
     );
 }
 
+/// `eval --seeds --adapter 0,0` spreads the seeds over a list of adapters, one
+/// wgpu device each (here the same adapter twice, which CI has), and trains the
+/// runs a one-device sweep trains; a list elsewhere is refused in one line.
+#[test]
+fn a_sweep_over_a_list_of_adapters_trains_the_runs_of_a_one_device_sweep() {
+    let refused = |args: &[&str], message: &str| {
+        let o = shadergan(args);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{args:?} was accepted");
+        assert_eq!(e.trim().lines().count(), 1, "{args:?}: {e}");
+        assert!(e.contains(message), "{args:?}: {e}");
+    };
+    let out = scratch("adapter-list-refused");
+    let o = out.to_str().unwrap();
+    refused(
+        &["train", "--dataset", "ring", "--adapter", "0,1", "--out", o],
+        "only `eval --seeds` spreads over several",
+    );
+    refused(
+        &[
+            "eval",
+            "--seeds",
+            "1",
+            "--preset",
+            "ring",
+            "--backend",
+            "cpu",
+        ]
+        .into_iter()
+        .chain(["--adapter", "0,1", "--out", o])
+        .collect::<Vec<_>>(),
+        "--backend cpu uses none",
+    );
+    assert!(!out.exists(), "a refused sweep created its folder");
+    if common::gpu().is_none() {
+        return;
+    }
+    let sweep = |name: &str, adapter: &str| {
+        let out = scratch(name);
+        let o = shadergan(&[
+            "eval",
+            "--seeds",
+            "2",
+            "--preset",
+            "ring",
+            "--steps",
+            "60",
+            "--backend",
+            "gpu",
+            "--adapter",
+            adapter,
+            "--no-parzen",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            o.status.success(),
+            "eval --adapter {adapter} failed: {}",
+            stderr(&o)
+        );
+        out
+    };
+    let (one, two) = (sweep("adapter-one", "0"), sweep("adapter-list", "0,0"));
+    for seed in 0..2 {
+        let load = |d: &Path| {
+            shadergan::io::checkpoint::load(&d.join(format!("seed-{seed}/checkpoint.safetensors")))
+                .unwrap()
+        };
+        let err = common::norm_rel_err(&load(&two).generator, &load(&one).generator);
+        assert!(
+            err <= 1e-5,
+            "seed {seed}: the two-device sweep differs by {err:e}"
+        );
+    }
+}
+
 /// `bench --quick --json` measures both backends (the GPU where there is one)
 /// and reports positive figures whose ratio is GPU over CPU.
 #[test]

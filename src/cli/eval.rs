@@ -15,6 +15,7 @@ use shadergan::io::atomic::write_atomic;
 use shadergan::io::checkpoint;
 
 use super::DeviceArgs;
+use shadergan::gpu::GpuContext;
 
 #[derive(Args, Clone, Debug)]
 pub struct EvalArgs {
@@ -37,10 +38,11 @@ pub struct EvalArgs {
     /// The first seed of a --seeds sweep (to split one sweep over several machines).
     #[arg(long, value_name = "S", default_value_t = 0, requires = "seeds")]
     pub first_seed: u64,
-    /// Train this many seeds of a --seeds sweep at once, in threads sharing one device
-    /// (small models leave most of a GPU, or all but one CPU core, idle).
-    #[arg(long, value_name = "J", default_value_t = 1, requires = "seeds")]
-    pub jobs: usize,
+    /// Train this many seeds of a --seeds sweep at once, in threads: on the CPU backend one
+    /// core each; with --adapter 0,1,… the threads take the adapters in turn
+    /// [default: 1, or one per adapter listed].
+    #[arg(long, value_name = "J", requires = "seeds")]
+    pub jobs: Option<usize>,
     /// The preset trained with --seeds.
     #[arg(long, value_name = "NAME", conflicts_with = "recipe")]
     pub preset: Option<String>,
@@ -120,9 +122,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         shadergan::eval::report::check_data_dim(&ck.model, dataset)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
-    let selected = a.device.select()?;
-    let gpu = selected.gpu;
     if let Some(ck) = loaded {
+        let gpu = a.device.select()?.gpu;
         let dataset = a.dataset.clone().unwrap_or(ck.dataset.clone());
         let report = evaluate(
             gpu.as_ref(),
@@ -178,11 +179,13 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     );
     // A folder that cannot be created is refused now, not after the first seed's training.
     super::train::check_creatable(&root)?;
-    anyhow::ensure!(a.jobs > 0, "--jobs must be at least 1");
+    let gpus = a.device.select_each()?;
+    let jobs = a.jobs.unwrap_or(gpus.len());
+    anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
     let seeds: Vec<u64> = (a.first_seed..a.first_seed + k).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
-    let run_one = |seed: u64| -> anyhow::Result<Report> {
+    let run_one = |seed: u64, gpu: &Option<GpuContext>| -> anyhow::Result<Report> {
         let dataset = data::load(name, a.data.as_deref(), seed)?.dataset;
         let out = root.join(format!("seed-{seed}"));
         let opts = LoopOptions {
@@ -224,12 +227,15 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     };
     // Workers take the next seed until none is left; the first error stops them all.
     std::thread::scope(|scope| {
-        for _ in 0..a.jobs.min(seeds.len()) {
-            scope.spawn(|| {
+        for worker in 0..jobs.min(seeds.len()) {
+            // Worker w trains on the w-th device of the list, round robin.
+            let gpu = &gpus[worker % gpus.len()];
+            let (next, results, seeds, run_one) = (&next, &results, &seeds, &run_one);
+            scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(&seed) = seeds.get(i) else { break };
-                    let result = run_one(seed);
+                    let result = run_one(seed, gpu);
                     let failed = result.is_err();
                     results
                         .lock()

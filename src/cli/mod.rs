@@ -9,6 +9,7 @@ pub mod train;
 
 use clap::{Args, ValueEnum};
 use shadergan::backend::{self, BackendChoice, Selected};
+use shadergan::gpu::GpuContext;
 
 /// `--backend`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -36,18 +37,44 @@ impl From<BackendArg> for BackendChoice {
 pub struct DeviceArgs {
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
-    /// The GPU adapter: its number in `shadergan info`, or text its name contains (else SHADERGAN_ADAPTER, else the best).
-    #[arg(long, value_name = "NAME")]
+    /// The GPU adapter: its number in `shadergan info`, or text its name contains (else
+    /// SHADERGAN_ADAPTER, else the best). `eval --seeds` also takes a list, e.g. 0,1.
+    #[arg(long, value_name = "N|NAME")]
     pub adapter: Option<String>,
 }
 
 impl DeviceArgs {
     /// Opens the backend asked for, printing the one-line note when it falls back.
     pub fn select(&self) -> anyhow::Result<Selected> {
+        if let Some(list) = self.adapter.as_deref().filter(|a| a.contains(',')) {
+            anyhow::bail!(
+                "--adapter {list} names several adapters; only `eval --seeds` spreads over several"
+            );
+        }
         let selected = backend::select(self.backend.into(), self.adapter.as_deref())?;
         if let Some(note) = &selected.notice {
             eprintln!("note: {note}");
         }
         Ok(selected)
+    }
+
+    /// The devices a sweep spreads its seeds over: one per adapter of a
+    /// comma-separated `--adapter` list (each its own wgpu device and queue),
+    /// else the one [`DeviceArgs::select`] opens (`None`: the CPU backend).
+    pub fn select_each(&self) -> anyhow::Result<Vec<Option<GpuContext>>> {
+        let Some(list) = self.adapter.as_deref().filter(|a| a.contains(',')) else {
+            return Ok(vec![self.select()?.gpu]);
+        };
+        anyhow::ensure!(
+            self.backend != BackendArg::Cpu,
+            "--adapter {list} names GPU adapters but --backend cpu uses none"
+        );
+        list.split(',')
+            .map(|one| {
+                let one = one.trim();
+                anyhow::ensure!(!one.is_empty(), "--adapter {list} has an empty entry");
+                Ok(Some(GpuContext::with_adapter(Some(one))?))
+            })
+            .collect()
     }
 }
