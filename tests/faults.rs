@@ -167,7 +167,8 @@ fn a_nan_in_the_parameters_stops_the_run_naming_the_step_and_the_network() {
                 "training diverged",
                 "at step 20",
                 "generator parameter 0 is NaN",
-                "the last good checkpoint (step 10) is kept",
+                "the last checkpoint (",
+                "step 10) is kept",
             ],
         );
         let ck = load(&out);

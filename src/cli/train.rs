@@ -362,16 +362,7 @@ fn with_kept_checkpoint(e: anyhow::Error, out: &Path) -> anyhow::Error {
     if !lost && !io {
         return e;
     }
-    let path = out.join("checkpoint.safetensors");
-    let kept = match checkpoint::load(&path) {
-        Ok(ck) => format!(
-            "the last checkpoint ({}, step {}) is kept",
-            path.display(),
-            ck.step
-        ),
-        Err(_) => "no checkpoint had been written (use --checkpoint-every N)".to_string(),
-    };
-    anyhow::anyhow!("{e:#}; {kept}")
+    anyhow::anyhow!("{e:#}; {}", checkpoint::kept_note(out))
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC.

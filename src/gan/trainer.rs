@@ -412,11 +412,7 @@ fn diverged(
     } else {
         bad.join(", ")
     };
-    let kept = match checkpoint::load(&out.join("checkpoint.safetensors")) {
-        Ok(ck) => format!("the last good checkpoint (step {}) is kept", ck.step),
-        Err(_) => "no checkpoint had been written (use --checkpoint-every N)".to_string(),
-    };
-    anyhow::anyhow!("{e}; {params}; {kept}")
+    anyhow::anyhow!("{e}; {params}; {}", checkpoint::kept_note(out))
 }
 
 /// Appends reports to the history, refusing NaN or Inf in the scalars or

@@ -247,6 +247,21 @@ pub fn save(path: &Path, ck: &Checkpoint) -> anyhow::Result<()> {
     super::atomic::write_atomic(path, &to_bytes(ck)?)
 }
 
+/// What a run stopped by an error leaves behind, for the end of its error
+/// line: the checkpoint in `run_dir` that loads (every write is atomic, so the
+/// last one written is intact), or that none was written.
+pub fn kept_note(run_dir: &Path) -> String {
+    let path = run_dir.join("checkpoint.safetensors");
+    match load(&path) {
+        Ok(ck) => format!(
+            "the last checkpoint ({}, step {}) is kept",
+            path.display(),
+            ck.step
+        ),
+        Err(_) => "no checkpoint had been written (use --checkpoint-every N)".to_string(),
+    }
+}
+
 /// Reads a checkpoint and checks every tensor's name, dtype and shape
 /// against the architecture in its metadata.
 pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
