@@ -359,13 +359,20 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
     let (seq, seq_json) = sweep("sweep-seq", "0", "3", "1");
     let (par, par_json) = sweep("sweep-par", "0", "3", "2");
     let (tail, tail_json) = sweep("sweep-tail", "2", "1", "1");
-    assert_eq!(seq_json["runs"].as_array().unwrap().len(), 3);
+    let reports = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        let runs = v["runs"].as_array().expect("summary.json lists the runs");
+        runs.iter().map(|r| r["report"].clone()).collect()
+    };
+    assert_eq!(seq_json["seeds"], serde_json::json!([0, 1, 2]));
+    assert_eq!(seq_json["preset"], "ring");
     assert_eq!(
-        seq_json["runs"], par_json["runs"],
+        reports(&seq_json),
+        reports(&par_json),
         "--jobs 2 changed the per-seed reports"
     );
     assert_eq!(
-        seq_json["runs"][2], tail_json["runs"][0],
+        reports(&seq_json)[2],
+        reports(&tail_json)[0],
         "--first-seed 2 did not train seed 2"
     );
     let load = |d: &Path, seed: u32| {

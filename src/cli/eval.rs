@@ -254,24 +254,22 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     for (seed, result) in results {
         reports.push(result.map_err(|e| e.context(format!("seed {seed}")))?);
     }
-    let stats = SweepStats::of(&reports);
-    let json = serde_json::json!({
-        "preset": preset, "recipe": recipe, "seeds": k, "first_seed": a.first_seed,
-        "modes": stats.modes, "parzen": stats.parzen, "frechet_distance": stats.frechet_distance,
-        "inception_score": stats.inception_score, "missed_modes": stats.missed_modes,
-        "runs": reports,
-    });
+    // The summary reads the runs back as `--summarize` does, so both have one shape.
+    let (runs, _) = sweep::gather(std::slice::from_ref(&root))?;
+    debug_assert_eq!(runs.len(), reports.len());
+    let mut json = sweep::summary_json(&runs);
+    json["preset"] = serde_json::json!(preset);
+    json["recipe"] = serde_json::to_value(&recipe)?;
+    json["first_seed"] = serde_json::json!(a.first_seed);
     let text = serde_json::to_string_pretty(&json)?;
     write_atomic(&root.join("summary.json"), text.as_bytes())?;
     if a.json {
         println!("{text}");
         return Ok(());
     }
-    println!(
-        "preset {preset}, {k} seeds (mean ± standard error), runs in {}:",
-        root.display()
-    );
-    for line in stats.lines() {
+    println!("preset {preset}: {}", sweep::heading(&runs));
+    println!("  runs in {}", root.display());
+    for line in SweepStats::of(&reports).lines() {
         println!("{line}");
     }
     Ok(())
@@ -287,40 +285,16 @@ fn summarize(a: &EvalArgs) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    let reports: Vec<Report> = runs.iter().map(|r| r.report.clone()).collect();
-    let stats = SweepStats::of(&reports);
-    let seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
-    let mut backends: Vec<&str> = runs
-        .iter()
-        .filter_map(|r| r.config.get("backend").and_then(|b| b.as_str()))
-        .collect();
-    backends.sort_unstable();
-    backends.dedup();
-    let first = &runs[0].config;
     if a.json {
-        let json = serde_json::json!({
-            "seeds": seeds, "dataset": first.get("dataset"), "steps": first.get("steps"),
-            "backends": backends, "modes": stats.modes, "parzen": stats.parzen,
-            "frechet_distance": stats.frechet_distance, "inception_score": stats.inception_score,
-            "missed_modes": stats.missed_modes,
-            "runs": runs.iter().map(|r| serde_json::json!({
-                "dir": r.dir, "seed": r.seed, "report": r.report,
-            })).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&sweep::summary_json(&runs))?
+        );
         return Ok(());
     }
-    let listed: Vec<String> = seeds.iter().map(u64::to_string).collect();
-    println!(
-        "{} seed{} (mean ± standard error): {}; {}, {} steps, on {}",
-        seeds.len(),
-        if seeds.len() == 1 { "" } else { "s" },
-        listed.join(", "),
-        first.get("dataset").and_then(|d| d.as_str()).unwrap_or("?"),
-        first.get("steps").map_or("?".into(), |s| s.to_string()),
-        backends.join(" and ")
-    );
-    for line in stats.lines() {
+    println!("{}", sweep::heading(&runs));
+    let reports: Vec<Report> = runs.iter().map(|r| r.report.clone()).collect();
+    for line in SweepStats::of(&reports).lines() {
         println!("{line}");
     }
     Ok(())

@@ -103,6 +103,54 @@ pub struct ScoredRun {
     pub report: Report,
 }
 
+/// The JSON of a summary, one shape for `eval --seeds`' `summary.json` and
+/// for `eval --summarize --json`: the seeds, what they trained (dataset,
+/// steps, the backends they ran on), mean ± standard error of each score,
+/// the missed modes, and each run's folder and report.
+pub fn summary_json(runs: &[ScoredRun]) -> serde_json::Value {
+    let reports: Vec<Report> = runs.iter().map(|r| r.report.clone()).collect();
+    let stats = SweepStats::of(&reports);
+    let first = runs.first().map(|r| &r.config);
+    let setting = |key: &str| first.and_then(|c| c.get(key)).cloned();
+    serde_json::json!({
+        "seeds": runs.iter().map(|r| r.seed).collect::<Vec<_>>(),
+        "dataset": setting("dataset"), "steps": setting("steps"), "backends": backends(runs),
+        "modes": stats.modes, "parzen": stats.parzen,
+        "frechet_distance": stats.frechet_distance, "inception_score": stats.inception_score,
+        "missed_modes": stats.missed_modes,
+        "runs": runs.iter().map(|r| serde_json::json!({
+            "seed": r.seed, "dir": r.dir, "report": r.report,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The summary's first line: `3 seeds (mean ± standard error): 0, 1, 2; ring, 150 steps, on cpu`.
+pub fn heading(runs: &[ScoredRun]) -> String {
+    let listed: Vec<String> = runs.iter().map(|r| r.seed.to_string()).collect();
+    let first = runs.first().map(|r| &r.config);
+    let setting = |key: &str| first.and_then(|c| c.get(key));
+    format!(
+        "{} seed{} (mean ± standard error): {}; {}, {} steps, on {}",
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        listed.join(", "),
+        setting("dataset").and_then(|d| d.as_str()).unwrap_or("?"),
+        setting("steps").map_or("?".into(), |s| s.to_string()),
+        backends(runs).join(" and ")
+    )
+}
+
+/// The distinct backends the runs name in their `config.json`, sorted.
+fn backends(runs: &[ScoredRun]) -> Vec<&str> {
+    let mut names: Vec<&str> = runs
+        .iter()
+        .filter_map(|r| r.config.get("backend").and_then(|b| b.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
 /// Settings of `config.json` that may differ between the seeds of one
 /// configuration: the seed itself, where it ran, and how often it logged.
 pub const PER_RUN_SETTINGS: &[&str] = &[
