@@ -277,6 +277,26 @@ fn refused_flags_exit_non_zero_with_one_line_and_write_nothing() {
         );
         assert!(!out.exists(), "{flags:?} created the run folder");
     }
+    let o = shadergan(&[
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--eval-every",
+        "5",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--eval-every traces mode coverage on the mixtures"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !out.exists(),
+        "--eval-every on images created the run folder"
+    );
     let o = shadergan(&["train", "--dataset", "mnist", "--quiet"]);
     assert!(!o.status.success());
     assert!(
@@ -646,6 +666,8 @@ fn resuming_continues_exactly_where_the_run_stopped() {
             "10",
             "--sample-every",
             "10",
+            "--eval-every",
+            "20",
         ];
         args.extend(["--quiet", "--backend", backend]);
         if resume {
@@ -706,13 +728,37 @@ fn resuming_continues_exactly_where_the_run_stopped() {
                 common::assert_close(common::norm_rel_err(y, x), 1e-5, what);
             }
         }
+        // The mode trace has a row every 20 steps and one where each run ended
+        // (the first half at 30), and its last row is the run's eval.json.
+        let read = |d: &Path| std::fs::read_to_string(d.join("modes.csv")).unwrap();
+        let trace = read(&halves);
+        let steps: Vec<&str> = trace
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(steps, ["20", "30", "40", "60"], "{trace}");
         if backend == "cpu" {
             assert_eq!(
                 std::fs::read(whole.join("losses.csv")).unwrap(),
                 std::fs::read(halves.join("losses.csv")).unwrap(),
                 "losses.csv differs after resuming"
             );
+            let without_30: Vec<&str> = trace.lines().filter(|l| !l.starts_with("30,")).collect();
+            assert_eq!(
+                read(&whole).lines().collect::<Vec<_>>(),
+                without_30,
+                "modes.csv differs after resuming"
+            );
         }
+        assert_png(&halves.join("modes.png"));
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(halves.join("eval.json")).unwrap()).unwrap();
+        let last: Vec<&str> = trace.lines().last().unwrap().split(',').collect();
+        let m = &report["modes"];
+        assert_eq!(last[1], m["modes_covered"].to_string(), "{trace}");
+        let hq: f64 = last[3].parse().unwrap();
+        assert_eq!(hq, m["high_quality_fraction"].as_f64().unwrap(), "{trace}");
     }
     // Nothing left to train, and training flags with --resume, are refused.
     let done = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-resume-halves-cpu");

@@ -193,6 +193,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             d_steps: recipe.d_steps,
             d_steps_from: recipe.d_steps_from,
             sample_every: 0,
+            eval_every: 0,
             log_every: 100,
             progress: false,
             profile_steps: 0,

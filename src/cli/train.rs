@@ -70,6 +70,10 @@ pub struct TrainArgs {
     /// Write a sample grid every N steps (0: only at the end) [default: steps/10].
     #[arg(long, value_name = "N")]
     pub sample_every: Option<u64>,
+    /// On the mixtures, score the mode coverage every N steps (eval's 2-D protocol)
+    /// into modes.csv and modes.png [default: 0, only at the end].
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub eval_every: u64,
     /// Record losses every N steps.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub log_every: u64,
@@ -409,6 +413,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("note: {notice}");
     }
     let dataset = loaded.dataset;
+    shadergan::gan::mode_trace::check_dataset(a.eval_every, &dataset.kind)?;
     if let Some((_, ck, dir)) = &resume {
         check_resumed_architecture(&recipe, ck, dir, &dataset)?;
     }
@@ -427,6 +432,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         d_steps: recipe.d_steps,
         d_steps_from: recipe.d_steps_from,
         sample_every: a.sample_every.unwrap_or((recipe.steps / 10).max(1)),
+        eval_every: a.eval_every,
         log_every: a.log_every.max(1),
         progress: !a.quiet,
         profile_steps: if a.profile { 20 } else { 0 },

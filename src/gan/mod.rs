@@ -1,5 +1,6 @@
 //! The GAN: configuration and the plan of one alternating D/G training step.
 
+pub mod mode_trace;
 pub mod model;
 pub mod recipe;
 pub mod step;

@@ -1,0 +1,205 @@
+//! Mode coverage over training (`train --eval-every N` on the mixtures): the
+//! 2-D protocol of `eval` (2,500 samples from the sampling generator, modes
+//! covered, high-quality share, reverse KL, missed centers) every N steps,
+//! kept in `modes.csv` and drawn in `modes.png`, so one can see when a mode
+//! is found and when it is lost, not only whether it is there at the end.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::backend::Executor;
+use crate::data::DataKind;
+use crate::eval::modes::{self, ModeScore};
+use crate::eval::report::{Request, evaluate};
+use crate::io::{atomic::write_atomic, grid, plot};
+
+use super::ModelSpec;
+
+/// Seed of the noise each point of the trace draws its samples from: the one
+/// `train` scores the finished run with, so the trace's last row is `eval.json`'s.
+pub const TRACE_NOISE_SEED: u64 = 1;
+
+const HEADER: &str = "step,modes_covered,modes_total,high_quality,reverse_kl,missed";
+
+/// Refuses `--eval-every` on data without modes (the image sets), before a run starts.
+pub fn check_dataset(eval_every: u64, kind: &DataKind) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        eval_every == 0 || matches!(kind, DataKind::Points(_)),
+        "--eval-every traces mode coverage on the mixtures (ring, grid); score image runs with \
+         `eval --checkpoint`"
+    );
+    Ok(())
+}
+
+/// The rows so far: one score per traced step.
+#[derive(Default)]
+pub struct ModeTrace {
+    rows: Vec<(u64, ModeScore)>,
+}
+
+impl ModeTrace {
+    /// The rows of an existing `modes.csv` up to step `upto` (resuming); an
+    /// absent file is an empty trace.
+    pub fn read(out: &Path, upto: u64) -> anyhow::Result<ModeTrace> {
+        let path = out.join("modes.csv");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ModeTrace::default()),
+            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+        };
+        let mut rows = Vec::new();
+        for (i, line) in text.lines().enumerate().skip(1) {
+            let row = parse_row(line)
+                .ok_or_else(|| anyhow::anyhow!("{} line {} is malformed", path.display(), i + 1))?;
+            if row.0 <= upto {
+                rows.push(row);
+            }
+        }
+        Ok(ModeTrace { rows })
+    }
+
+    /// Scores the generator in `exec`'s `params` at `step` on `dataset`
+    /// (`ring` or `grid`) and appends the row.
+    pub fn record(
+        &mut self,
+        exec: &Executor,
+        params: crate::plan::Slice,
+        model: &ModelSpec,
+        dataset: &str,
+        step: u64,
+    ) -> anyhow::Result<()> {
+        let g = exec.read(params)?;
+        let request = Request {
+            dataset,
+            step,
+            noise_seed: TRACE_NOISE_SEED,
+            data_dir: None,
+            with_parzen: false,
+        };
+        let report = evaluate(exec.gpu(), model, &g, &request)?;
+        let score = report
+            .modes
+            .ok_or_else(|| anyhow::anyhow!("--eval-every: '{dataset}' has no mode protocol"))?;
+        self.rows.retain(|(s, _)| *s < step);
+        self.rows.push((step, score));
+        Ok(())
+    }
+
+    pub fn rows(&self) -> &[(u64, ModeScore)] {
+        &self.rows
+    }
+
+    /// Writes `modes.csv` and `modes.png` into `out` (each atomically).
+    pub fn write(&self, out: &Path) -> anyhow::Result<()> {
+        let mut csv = format!("{HEADER}\n");
+        for (step, s) in &self.rows {
+            let missed: Vec<String> = s.missed.iter().map(|&c| modes::center_label(c)).collect();
+            writeln!(
+                csv,
+                "{step},{},{},{},{},\"{}\"",
+                s.modes_covered,
+                s.modes_total,
+                s.high_quality_fraction,
+                s.reverse_kl,
+                missed.join(" ")
+            )?;
+        }
+        write_atomic(&out.join("modes.csv"), csv.as_bytes())?;
+        let series = |name: &str, color, f: fn(&ModeScore) -> f64| plot::Series {
+            name: name.into(),
+            color,
+            points: self.rows.iter().map(|(x, s)| (*x as f64, f(s))).collect(),
+        };
+        let img = plot::line_plot(
+            "mode coverage over training",
+            "step",
+            "fraction",
+            &[
+                series("modes covered", [40, 90, 200], |s| {
+                    s.modes_covered as f64 / s.modes_total.max(1) as f64
+                }),
+                series("high-quality samples", [200, 50, 50], |s| {
+                    s.high_quality_fraction
+                }),
+            ],
+            900,
+            500,
+        );
+        write_atomic(&out.join("modes.png"), &grid::png_bytes(&img)?)
+    }
+}
+
+/// One `modes.csv` line. `samples` is not stored (always `modes::SAMPLES`),
+/// and the missed centers are re-read from their labels (3 decimals: exact
+/// on the grid, rounded on the ring).
+fn parse_row(line: &str) -> Option<(u64, ModeScore)> {
+    let (numbers, missed) = line.split_once(",\"")?;
+    let v: Vec<&str> = numbers.split(',').collect();
+    if v.len() != 5 {
+        return None;
+    }
+    let missed = missed.strip_suffix('"')?;
+    let centers = missed
+        .split(") (")
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            let (x, y) = c
+                .trim_matches(|ch| ch == '(' || ch == ')')
+                .split_once(", ")?;
+            Some([x.parse().ok()?, y.parse().ok()?])
+        })
+        .collect::<Option<Vec<[f32; 2]>>>()?;
+    Some((
+        v[0].parse().ok()?,
+        ModeScore {
+            modes_covered: v[1].parse().ok()?,
+            modes_total: v[2].parse().ok()?,
+            high_quality_fraction: v[3].parse().ok()?,
+            reverse_kl: v[4].parse().ok()?,
+            samples: modes::SAMPLES,
+            missed: centers,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_survive_a_write_and_a_read_and_reading_stops_at_the_resume_step() {
+        let dir = std::env::temp_dir().join(format!("shadergan-trace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let score = |covered, missed: Vec<[f32; 2]>| ModeScore {
+            modes_covered: covered,
+            modes_total: 25,
+            high_quality_fraction: 0.9375,
+            reverse_kl: 0.0625,
+            samples: modes::SAMPLES,
+            missed,
+        };
+        let trace = ModeTrace {
+            rows: vec![
+                (1000, score(23, vec![[-4.0, 2.0], [0.0, -4.0]])),
+                (2000, score(25, vec![])),
+            ],
+        };
+        trace.write(&dir).unwrap();
+        let text = std::fs::read_to_string(dir.join("modes.csv")).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "{HEADER}\n1000,23,25,0.9375,0.0625,\"(-4, 2) (0, -4)\"\n2000,25,25,0.9375,0.0625,\"\"\n"
+            )
+        );
+        assert!(dir.join("modes.png").is_file());
+        let back = ModeTrace::read(&dir, 1500).unwrap();
+        assert_eq!(back.rows(), &trace.rows()[..1]);
+        assert_eq!(ModeTrace::read(&dir, 9999).unwrap().rows(), trace.rows());
+        std::fs::write(dir.join("modes.csv"), format!("{HEADER}\n1000,23,x\n")).unwrap();
+        let e = ModeTrace::read(&dir, 9999).err().unwrap().to_string();
+        assert!(e.ends_with("modes.csv line 2 is malformed"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(ModeTrace::read(&dir, 10).unwrap().rows().is_empty());
+    }
+}
