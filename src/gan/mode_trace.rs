@@ -11,7 +11,7 @@ use crate::backend::Executor;
 use crate::data::DataKind;
 use crate::eval::modes::{self, ModeScore};
 use crate::eval::report::{Request, evaluate};
-use crate::io::{atomic::write_atomic, grid, plot};
+use crate::io::{atomic::write_atomic, grid, plot, step_csv};
 
 use super::ModelSpec;
 
@@ -41,20 +41,7 @@ impl ModeTrace {
     /// The rows of an existing `modes.csv` up to step `upto` (resuming); an
     /// absent file is an empty trace.
     pub fn read(out: &Path, upto: u64) -> anyhow::Result<ModeTrace> {
-        let path = out.join("modes.csv");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ModeTrace::default()),
-            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
-        };
-        let mut rows = Vec::new();
-        for (i, line) in text.lines().enumerate().skip(1) {
-            let row = parse_row(line)
-                .ok_or_else(|| anyhow::anyhow!("{} line {} is malformed", path.display(), i + 1))?;
-            if row.0 <= upto {
-                rows.push(row);
-            }
-        }
+        let rows = step_csv::read_rows_upto(&out.join("modes.csv"), upto, parse_row)?;
         Ok(ModeTrace { rows })
     }
 

@@ -22,7 +22,7 @@ use super::step::{GanConfig, GanPlan, InitialParams, build_gan_plan};
 use crate::backend::Executor;
 use crate::data::{DataKind, Dataset};
 use crate::gpu::GpuContext;
-use crate::io::{atomic::write_atomic, checkpoint, grid, plot};
+use crate::io::{atomic::write_atomic, checkpoint, grid, plot, step_csv};
 
 /// Everything a run is configured by (saved as `config.json`).
 #[derive(Clone, Debug, Serialize)]
@@ -469,34 +469,19 @@ fn absorb_reports(
 
 /// The rows of an existing `losses.csv` up to step `upto` (resuming).
 fn read_losses(out: &Path, upto: u64) -> anyhow::Result<Vec<(u64, Stats)>> {
-    let path = out.join("losses.csv");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
-    };
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
+    step_csv::read_rows_upto(&out.join("losses.csv"), upto, |line| {
         let v: Vec<&str> = line.split(',').collect();
-        let parsed = (v.len() == 5)
-            .then(|| -> Option<(u64, Stats)> {
-                Some((
-                    v[0].parse().ok()?,
-                    Stats {
-                        d_loss: v[1].parse().ok()?,
-                        g_loss: v[2].parse().ok()?,
-                        d_real: v[3].parse().ok()?,
-                        d_fake: v[4].parse().ok()?,
-                    },
-                ))
-            })
-            .flatten()
-            .ok_or_else(|| anyhow::anyhow!("{} line {} is malformed", path.display(), i + 1))?;
-        if parsed.0 <= upto {
-            rows.push(parsed);
+        if v.len() != 5 {
+            return None;
         }
-    }
-    Ok(rows)
+        let stats = Stats {
+            d_loss: v[1].parse().ok()?,
+            g_loss: v[2].parse().ok()?,
+            d_real: v[3].parse().ok()?,
+            d_fake: v[4].parse().ok()?,
+        };
+        Some((v[0].parse().ok()?, stats))
+    })
 }
 
 fn write_losses(history: &[(u64, Stats)], out: &Path) -> anyhow::Result<()> {
