@@ -366,6 +366,8 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
             "ring",
             "--steps",
             "150",
+            "--eval-every",
+            "50",
             "--backend",
             "cpu",
             "--json",
@@ -384,6 +386,12 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
         runs.iter().map(|r| r["report"].clone()).collect()
     };
     assert_eq!(seq_json["seeds"], serde_json::json!([0, 1, 2]));
+    // Each run traced its coverage at 50, 100 and 150; the quarter above 112 is step 150.
+    for run in seq_json["runs"].as_array().unwrap() {
+        let covered = run["report"]["modes"]["modes_covered"].as_f64().unwrap();
+        assert_eq!(run["late_modes"].as_f64(), Some(covered), "{run}");
+    }
+    assert!(seq_json["late_modes"].is_array(), "{seq_json}");
     assert_eq!(seq_json["preset"], "ring");
     assert_eq!(
         reports(&seq_json),
@@ -430,6 +438,7 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
     assert_eq!(v["seeds"], serde_json::json!([0, 1, 2]));
+    assert_eq!(v["late_modes"], seq_json["late_modes"]);
     // Equal up to the last bit that serde_json's float parsing may move.
     let summary_keys = seq_json["modes"].as_object().unwrap();
     for (key, want) in summary_keys {

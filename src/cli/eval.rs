@@ -8,7 +8,7 @@ use clap::Args;
 use shadergan::data;
 use shadergan::eval::modes;
 use shadergan::eval::report::{Report, Request, evaluate};
-use shadergan::eval::sweep::{self, SweepStats};
+use shadergan::eval::sweep;
 use shadergan::gan::recipe::Recipe;
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
 use shadergan::io::atomic::write_atomic;
@@ -58,6 +58,10 @@ pub struct EvalArgs {
     /// Seed of the noise the samples are drawn from.
     #[arg(long, default_value_t = 1)]
     pub noise_seed: u64,
+    /// With --seeds on the mixtures: trace each run's mode coverage every N steps
+    /// (`train --eval-every`); the summary adds the mean coverage over each run's last quarter.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "seeds")]
+    pub eval_every: u64,
     /// Skip the Parzen estimate (the slowest protocol).
     #[arg(long)]
     pub no_parzen: bool,
@@ -193,7 +197,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             d_steps: recipe.d_steps,
             d_steps_from: recipe.d_steps_from,
             sample_every: 0,
-            eval_every: 0,
+            eval_every: a.eval_every,
             log_every: 100,
             progress: false,
             profile_steps: 0,
@@ -270,7 +274,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     }
     println!("preset {preset}: {}", sweep::heading(&runs));
     println!("  runs in {}", root.display());
-    for line in SweepStats::of(&reports).lines() {
+    for line in sweep::summary_lines(&runs) {
         println!("{line}");
     }
     Ok(())
@@ -294,8 +298,7 @@ fn summarize(a: &EvalArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("{}", sweep::heading(&runs));
-    let reports: Vec<Report> = runs.iter().map(|r| r.report.clone()).collect();
-    for line in SweepStats::of(&reports).lines() {
+    for line in sweep::summary_lines(&runs) {
         println!("{line}");
     }
     Ok(())

@@ -101,6 +101,42 @@ pub struct ScoredRun {
     pub config: serde_json::Value,
     /// The run's `eval.json`.
     pub report: Report,
+    /// The run's `modes.csv` (`train --eval-every`), as (step, modes covered); empty without one.
+    pub trace: Vec<(u64, usize)>,
+}
+
+/// Mean modes covered over the trace points in the last quarter of a run
+/// (steps above 3/4 of its last traced step); `None` without a trace.
+/// Coverage flickers late in training, so this averages many draws where the
+/// final count is one.
+pub fn late_modes(trace: &[(u64, usize)]) -> Option<f64> {
+    let last = trace.last()?.0;
+    let late: Vec<f64> = trace
+        .iter()
+        .filter(|(step, _)| 4 * step > 3 * last)
+        .map(|&(_, covered)| covered as f64)
+        .collect();
+    Some(late.iter().sum::<f64>() / late.len() as f64)
+}
+
+/// Mean ± standard error over seeds of [`late_modes`], when every run has a trace.
+pub fn late_modes_over_seeds(runs: &[ScoredRun]) -> Option<(f64, f64)> {
+    let per_run: Option<Vec<f64>> = runs.iter().map(|r| late_modes(&r.trace)).collect();
+    per_run
+        .filter(|v| !v.is_empty())
+        .map(|v| mean_and_standard_error(&v))
+}
+
+/// The printed lines of a summary: the scores, then the late coverage when traced.
+pub fn summary_lines(runs: &[ScoredRun]) -> Vec<String> {
+    let reports: Vec<Report> = runs.iter().map(|r| r.report.clone()).collect();
+    let mut lines = SweepStats::of(&reports).lines();
+    if let Some((m, s)) = late_modes_over_seeds(runs) {
+        lines.push(format!(
+            "  modes over the last quarter of training (modes.csv): {m:.2} ± {s:.2}"
+        ));
+    }
+    lines
 }
 
 /// The JSON of a summary, one shape for `eval --seeds`' `summary.json` and
@@ -117,9 +153,9 @@ pub fn summary_json(runs: &[ScoredRun]) -> serde_json::Value {
         "dataset": setting("dataset"), "steps": setting("steps"), "backends": backends(runs),
         "modes": stats.modes, "parzen": stats.parzen,
         "frechet_distance": stats.frechet_distance, "inception_score": stats.inception_score,
-        "missed_modes": stats.missed_modes,
+        "missed_modes": stats.missed_modes, "late_modes": late_modes_over_seeds(runs),
         "runs": runs.iter().map(|r| serde_json::json!({
-            "seed": r.seed, "dir": r.dir, "report": r.report,
+            "seed": r.seed, "dir": r.dir, "report": r.report, "late_modes": late_modes(&r.trace),
         })).collect::<Vec<_>>(),
     })
 }
@@ -252,11 +288,17 @@ fn read_run(dir: &Path) -> anyhow::Result<ScoredRun> {
     let report_path = dir.join("eval.json");
     let report: Report = serde_json::from_value(read_json(&report_path)?)
         .map_err(|e| anyhow::anyhow!("{} is not an eval report: {e}", report_path.display()))?;
+    let trace = crate::gan::mode_trace::ModeTrace::read(dir, u64::MAX)?
+        .rows()
+        .iter()
+        .map(|(step, score)| (*step, score.modes_covered))
+        .collect();
     Ok(ScoredRun {
         dir: dir.to_path_buf(),
         seed,
         config,
         report,
+        trace,
     })
 }
 
@@ -301,6 +343,15 @@ fn difference_at(path: &str, a: &serde_json::Value, b: &serde_json::Value) -> Op
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn late_modes_average_the_trace_over_the_last_quarter_of_the_run() {
+        assert_eq!(late_modes(&[]), None);
+        // Last step 4000: the quarter is steps above 3000 (3500 and 4000).
+        let trace = [(1000, 10), (2000, 25), (3000, 25), (3500, 24), (4000, 23)];
+        assert_eq!(late_modes(&trace), Some(23.5));
+        assert_eq!(late_modes(&[(500, 7)]), Some(7.0));
+    }
 
     /// A fresh folder under the system's temporary space.
     fn scratch(name: &str) -> PathBuf {
