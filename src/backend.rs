@@ -238,7 +238,6 @@ impl Executor {
         Ok(())
     }
 
-    /// Reads a slice (blocking until the device is done with earlier work).
     /// The GPU context the plan runs on (`None` on the CPU backend).
     pub fn gpu(&self) -> Option<&GpuContext> {
         match self {
@@ -247,6 +246,7 @@ impl Executor {
         }
     }
 
+    /// Reads a slice (blocking until the device is done with earlier work).
     pub fn read(&self, s: Slice) -> anyhow::Result<Vec<f32>> {
         Ok(match self {
             Executor::Cpu { plan, .. } => plan.f32s(s).to_vec(),

@@ -41,8 +41,15 @@ pub struct Recipe {
     pub g_ema: f32,
 }
 
-fn is_zero(v: &u64) -> bool {
+/// For serde's `skip_serializing_if` on settings whose 0 means "unused".
+pub(crate) fn is_zero(v: &u64) -> bool {
     *v == 0
+}
+
+/// D updates in training step `step` (counted from 0): one before
+/// `d_steps_from`, `d_steps` from it on. The trainer and [`Recipe`] share it.
+pub fn d_updates_in_step(step: u64, d_steps: u32, d_steps_from: u64) -> u32 {
+    if step < d_steps_from { 1 } else { d_steps }
 }
 
 /// `(name, what it is)` of every preset.
@@ -215,11 +222,7 @@ impl Recipe {
 
     /// D updates in training step `step` (counted from 0).
     pub fn d_steps_at(&self, step: u64) -> u32 {
-        if step < self.d_steps_from {
-            1
-        } else {
-            self.d_steps
-        }
+        d_updates_in_step(step, self.d_steps, self.d_steps_from)
     }
 
     /// D updates over the whole run.

@@ -18,6 +18,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::mode_trace::ModeTrace;
+use super::recipe::d_updates_in_step;
 use super::step::{GanConfig, GanPlan, InitialParams, build_gan_plan};
 use crate::backend::Executor;
 use crate::data::{DataKind, Dataset};
@@ -34,7 +35,7 @@ pub struct RunConfig {
     pub steps: u64,
     pub d_steps: u32,
     /// Steps before this one took one D update (0: `d_steps` throughout).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "super::recipe::is_zero")]
     pub d_steps_from: u64,
     pub d_adam: crate::plan::AdamHyper,
     pub g_adam: crate::plan::AdamHyper,
@@ -48,10 +49,6 @@ pub struct RunConfig {
     pub sample_every: u64,
     pub log_every: u64,
     pub shadergan_version: &'static str,
-}
-
-fn is_zero(v: &u64) -> bool {
-    *v == 0
 }
 
 /// The last scalars of a run.
@@ -312,11 +309,9 @@ pub fn train(
         n = n.min(opts.steps - step);
         phases.clear();
         for s in step..step + n {
-            if s < opts.d_steps_from {
-                phases.extend_from_slice(&["d_step", "g_step"]);
-            } else {
-                phases.extend_from_slice(&step_phases);
-            }
+            let d_updates = d_updates_in_step(s, opts.d_steps, opts.d_steps_from);
+            phases.extend(std::iter::repeat_n("d_step", d_updates as usize));
+            phases.push("g_step");
         }
         phases.push("check_params");
         exec.run(&phases, Some(step + n))?;
