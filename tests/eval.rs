@@ -107,3 +107,99 @@ fn eval_scores_a_ring_checkpoint() {
     let hq = m["high_quality_fraction"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&hq));
 }
+
+/// `eval --noise-seeds K` scores draws S..S+K of one checkpoint, each equal to
+/// `eval --noise-seed` of its seed, and refuses counts out of range and
+/// checkpoints without modes in one line.
+#[test]
+fn eval_over_noise_draws_equals_one_eval_per_noise_seed() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("eval-draws");
+    let _ = std::fs::remove_dir_all(&dir);
+    let bin = env!("CARGO_BIN_EXE_shadergan");
+    let run = |args: &[&str]| Command::new(bin).args(args).output().unwrap();
+    // Trains a tiny net for `steps` (on the ring with its preset, so the draws have samples
+    // near the modes and differ in their high-quality fraction).
+    let train = |preset: &[&str], steps: &str, out: &Path| {
+        let o = run(&[
+            preset,
+            &[
+                "--steps",
+                steps,
+                "--hidden",
+                "32,32",
+                "--backend",
+                "cpu",
+                "--quiet",
+            ],
+            &["--sample-every", "0", "--out", out.to_str().unwrap()],
+        ]
+        .concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out.join("checkpoint.safetensors")
+    };
+    let ring = train(&["train", "--preset", "ring"], "1500", &dir.join("ring"));
+    let ring = ring.to_str().unwrap();
+    let json = |o: std::process::Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let eval = ["eval", "--backend", "cpu", "--json", "--checkpoint", ring];
+    let sweep = json(run(&[
+        &eval[..],
+        &["--noise-seed", "4", "--noise-seeds", "3"],
+    ]
+    .concat()));
+    assert_eq!(sweep["first_noise_seed"], 4);
+    let draws = sweep["draws"].as_array().unwrap();
+    assert_eq!(draws.len(), 3);
+    for (i, draw) in draws.iter().enumerate() {
+        let seed = (4 + i).to_string();
+        let one = json(run(&[&eval[..], &["--noise-seed", &seed]].concat()));
+        assert_eq!(draw, &one["modes"], "draw {i} against --noise-seed {seed}");
+    }
+    let hq: Vec<f64> = draws
+        .iter()
+        .map(|d| d["high_quality_fraction"].as_f64().unwrap())
+        .collect();
+    assert!(hq[0] != hq[1] || hq[1] != hq[2], "the draws differ: {hq:?}");
+    let mean = hq.iter().sum::<f64>() / 3.0;
+    let got = sweep["summary"]["high_quality_mean"].as_f64().unwrap();
+    assert!((got - mean).abs() <= 1e-12 * mean, "{got} vs {mean}");
+
+    let refused = |args: &[&str], says: &str| {
+        let o = run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{err}");
+    };
+    refused(
+        &[&eval[..], &["--noise-seeds", "0"]].concat(),
+        "--noise-seeds must be 1 to 10000, not 0",
+    );
+    refused(
+        &[
+            &eval[..],
+            &["--noise-seed", &u64::MAX.to_string(), "--noise-seeds", "2"],
+        ]
+        .concat(),
+        "passes the largest seed",
+    );
+    let fashion = train(
+        &["train", "--dataset", "fashion-mnist"],
+        "20",
+        &dir.join("fashion"),
+    );
+    refused(
+        &[
+            "eval",
+            "--backend",
+            "cpu",
+            "--noise-seeds",
+            "2",
+            "--checkpoint",
+            fashion.to_str().unwrap(),
+        ],
+        "only the 2-D mixtures (ring, grid) have, not fashion-mnist",
+    );
+}

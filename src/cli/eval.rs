@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use shadergan::data;
-use shadergan::eval::modes;
 use shadergan::eval::report::{Report, Request, evaluate};
 use shadergan::eval::sweep;
+use shadergan::eval::{draws, modes};
 use shadergan::gan::recipe::Recipe;
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
 use shadergan::io::atomic::write_atomic;
@@ -58,6 +58,10 @@ pub struct EvalArgs {
     /// Seed of the noise the samples are drawn from.
     #[arg(long, default_value_t = 1)]
     pub noise_seed: u64,
+    /// Score K draws of a mixture checkpoint's modes (noise seeds S..S+K, S = --noise-seed)
+    /// and report mean ± standard error over the draws; the published protocol is one draw.
+    #[arg(long, value_name = "K", requires = "checkpoint")]
+    pub noise_seeds: Option<u64>,
     /// With --seeds on the mixtures: trace each run's mode coverage every N steps
     /// (`train --eval-every`); the summary adds the mean coverage over each run's last quarter.
     #[arg(long, value_name = "N", default_value_t = 0, requires = "seeds")]
@@ -127,8 +131,28 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     if let Some(ck) = loaded {
-        let gpu = a.device.select()?.gpu;
         let dataset = a.dataset.clone().unwrap_or(ck.dataset.clone());
+        if let Some(count) = a.noise_seeds {
+            // Refused before a device is opened.
+            draws::check(&dataset, a.noise_seed, count)?;
+            let gpu = a.device.select()?.gpu;
+            let sweep = draws::score_draws(
+                gpu.as_ref(),
+                &ck.model,
+                ck.sampling_generator(),
+                &dataset,
+                ck.step,
+                a.noise_seed,
+                count,
+            )?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&sweep)?);
+            } else {
+                sweep.lines().iter().for_each(|l| println!("{l}"));
+            }
+            return Ok(());
+        }
+        let gpu = a.device.select()?.gpu;
         let report = evaluate(
             gpu.as_ref(),
             &ck.model,

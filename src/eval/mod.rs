@@ -3,6 +3,7 @@
 //! distance and a classifier "inception score").
 
 pub mod classifier;
+pub mod draws;
 pub mod frechet;
 pub mod modes;
 pub mod parzen;

@@ -223,6 +223,36 @@ pub fn summarize(scores: &[ModeScore]) -> SeedSummary {
     }
 }
 
+/// Every missed mode center with the number of scores that missed it, most often
+/// first (ties in the mixture's order, as the scores list them).
+pub fn missed_counts(scores: &[ModeScore]) -> Vec<([f32; 2], usize)> {
+    let mut counts: Vec<([f32; 2], usize)> = Vec::new();
+    for center in scores.iter().flat_map(|s| &s.missed) {
+        match counts.iter_mut().find(|(c, _)| c == center) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*center, 1)),
+        }
+    }
+    counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+    counts
+}
+
+/// The printed line of [`missed_counts`]: `  modes missed, by center and
+/// {unit}: (x, y) by n, …`, when 1 to [`MISSED_NAMED`] centers were missed.
+pub fn missed_counts_line(counts: &[([f32; 2], usize)], unit: &str) -> Option<String> {
+    if !(1..=MISSED_NAMED).contains(&counts.len()) {
+        return None;
+    }
+    let at: Vec<String> = counts
+        .iter()
+        .map(|&(c, n)| format!("{} by {n}", center_label(c)))
+        .collect();
+    Some(format!(
+        "  modes missed, by center and {unit}: {}",
+        at.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -192,6 +192,28 @@ pub fn check_data_dim(model: &ModelSpec, dataset: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The mixture a 2-D dataset is drawn from; `None` for the image sets.
+pub fn mixture(dataset: &str) -> Option<Mixture> {
+    match dataset {
+        "ring" => Some(Mixture::ring()),
+        "grid" => Some(Mixture::grid()),
+        _ => None,
+    }
+}
+
+/// The mode protocol on one draw of [`modes::SAMPLES`] samples, with noise
+/// from `noise_seed`.
+pub fn score_draw(
+    gpu: Option<&GpuContext>,
+    model: &ModelSpec,
+    g_params: &[f32],
+    mixture: &Mixture,
+    noise_seed: u64,
+) -> anyhow::Result<modes::ModeScore> {
+    let samples = generate(gpu, model, g_params, modes::SAMPLES, noise_seed)?;
+    Ok(modes::score_modes(&samples, &mixture.centers, mixture.std))
+}
+
 /// Runs the protocols for a generator trained on `req.dataset`.
 pub fn evaluate(
     gpu: Option<&GpuContext>,
@@ -209,13 +231,8 @@ pub fn evaluate(
     check_data_dim(model, dataset)?;
     match dataset {
         "ring" | "grid" => {
-            let m = if dataset == "ring" {
-                Mixture::ring()
-            } else {
-                Mixture::grid()
-            };
-            let samples = generate(gpu, model, g_params, modes::SAMPLES, seed)?;
-            report.modes = Some(modes::score_modes(&samples, &m.centers, m.std));
+            let m = mixture(dataset).expect("ring and grid are mixtures");
+            report.modes = Some(score_draw(gpu, model, g_params, &m, seed)?);
         }
         "mnist" | "fashion-mnist" => {
             let real = real_images(dataset, data_dir)?;

@@ -36,7 +36,7 @@ impl SweepStats {
             parzen: stat(&|r| r.parzen.as_ref().map(|p| p.mean)),
             frechet_distance: stat(&|r| r.classifier.as_ref().map(|c| c.frechet_distance)),
             inception_score: stat(&|r| r.classifier.as_ref().map(|c| c.inception_score)),
-            missed_modes: missed_modes(&scores),
+            missed_modes: modes::missed_counts(&scores),
         }
     }
 
@@ -54,17 +54,7 @@ impl SweepStats {
                 m.reverse_kl_se
             ));
         }
-        if (1..=modes::MISSED_NAMED).contains(&self.missed_modes.len()) {
-            let at: Vec<String> = self
-                .missed_modes
-                .iter()
-                .map(|&(c, n)| format!("{} by {n}", modes::center_label(c)))
-                .collect();
-            out.push(format!(
-                "  modes missed, by center and seeds: {}",
-                at.join(", ")
-            ));
-        }
+        out.extend(modes::missed_counts_line(&self.missed_modes, "seeds"));
         if let Some((m, s)) = self.parzen {
             out.push(format!("  Parzen {m:.1} ± {s:.1} nats"));
         }
@@ -76,20 +66,6 @@ impl SweepStats {
         }
         out
     }
-}
-
-/// Every missed mode center with the number of scores that missed it, most often
-/// first (ties in the mixture's order, as the scores list them).
-fn missed_modes(scores: &[modes::ModeScore]) -> Vec<([f32; 2], usize)> {
-    let mut counts: Vec<([f32; 2], usize)> = Vec::new();
-    for center in scores.iter().flat_map(|s| &s.missed) {
-        match counts.iter_mut().find(|(c, _)| c == center) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((*center, 1)),
-        }
-    }
-    counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
-    counts
 }
 
 /// One scored run of a sweep.
