@@ -329,13 +329,29 @@ mod tests {
         assert_eq!(late_modes(&[(500, 7)]), Some(7.0));
     }
 
-    /// A fresh folder under the system's temporary space.
-    fn scratch(name: &str) -> PathBuf {
+    /// A fresh folder under the system's temporary space, removed when the
+    /// test ends (passing or not).
+    struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
         let dir =
             std::env::temp_dir().join(format!("shadergan-sweep-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        dir
+        Scratch(dir)
     }
 
     /// Writes a run of `seed` with `modes` of 25 covered (the rest missed, from
