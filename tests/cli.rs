@@ -478,6 +478,41 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
     );
 }
 
+/// `eval --seeds --recipe FILE` names the recipe file, not a preset, in its
+/// heading and its `summary.json`, and keeps the settings it trained.
+#[test]
+fn a_sweep_of_a_recipe_file_names_the_file() {
+    let out = scratch("recipe-sweep");
+    let recipe = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/recipes/grid_p8d2s60k_lr5e4.json"
+    );
+    let o = shadergan(&[
+        "eval",
+        "--seeds",
+        "1",
+        "--recipe",
+        recipe,
+        "--steps",
+        "20",
+        "--backend",
+        "cpu",
+        "--no-parzen",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let heading = format!("recipe {recipe}: 1 seed (mean ± standard error): 0; grid, 20 steps");
+    assert!(text.contains(&heading), "{text}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["preset"].is_null(), "{summary}");
+    assert_eq!(summary["recipe_file"], recipe);
+    assert_eq!(summary["recipe"]["steps"], 20);
+    assert_eq!(summary["recipe"]["lr"], 0.0005);
+}
+
 /// `eval --seeds --adapter 0,0` spreads the seeds over a list of adapters, one
 /// wgpu device each (here the same adapter twice, which CI has), and trains the
 /// runs a one-device sweep trains; a list elsewhere is refused in one line.

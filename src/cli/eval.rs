@@ -174,7 +174,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     }
     let k = a.seeds.expect("clap requires --checkpoint or --seeds");
     anyhow::ensure!(k > 0, "--seeds must be at least 1");
-    let (preset, mut recipe) = match (&a.preset, &a.recipe) {
+    // The preset, or the recipe file's stem (for the default --out).
+    let (sweep_name, mut recipe) = match (&a.preset, &a.recipe) {
         (Some(p), _) => (
             p.clone(),
             Recipe::preset(p).ok_or_else(|| anyhow::anyhow!("unknown --preset '{p}'"))?,
@@ -186,7 +187,10 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         ),
         (None, None) => anyhow::bail!("--seeds needs --preset NAME or --recipe FILE"),
     };
-    let preset = preset.as_str();
+    let label = match &a.recipe {
+        Some(file) => format!("recipe {}", file.display()),
+        None => format!("preset {sweep_name}"),
+    };
     if let Some(s) = a.steps {
         recipe.steps = s;
     }
@@ -194,7 +198,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     let name = recipe.dataset_name()?;
     let root = a.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
-            "runs/eval-{preset}-{}",
+            "runs/eval-{sweep_name}-{}",
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
@@ -285,8 +289,10 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     // The summary reads the runs back as `--summarize` does, so both have one shape.
     let (runs, _) = sweep::gather(std::slice::from_ref(&root))?;
     let mut json = sweep::summary_json(&runs);
-    json["preset"] = serde_json::json!(preset);
-    json["recipe"] = serde_json::to_value(&recipe)?;
+    json["preset"] = serde_json::json!(a.preset);
+    json["recipe_file"] = serde_json::json!(a.recipe);
+    // Through text, so f32 settings keep their short form (0.0005, not 0.0005000000237).
+    json["recipe"] = serde_json::from_str(&serde_json::to_string(&recipe)?)?;
     json["first_seed"] = serde_json::json!(a.first_seed);
     let text = serde_json::to_string_pretty(&json)?;
     write_atomic(&root.join("summary.json"), text.as_bytes())?;
@@ -294,7 +300,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         println!("{text}");
         return Ok(());
     }
-    println!("preset {preset}: {}", sweep::heading(&runs));
+    println!("{label}: {}", sweep::heading(&runs));
     println!("  runs in {}", root.display());
     for line in sweep::summary_lines(&runs) {
         println!("{line}");
