@@ -368,6 +368,8 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
             "150",
             "--eval-every",
             "50",
+            "--noise-seeds",
+            "3",
             "--backend",
             "cpu",
             "--json",
@@ -392,6 +394,20 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
         assert_eq!(run["late_modes"].as_f64(), Some(covered), "{run}");
     }
     assert!(seq_json["late_modes"].is_array(), "{seq_json}");
+    // Each run's draws.json holds 3 draws of its final checkpoint; the first
+    // (noise seed 1) is the draw its eval.json scored.
+    for seed in 0..3 {
+        let read = |file: &str| -> serde_json::Value {
+            let path = seq.join(format!("seed-{seed}/{file}"));
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+        };
+        let (draws, report) = (read("draws.json"), read("eval.json"));
+        assert_eq!(draws["draws"].as_array().unwrap().len(), 3);
+        assert_eq!(draws["draws"][0], report["modes"], "seed {seed}");
+        let mean = draws["summary"]["modes_mean"].as_f64();
+        assert_eq!(seq_json["runs"][seed]["draw_modes"].as_f64(), mean);
+    }
+    assert!(seq_json["draw_modes"].is_array(), "{seq_json}");
     assert_eq!(seq_json["preset"], "ring");
     assert_eq!(
         reports(&seq_json),
@@ -439,6 +455,7 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
     assert_eq!(v["seeds"], serde_json::json!([0, 1, 2]));
     assert_eq!(v["late_modes"], seq_json["late_modes"]);
+    assert_eq!(v["draw_modes"], seq_json["draw_modes"]);
     // Equal up to the last bit that serde_json's float parsing may move.
     let summary_keys = seq_json["modes"].as_object().unwrap();
     for (key, want) in summary_keys {

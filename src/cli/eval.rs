@@ -60,7 +60,8 @@ pub struct EvalArgs {
     pub noise_seed: u64,
     /// Score K draws of a mixture checkpoint's modes (noise seeds S..S+K, S = --noise-seed)
     /// and report mean ± standard error over the draws; the published protocol is one draw.
-    #[arg(long, value_name = "K", requires = "checkpoint")]
+    /// With --seeds, each run's final checkpoint (kept in its draws.json).
+    #[arg(long, value_name = "K", conflicts_with = "summarize")]
     pub noise_seeds: Option<u64>,
     /// With --seeds on the mixtures: trace each run's mode coverage every N steps
     /// (`train --eval-every`); the summary adds the mean coverage over each run's last quarter.
@@ -196,6 +197,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     }
     recipe.check()?;
     let name = recipe.dataset_name()?;
+    if let Some(count) = a.noise_seeds {
+        draws::check(name.as_str(), a.noise_seed, count)?;
+    }
     let root = a.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "runs/eval-{sweep_name}-{}",
@@ -247,6 +251,22 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
                 with_parzen: !a.no_parzen,
             },
         )?;
+        if let Some(count) = a.noise_seeds {
+            // Before eval.json, which marks the run finished.
+            let sweep = draws::score_draws(
+                gpu.as_ref(),
+                &ck.model,
+                ck.sampling_generator(),
+                name.as_str(),
+                ck.step,
+                a.noise_seed,
+                count,
+            )?;
+            write_atomic(
+                &out.join(draws::FILE),
+                serde_json::to_string_pretty(&sweep)?.as_bytes(),
+            )?;
+        }
         // Each seed's report is kept beside its run, so a long sweep cut short loses nothing.
         write_atomic(
             &out.join("eval.json"),

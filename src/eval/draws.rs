@@ -9,7 +9,9 @@
 //! draws that miss each mode says which modes are thin. Draw S is exactly
 //! `eval --noise-seed S`.
 
-use serde::Serialize;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
 
 use super::modes::{self, ModeScore, SeedSummary};
 use super::report::{mixture, score_draw};
@@ -20,8 +22,11 @@ use crate::gpu::GpuContext;
 /// Most draws one call scores (each is 2,500 samples through G).
 pub const MAX_DRAWS: u64 = 10_000;
 
+/// Where `eval --seeds --noise-seeds` keeps each run's draws, beside its `eval.json`.
+pub const FILE: &str = "draws.json";
+
 /// A checkpoint's mode scores over consecutive noise seeds.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DrawSweep {
     pub dataset: String,
     /// The checkpoint's training step.
@@ -90,6 +95,19 @@ impl DrawSweep {
         out.extend(modes::missed_counts_line(&self.missed_modes, "draws"));
         out
     }
+}
+
+/// The draws kept in a run folder's [`FILE`], if it has one.
+pub fn read(dir: &Path) -> anyhow::Result<Option<DrawSweep>> {
+    let path = dir.join(FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let bytes =
+        std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let sweep = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not a draws report: {e}", path.display()))?;
+    Ok(Some(sweep))
 }
 
 /// Refuses a draw sweep that cannot run: a dataset without modes, a count

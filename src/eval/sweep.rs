@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::draws::DrawSweep;
 use super::modes::{self, SeedSummary, mean_and_standard_error};
 use super::report::Report;
 
@@ -79,6 +80,8 @@ pub struct ScoredRun {
     pub report: Report,
     /// The run's `modes.csv` (`train --eval-every`), as (step, modes covered); empty without one.
     pub trace: Vec<(u64, usize)>,
+    /// The run's `draws.json` (`eval --seeds --noise-seeds`): its final checkpoint over many noise draws.
+    pub draws: Option<DrawSweep>,
 }
 
 /// Mean modes covered over the trace points in the last quarter of a run
@@ -103,13 +106,46 @@ pub fn late_modes_over_seeds(runs: &[ScoredRun]) -> Option<(f64, f64)> {
         .map(|v| mean_and_standard_error(&v))
 }
 
-/// The printed lines of a summary: the scores, then the late coverage when traced.
+/// A run's mean modes covered over the noise draws of its final checkpoint.
+pub fn draw_modes(run: &ScoredRun) -> Option<f64> {
+    run.draws.as_ref().map(|d| d.summary.modes_mean)
+}
+
+/// Mean ± standard error over seeds of [`draw_modes`], when every run has draws.
+pub fn draw_modes_over_seeds(runs: &[ScoredRun]) -> Option<(f64, f64)> {
+    let per_run: Option<Vec<f64>> = runs.iter().map(draw_modes).collect();
+    per_run
+        .filter(|v| !v.is_empty())
+        .map(|v| mean_and_standard_error(&v))
+}
+
+/// The number of draws per run, as printed: `40`, or `20–40` should the runs differ.
+fn draws_per_run(runs: &[ScoredRun]) -> String {
+    let counts = runs
+        .iter()
+        .filter_map(|r| r.draws.as_ref())
+        .map(|d| d.draws.len());
+    match (counts.clone().min(), counts.max()) {
+        (Some(lo), Some(hi)) if lo < hi => format!("{lo}–{hi}"),
+        (Some(k), _) => k.to_string(),
+        _ => "no".into(),
+    }
+}
+
+/// The printed lines of a summary: the scores, then the late coverage when
+/// traced and the coverage over noise draws when scored.
 pub fn summary_lines(runs: &[ScoredRun]) -> Vec<String> {
     let reports: Vec<Report> = runs.iter().map(|r| r.report.clone()).collect();
     let mut lines = SweepStats::of(&reports).lines();
     if let Some((m, s)) = late_modes_over_seeds(runs) {
         lines.push(format!(
             "  modes over the last quarter of training (modes.csv): {m:.2} ± {s:.2}"
+        ));
+    }
+    if let Some((m, s)) = draw_modes_over_seeds(runs) {
+        lines.push(format!(
+            "  modes over {} noise draws of each final checkpoint (draws.json): {m:.2} ± {s:.2}",
+            draws_per_run(runs)
         ));
     }
     lines
@@ -130,8 +166,10 @@ pub fn summary_json(runs: &[ScoredRun]) -> serde_json::Value {
         "modes": stats.modes, "parzen": stats.parzen,
         "frechet_distance": stats.frechet_distance, "inception_score": stats.inception_score,
         "missed_modes": stats.missed_modes, "late_modes": late_modes_over_seeds(runs),
+        "draw_modes": draw_modes_over_seeds(runs),
         "runs": runs.iter().map(|r| serde_json::json!({
             "seed": r.seed, "dir": r.dir, "report": r.report, "late_modes": late_modes(&r.trace),
+            "draw_modes": draw_modes(r),
         })).collect::<Vec<_>>(),
     })
 }
@@ -275,6 +313,7 @@ fn read_run(dir: &Path) -> anyhow::Result<ScoredRun> {
         config,
         report,
         trace,
+        draws: super::draws::read(dir)?,
     })
 }
 
@@ -397,6 +436,52 @@ mod tests {
         // Seed 1 missed (4, 4); seed 3 missed (4, 4) and (4, 2).
         let missed = SweepStats::of(&reports).missed_modes;
         assert_eq!(missed, [([4.0, 4.0], 2), ([4.0, 2.0], 1)]);
+    }
+
+    #[test]
+    fn draws_kept_beside_runs_are_summarized_and_bad_ones_named() {
+        let root = scratch("draws");
+        let score = |covered| modes::ModeScore {
+            modes_covered: covered,
+            modes_total: 25,
+            high_quality_fraction: 0.9,
+            reverse_kl: 0.1,
+            samples: 2500,
+            missed: vec![],
+        };
+        let keep = |seed: u64, counts: &[usize]| {
+            let dir = root.join(format!("seed-{seed}"));
+            write_run(&dir, seed, 8, counts[0], 0.9);
+            let sweep = DrawSweep::of("grid", 100, 1, counts.iter().map(|&c| score(c)).collect());
+            std::fs::write(
+                dir.join("draws.json"),
+                serde_json::to_string(&sweep).unwrap(),
+            )
+            .unwrap();
+        };
+        keep(0, &[25, 25, 25, 24]);
+        keep(1, &[24, 24, 25]);
+        let (runs, _) = gather(&[root.to_path_buf()]).unwrap();
+        let (mean, se) = draw_modes_over_seeds(&runs).unwrap();
+        // Per run 24.75 and 24.333…; two values' standard error is half their distance.
+        assert!((mean - (24.75 + 73.0 / 3.0) / 2.0).abs() < 1e-12, "{mean}");
+        assert!((se - (24.75 - 73.0 / 3.0) / 2.0).abs() < 1e-12, "{se}");
+        let lines = summary_lines(&runs);
+        assert!(
+            lines.contains(
+                &"  modes over 3–4 noise draws of each final checkpoint (draws.json): 24.54 ± 0.21"
+                    .to_string()
+            ),
+            "{lines:?}"
+        );
+        // Not every run has draws: no figure over seeds.
+        std::fs::remove_file(root.join("seed-1/draws.json")).unwrap();
+        let (runs, _) = gather(&[root.to_path_buf()]).unwrap();
+        assert_eq!(draw_modes_over_seeds(&runs), None);
+        assert_eq!(draw_modes(&runs[0]), Some(24.75));
+        std::fs::write(root.join("seed-1/draws.json"), "{\"draws\": 3}").unwrap();
+        let e = gather(&[root.to_path_buf()]).unwrap_err().to_string();
+        assert!(e.contains("draws.json is not a draws report"), "{e}");
     }
 
     #[test]
