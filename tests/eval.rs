@@ -116,7 +116,13 @@ fn eval_over_noise_draws_equals_one_eval_per_noise_seed() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("eval-draws");
     let _ = std::fs::remove_dir_all(&dir);
     let bin = env!("CARGO_BIN_EXE_shadergan");
-    let run = |args: &[&str]| Command::new(bin).args(args).output().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap()
+    };
     // Trains a tiny net for `steps` (on the ring with its preset, so the draws have samples
     // near the modes and differ in their high-quality fraction).
     let train = |preset: &[&str], steps: &str, out: &Path| {
@@ -143,20 +149,33 @@ fn eval_over_noise_draws_equals_one_eval_per_noise_seed() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         serde_json::from_slice(&o.stdout).unwrap()
     };
-    let eval = ["eval", "--backend", "cpu", "--json", "--checkpoint", ring];
-    let sweep = json(run(&[
-        &eval[..],
-        &["--noise-seed", "4", "--noise-seeds", "3"],
-    ]
-    .concat()));
+    // Each draw equals `--noise-seed` of its seed; the draws share one sampler,
+    // and on the GPU too each equals a fresh one's.
+    let eval = |backend| ["eval", "--backend", backend, "--json", "--checkpoint", ring];
+    let draws_on = |backend| {
+        let sweep = json(run(&[
+            &eval(backend)[..],
+            &["--noise-seed", "4", "--noise-seeds", "3"],
+        ]
+        .concat()));
+        let draws = sweep["draws"].as_array().unwrap().clone();
+        assert_eq!(draws.len(), 3);
+        for (i, draw) in draws.iter().enumerate() {
+            let seed = (4 + i).to_string();
+            let one = json(run(&[&eval(backend)[..], &["--noise-seed", &seed]].concat()));
+            assert_eq!(
+                draw, &one["modes"],
+                "{backend}: draw {i} against --noise-seed {seed}"
+            );
+        }
+        sweep
+    };
+    if common::gpu().is_some() {
+        draws_on("gpu");
+    }
+    let sweep = draws_on("cpu");
     assert_eq!(sweep["first_noise_seed"], 4);
     let draws = sweep["draws"].as_array().unwrap();
-    assert_eq!(draws.len(), 3);
-    for (i, draw) in draws.iter().enumerate() {
-        let seed = (4 + i).to_string();
-        let one = json(run(&[&eval[..], &["--noise-seed", &seed]].concat()));
-        assert_eq!(draw, &one["modes"], "draw {i} against --noise-seed {seed}");
-    }
     let hq: Vec<f64> = draws
         .iter()
         .map(|d| d["high_quality_fraction"].as_f64().unwrap())
@@ -173,6 +192,7 @@ fn eval_over_noise_draws_equals_one_eval_per_noise_seed() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(says), "{err}");
     };
+    let eval = eval("cpu");
     refused(
         &[&eval[..], &["--noise-seeds", "0"]].concat(),
         "--noise-seeds must be 1 to 10000, not 0",

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::modes::{self, ModeScore, SeedSummary};
-use super::report::{mixture, score_draw};
+use super::report::{Sampler, mixture, score_draw};
 use crate::data::Mixture;
 use crate::gan::ModelSpec;
 use crate::gpu::GpuContext;
@@ -143,8 +143,10 @@ pub fn score_draws(
     count: u64,
 ) -> anyhow::Result<DrawSweep> {
     let (m, last) = check(dataset, first_noise_seed, count)?;
+    // One sampler for every draw: the plan is built (and on a GPU its pipelines made) once.
+    let mut sampler = Sampler::new(gpu, model, g_params, modes::SAMPLES)?;
     let draws = (first_noise_seed..=last)
-        .map(|seed| score_draw(gpu, model, g_params, &m, seed))
+        .map(|seed| score_draw(&mut sampler, &m, seed))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(DrawSweep::of(dataset, step, first_noise_seed, draws))
 }

@@ -12,11 +12,62 @@ use crate::backend::Executor;
 use crate::data::{self, Mixture};
 use crate::gan::{ModelSpec, build_sampler_plan, fixed_noise};
 use crate::gpu::GpuContext;
+use crate::plan::Slice;
 
 /// Generated samples for the image protocols.
 pub const IMAGE_SAMPLES: usize = 10_000;
 /// Rows the generator draws per launch.
 const SAMPLE_CHUNK: usize = 2500;
+
+/// The generator ready to draw: its sampling plan built once on a backend,
+/// then run over as many noise draws as asked.
+pub struct Sampler {
+    exec: Executor,
+    z_slice: Slice,
+    out: Slice,
+    rows: usize,
+    z_dim: usize,
+    data_dim: usize,
+}
+
+impl Sampler {
+    /// A sampler for draws of up to `max_rows` rows per launch (at most [`SAMPLE_CHUNK`]).
+    pub fn new(
+        gpu: Option<&GpuContext>,
+        model: &ModelSpec,
+        g_params: &[f32],
+        max_rows: usize,
+    ) -> anyhow::Result<Sampler> {
+        let rows = SAMPLE_CHUNK.min(max_rows.max(1));
+        let (plan, out) =
+            build_sampler_plan(model, g_params.to_vec(), vec![0.0; rows * model.z_dim])?;
+        let z_slice = plan.find_buffer("z").expect("the sampler declares z");
+        Ok(Sampler {
+            exec: Executor::new(gpu.cloned(), plan, vec![])?,
+            z_slice,
+            out,
+            rows,
+            z_dim: model.z_dim,
+            data_dim: model.data_dim,
+        })
+    }
+
+    /// `n` samples drawn with noise from `seed` (one fixed-noise draw for
+    /// all n rows, run through G in chunks).
+    pub fn draw(&mut self, n: usize, seed: u64) -> anyhow::Result<Vec<f32>> {
+        let z = fixed_noise(seed, n, self.z_dim);
+        let mut samples = Vec::with_capacity(n * self.data_dim);
+        for start in (0..n).step_by(self.rows) {
+            let count = self.rows.min(n - start);
+            let mut chunk = z[start * self.z_dim..(start + count) * self.z_dim].to_vec();
+            chunk.resize(self.rows * self.z_dim, 0.0);
+            self.exec.write(self.z_slice, &chunk)?;
+            self.exec.run(&["sample"], None)?;
+            samples.extend_from_slice(&self.exec.read(self.out)?[..count * self.data_dim]);
+        }
+        Ok(samples)
+    }
+}
 
 /// `n` samples of the generator, drawn with noise from `seed`.
 pub fn generate(
@@ -26,22 +77,7 @@ pub fn generate(
     n: usize,
     seed: u64,
 ) -> anyhow::Result<Vec<f32>> {
-    // One fixed-noise draw for all n rows, run through G in chunks.
-    let z = fixed_noise(seed, n, model.z_dim);
-    let rows = SAMPLE_CHUNK.min(n.max(1));
-    let (plan, out) = build_sampler_plan(model, g_params.to_vec(), vec![0.0; rows * model.z_dim])?;
-    let z_slice = plan.find_buffer("z").expect("the sampler declares z");
-    let mut exec = Executor::new(gpu.cloned(), plan, vec![])?;
-    let mut samples = Vec::with_capacity(n * model.data_dim);
-    for start in (0..n).step_by(rows) {
-        let count = rows.min(n - start);
-        let mut chunk = z[start * model.z_dim..(start + count) * model.z_dim].to_vec();
-        chunk.resize(rows * model.z_dim, 0.0);
-        exec.write(z_slice, &chunk)?;
-        exec.run(&["sample"], None)?;
-        samples.extend_from_slice(&exec.read(out)?[..count * model.data_dim]);
-    }
-    Ok(samples)
+    Sampler::new(gpu, model, g_params, n)?.draw(n, seed)
 }
 
 /// Classifier-based scores of generated images against real ones.
@@ -204,13 +240,11 @@ pub fn mixture(dataset: &str) -> Option<Mixture> {
 /// The mode protocol on one draw of [`modes::SAMPLES`] samples, with noise
 /// from `noise_seed`.
 pub fn score_draw(
-    gpu: Option<&GpuContext>,
-    model: &ModelSpec,
-    g_params: &[f32],
+    sampler: &mut Sampler,
     mixture: &Mixture,
     noise_seed: u64,
 ) -> anyhow::Result<modes::ModeScore> {
-    let samples = generate(gpu, model, g_params, modes::SAMPLES, noise_seed)?;
+    let samples = sampler.draw(modes::SAMPLES, noise_seed)?;
     Ok(modes::score_modes(&samples, &mixture.centers, mixture.std))
 }
 
@@ -232,7 +266,8 @@ pub fn evaluate(
     match dataset {
         "ring" | "grid" => {
             let m = mixture(dataset).expect("ring and grid are mixtures");
-            report.modes = Some(score_draw(gpu, model, g_params, &m, seed)?);
+            let mut sampler = Sampler::new(gpu, model, g_params, modes::SAMPLES)?;
+            report.modes = Some(score_draw(&mut sampler, &m, seed)?);
         }
         "mnist" | "fashion-mnist" => {
             let real = real_images(dataset, data_dir)?;
