@@ -41,11 +41,9 @@ fn data_kind(dataset: &str, data_dim: usize) -> anyhow::Result<DataKind> {
                 "its dataset is '{dataset}' (2-D points) but its generator makes \
                  {data_dim}-dimensional samples"
             );
-            Ok(DataKind::Points(if dataset == "ring" {
-                Mixture::ring()
-            } else {
-                Mixture::grid()
-            }))
+            Ok(DataKind::Points(
+                Mixture::named(dataset).expect("ring and grid are mixtures"),
+            ))
         }
         _ => {
             let side = (data_dim as f64).sqrt().round() as usize;

@@ -45,6 +45,15 @@ impl Mixture {
         }
     }
 
+    /// The mixture a dataset name stands for (`ring`, `grid`); `None` for the image sets.
+    pub fn named(name: &str) -> Option<Mixture> {
+        match name {
+            "ring" => Some(Mixture::ring()),
+            "grid" => Some(Mixture::grid()),
+            _ => None,
+        }
+    }
+
     /// `n` points, row-major `[x0, y0, x1, y1, ...]`.
     pub fn sample(&self, n: usize, rng: &mut impl Rng) -> Vec<f32> {
         let mut out = Vec::with_capacity(2 * n);

@@ -193,11 +193,7 @@ pub fn load(name: DatasetName, data_dir: Option<&Path>, seed: u64) -> anyhow::Re
             })
         }
         DatasetName::Ring | DatasetName::Grid => {
-            let mixture = if name == DatasetName::Ring {
-                Mixture::ring()
-            } else {
-                Mixture::grid()
-            };
+            let mixture = Mixture::named(name.as_str()).expect("ring and grid are mixtures");
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x6d69_7874_7572_6573);
             let values = mixture.sample(MIXTURE_POINTS, &mut rng);
             Ok(Loaded {

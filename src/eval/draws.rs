@@ -9,12 +9,10 @@
 //! draws that miss each mode says which modes are thin. Draw S is exactly
 //! `eval --noise-seed S`.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use super::modes::{self, ModeScore, SeedSummary};
-use super::report::{Sampler, mixture, score_draw};
+use super::report::{Sampler, score_draw};
 use crate::data::Mixture;
 use crate::gan::ModelSpec;
 use crate::gpu::GpuContext;
@@ -97,24 +95,11 @@ impl DrawSweep {
     }
 }
 
-/// The draws kept in a run folder's [`FILE`], if it has one.
-pub fn read(dir: &Path) -> anyhow::Result<Option<DrawSweep>> {
-    let path = dir.join(FILE);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let bytes =
-        std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let sweep = serde_json::from_slice(&bytes)
-        .map_err(|e| anyhow::anyhow!("{} is not a draws report: {e}", path.display()))?;
-    Ok(Some(sweep))
-}
-
 /// Refuses a draw sweep that cannot run: a dataset without modes, a count
 /// outside 1..=[`MAX_DRAWS`], or noise seeds past `u64::MAX`. Returns the
 /// mixture and the last noise seed.
 pub fn check(dataset: &str, first_noise_seed: u64, count: u64) -> anyhow::Result<(Mixture, u64)> {
-    let m = mixture(dataset).ok_or_else(|| {
+    let m = Mixture::named(dataset).ok_or_else(|| {
         anyhow::anyhow!(
             "--noise-seeds counts modes, which only the 2-D mixtures (ring, grid) have, not {dataset}"
         )

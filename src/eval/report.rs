@@ -228,15 +228,6 @@ pub fn check_data_dim(model: &ModelSpec, dataset: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The mixture a 2-D dataset is drawn from; `None` for the image sets.
-pub fn mixture(dataset: &str) -> Option<Mixture> {
-    match dataset {
-        "ring" => Some(Mixture::ring()),
-        "grid" => Some(Mixture::grid()),
-        _ => None,
-    }
-}
-
 /// The mode protocol on one draw of [`modes::SAMPLES`] samples, with noise
 /// from `noise_seed`.
 pub fn score_draw(
@@ -265,7 +256,7 @@ pub fn evaluate(
     check_data_dim(model, dataset)?;
     match dataset {
         "ring" | "grid" => {
-            let m = mixture(dataset).expect("ring and grid are mixtures");
+            let m = Mixture::named(dataset).expect("ring and grid are mixtures");
             let mut sampler = Sampler::new(gpu, model, g_params, modes::SAMPLES)?;
             report.modes = Some(score_draw(&mut sampler, &m, seed)?);
         }

@@ -313,8 +313,19 @@ fn read_run(dir: &Path) -> anyhow::Result<ScoredRun> {
         config,
         report,
         trace,
-        draws: super::draws::read(dir)?,
+        draws: read_draws(dir)?,
     })
+}
+
+/// The run's `draws.json`, if it has one.
+fn read_draws(dir: &Path) -> anyhow::Result<Option<DrawSweep>> {
+    let path = dir.join(super::draws::FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let draws = serde_json::from_value(read_json(&path)?)
+        .map_err(|e| anyhow::anyhow!("{} is not a draws report: {e}", path.display()))?;
+    Ok(Some(draws))
 }
 
 /// `config` without its per-run top-level fields.
