@@ -90,7 +90,18 @@ fn parse() -> Result<Command, ExitCode> {
     }))
 }
 
+/// Output into a closed pipe (`shadergan info | head`) ends the process
+/// quietly, as it does other command-line tools, instead of panicking in `println!`.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let command = match parse() {
         Ok(command) => command,
         Err(status) => return status,
@@ -113,7 +124,7 @@ fn main() -> ExitCode {
         Err(e) => match e.downcast_ref::<cli::train::Interrupted>() {
             Some(stop) => {
                 eprintln!("{stop}");
-                ExitCode::from(130)
+                ExitCode::from(u8::try_from(128 + stop.signal).unwrap_or(255))
             }
             None => {
                 eprintln!("error: {e:#}");

@@ -5,6 +5,7 @@ pub mod classifier;
 pub mod eval;
 pub mod info;
 pub mod sample;
+pub mod signals;
 pub mod train;
 
 use clap::{Args, ValueEnum};

@@ -7,8 +7,11 @@ use shadergan::data::{self, DatasetName};
 use shadergan::eval::report::{Request, evaluate};
 use shadergan::gan::ModelSpec;
 use shadergan::gan::recipe::{PRESETS, Recipe};
+use shadergan::gan::stop;
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
-use shadergan::io::{atomic::write_atomic, checkpoint};
+use shadergan::io::atomic::{remove_stale_temporaries, write_atomic};
+use shadergan::io::checkpoint;
+use shadergan::io::run_lock::RunLock;
 use shadergan::plan::Activation;
 
 use super::DeviceArgs;
@@ -67,16 +70,17 @@ pub struct TrainArgs {
     /// Run folder [default: runs/<dataset>-<time>]; must not already hold files.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Write a sample grid every N steps (0: only at the end) [default: steps/10].
+    /// Write a sample grid every N steps (0: only at the end) [default: steps/10;
+    /// a resumed run keeps its own].
     #[arg(long, value_name = "N")]
     pub sample_every: Option<u64>,
     /// On the mixtures, score the mode coverage every N steps (eval's 2-D protocol)
-    /// into modes.csv and modes.png [default: 0, only at the end].
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub eval_every: u64,
-    /// Record losses every N steps.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub log_every: u64,
+    /// into modes.csv and modes.png [default: 0, only at the end; a resumed run keeps its own].
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<u64>,
+    /// Record losses every N steps [default: 10; a resumed run keeps its own].
+    #[arg(long, value_name = "N")]
+    pub log_every: Option<u64>,
     /// Hidden layer sizes of both networks, comma-separated [default: 128,128].
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
@@ -122,9 +126,10 @@ pub struct TrainArgs {
         "g_ema",
     ])]
     pub resume: Option<PathBuf>,
-    /// Also write the checkpoint every N steps, so a crash loses at most N steps.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub checkpoint_every: u64,
+    /// Also write the checkpoint every N steps, so a crash loses at most N steps
+    /// [default: 0, only at the end; a resumed run keeps its own].
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<u64>,
     /// After training, time every kernel of a step (timestamp queries on the GPU,
     /// the host clock on the CPU backend) over 20 extra steps, and print each one's
     /// share; also written to profile.txt. The checkpoint is saved before them.
@@ -250,23 +255,60 @@ pub(super) fn check_creatable(out: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// A run stopped by Ctrl-C after writing its checkpoint (exit status 130).
+/// A run stopped by a signal after writing its checkpoint (exit status 128 + signal).
 #[derive(Debug)]
-pub struct Interrupted(pub String);
+pub struct Interrupted {
+    pub signal: i32,
+    pub message: String,
+}
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for Interrupted {}
 
-/// The recipe, checkpoint and folder of a run to resume; `steps` is the new total.
-fn resume_from(
-    dir: &Path,
-    steps: Option<u64>,
-) -> anyhow::Result<(Recipe, checkpoint::Checkpoint, PathBuf)> {
+/// The settings a resumed run keeps unless they are given again: not
+/// training hyper-parameters, but what is written and how often (crash
+/// protection among them). Read from the run folder's `config.json`.
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
+struct KeptSettings {
+    sample_every: Option<u64>,
+    log_every: Option<u64>,
+    checkpoint_every: Option<u64>,
+    eval_every: Option<u64>,
+}
+
+/// A run to resume: its recipe (with the new total of steps), checkpoint,
+/// folder, the lock held on it, and the settings it keeps.
+struct Resumed {
+    recipe: Recipe,
+    ck: checkpoint::Checkpoint,
+    dir: PathBuf,
+    _lock: RunLock,
+    kept: KeptSettings,
+    /// The run folder's `config.json`, if readable.
+    config: Option<serde_json::Value>,
+}
+
+/// `config.json` of a run folder as JSON, if it is there and readable.
+fn read_config(dir: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Locks the run in `dir` (one writer per folder), removes what killed
+/// writers left there, and reads what resuming needs; `steps` is the new total.
+fn resume_from(dir: &Path, steps: Option<u64>) -> anyhow::Result<Resumed> {
+    anyhow::ensure!(
+        dir.is_dir(),
+        "--resume {}: no such run folder",
+        dir.display()
+    );
+    let lock = RunLock::acquire(dir)?;
+    remove_stale_temporaries(dir, &["samples"])?;
     let path = dir.join("checkpoint.safetensors");
     anyhow::ensure!(
         path.is_file(),
@@ -283,6 +325,8 @@ fn resume_from(
     let mut recipe: Recipe = serde_json::from_str(&training.recipe).map_err(|e| {
         anyhow::anyhow!("--resume {}: its recipe is unreadable: {e}", dir.display())
     })?;
+    check_update_counters(&recipe, &ck, &path)?;
+    let config = read_config(dir);
     if let Some(s) = steps {
         recipe.steps = s;
     }
@@ -293,7 +337,119 @@ fn resume_from(
         ck.step
     );
     recipe.check()?;
-    Ok((recipe, ck, dir.to_path_buf()))
+    let kept = config
+        .clone()
+        .and_then(|c| serde_json::from_value(c).ok())
+        .unwrap_or_default();
+    Ok(Resumed {
+        recipe,
+        ck,
+        dir: dir.to_path_buf(),
+        _lock: lock,
+        kept,
+        config,
+    })
+}
+
+/// Refuses a checkpoint whose update counters (Adam's t, the random
+/// streams' step) are not the ones its step count implies: one G update a
+/// step, and the recipe's D updates.
+fn check_update_counters(
+    recipe: &Recipe,
+    ck: &checkpoint::Checkpoint,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let Some(t) = &ck.training else {
+        return Ok(());
+    };
+    let done = Recipe {
+        steps: ck.step,
+        ..recipe.clone()
+    };
+    // The device counters are u32 words: compare modulo 2^32.
+    let (g, d) = (ck.step as u32, done.d_updates() as u32);
+    anyhow::ensure!(
+        t.generator_updates == g && t.discriminator_updates == d,
+        "{}: metadata 'updates' says {},{} (G, D) but step {} of its recipe means {g},{d}; \
+         the checkpoint is corrupt",
+        path.display(),
+        t.generator_updates,
+        t.discriminator_updates,
+        ck.step
+    );
+    Ok(())
+}
+
+/// Refuses a checkpoint that another run wrote: its run id (and seed) must be
+/// the ones in the run folder's `config.json`.
+fn check_identity(
+    ck: &checkpoint::Checkpoint,
+    config: Option<&serde_json::Value>,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let Some(config) = config else {
+        return Ok(());
+    };
+    let path = dir.join("checkpoint.safetensors");
+    let config_path = dir.join("config.json");
+    let ours = config.get("run_id").and_then(|v| v.as_str());
+    let theirs = ck.training.as_ref().and_then(|t| t.run_id.as_deref());
+    anyhow::ensure!(
+        ours == theirs,
+        "--resume {}: {} was written by run {}, but {} is run {} (a checkpoint from another run?)",
+        dir.display(),
+        path.display(),
+        theirs.unwrap_or("(no id)"),
+        config_path.display(),
+        ours.unwrap_or("(no id)")
+    );
+    let seed = config.get("seed").and_then(|v| v.as_u64());
+    anyhow::ensure!(
+        seed.is_none_or(|s| s == ck.seed),
+        "--resume {}: {} has seed {}, but {} says seed {} (a checkpoint from another run?)",
+        dir.display(),
+        path.display(),
+        ck.seed,
+        config_path.display(),
+        seed.unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `path` as a shell word: as it is when it is plain, else single-quoted.
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./+:=,@%".contains(c));
+    if plain {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// Names the flags behind a run that does not fit in memory (rows of the
+/// data are `data_dim` values wide).
+fn with_flags(e: anyhow::Error, resumed: bool, data_dim: usize) -> anyhow::Error {
+    use shadergan::gan::footprint::{FootprintError, Part};
+    let Some(fe) = e.downcast_ref::<FootprintError>() else {
+        return e;
+    };
+    let flags = match fe {
+        _ if resumed => "the resumed run's recipe (in its checkpoint)".to_string(),
+        FootprintError::TooLarge { part, .. } => match part {
+            Part::Parameters => {
+                format!("--hidden and --z-dim, over data rows of {data_dim} values")
+            }
+            Part::Activations => "--batch, --pack, --hidden and --z-dim".into(),
+            Part::Dataset => "--data".into(),
+        },
+        FootprintError::TooManyDSteps { .. } => "--d-steps".into(),
+        FootprintError::Overflow => "--hidden and --z-dim".into(),
+    };
+    anyhow::anyhow!("{e}; set by {flags}")
 }
 
 /// `z → hidden → data, pack p`: an architecture in a few words.
@@ -395,27 +551,32 @@ fn utc_timestamp() -> String {
 }
 
 pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
+    super::signals::install()?;
+    anyhow::ensure!(a.log_every != Some(0), "--log-every must be at least 1");
     let resume = match &a.resume {
         None => None,
         Some(dir) => Some(resume_from(dir, a.steps)?),
     };
     let (mut recipe, out, seed) = match &resume {
-        Some((recipe, ck, dir)) => (recipe.clone(), dir.clone(), ck.seed),
+        Some(r) => (r.recipe.clone(), r.dir.clone(), r.ck.seed),
         None => {
             let recipe = recipe_from_args(a)?;
             let out = run_folder(a.out.as_deref(), recipe.dataset_name()?)?;
             (recipe, out, a.seed)
         }
     };
+    let kept = resume.as_ref().map(|r| r.kept).unwrap_or_default();
+    let eval_every = a.eval_every.or(kept.eval_every).unwrap_or(0);
     let name = recipe.dataset_name()?;
     let loaded = data::load(name, a.data.as_deref(), seed)?;
     if let Some(notice) = &loaded.notice {
         eprintln!("note: {notice}");
     }
     let dataset = loaded.dataset;
-    shadergan::gan::mode_trace::check_dataset(a.eval_every, &dataset.kind)?;
-    if let Some((_, ck, dir)) = &resume {
-        check_resumed_architecture(&recipe, ck, dir, &dataset)?;
+    shadergan::gan::mode_trace::check_dataset(eval_every, &dataset.kind)?;
+    if let Some(r) = &resume {
+        check_resumed_architecture(&recipe, &r.ck, &r.dir, &dataset)?;
+        check_identity(&r.ck, r.config.as_ref(), &r.dir)?;
     }
     let rows = dataset.data.rows();
     anyhow::ensure!(
@@ -431,14 +592,17 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         steps: recipe.steps,
         d_steps: recipe.d_steps,
         d_steps_from: recipe.d_steps_from,
-        sample_every: a.sample_every.unwrap_or((recipe.steps / 10).max(1)),
-        eval_every: a.eval_every,
-        log_every: a.log_every.max(1),
+        sample_every: a
+            .sample_every
+            .or(kept.sample_every)
+            .unwrap_or((recipe.steps / 10).max(1)),
+        eval_every,
+        log_every: a.log_every.or(kept.log_every).unwrap_or(10),
         progress: !a.quiet,
         profile_steps: if a.profile { 20 } else { 0 },
-        checkpoint_every: a.checkpoint_every,
+        checkpoint_every: a.checkpoint_every.or(kept.checkpoint_every).unwrap_or(0),
         recipe_json: Some(serde_json::to_string(&recipe)?),
-        resume: resume.map(|(_, ck, _)| ck),
+        resume: resume.as_ref().map(|r| r.ck.clone()),
     };
     eprintln!(
         "training on {} ({}), {} steps of batch {}, into {}",
@@ -449,23 +613,28 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         out.display()
     );
     let gpu = selected.gpu;
-    // Ctrl-C: finish the steps in flight, write the checkpoint, say how to resume.
-    // A second Ctrl-C exits at once (every file is written atomically, so none is torn).
-    let _ = ctrlc::set_handler(|| {
-        if shadergan::gan::trainer::request_stop() {
-            std::process::exit(130);
-        }
-    });
-    let s = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out)
-        .map_err(|e| with_kept_checkpoint(e, &out))?;
-    if s.interrupted {
-        anyhow::bail!(Interrupted(format!(
-            "interrupted at step {} of {}: checkpoint written; resume with `shadergan train --resume {} --steps {}`",
-            s.steps,
-            recipe.steps,
-            out.display(),
-            recipe.steps
-        )));
+    let s = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out).map_err(|e| {
+        with_kept_checkpoint(with_flags(e, resume.is_some(), dataset.data.cols()), &out)
+    })?;
+    let resume_command = format!(
+        "shadergan train --resume {} --steps {}",
+        shell_word(&out),
+        recipe.steps
+    );
+    if let Some(signal) = stop::requested() {
+        let signal_name = super::signals::name(signal);
+        let message = if s.interrupted {
+            format!(
+                "stopped by {signal_name} at step {} of {}: checkpoint written; resume with `{resume_command}`",
+                s.steps, recipe.steps
+            )
+        } else {
+            format!(
+                "stopped by {signal_name} after the last step ({}): checkpoint written, final scores skipped",
+                s.steps
+            )
+        };
+        anyhow::bail!(Interrupted { signal, message });
     }
     println!(
         "trained {} steps in {:.1} s ({:.1} steps/s) on {}; D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}; run folder {}",

@@ -47,8 +47,6 @@ pub const MAX_SIDE: usize = 4096;
 pub const MAX_DATA_BYTES: u64 = 1 << 31;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-/// Upper bound on the buffer reserved up front; larger data grows as it arrives.
-const MAX_INITIAL_RESERVE: u64 = 64 << 20;
 /// How far past the declared data we look to report the amount of trailing garbage.
 const MAX_TRAILING_SCAN: u64 = 1 << 20;
 
@@ -110,6 +108,15 @@ pub enum IdxError {
         name: String,
         dims: String,
         reason: String,
+    },
+    /// The declared data is more than this machine's available memory.
+    #[error(
+        "{name}: its {needed} of data is more than the memory available on this machine ({available})"
+    )]
+    TooLarge {
+        name: String,
+        needed: String,
+        available: String,
     },
     /// The data ends before the size declared by the header.
     #[error(
@@ -417,8 +424,10 @@ fn check_dims(name: &str, kind: Kind, dims: &[usize]) -> Result<(), IdxError> {
 fn read_data(stream: &mut Stream, kind: Kind, dims: &[usize]) -> Result<Vec<u8>, IdxError> {
     // `check_dims` has bounded this by MAX_DATA_BYTES.
     let expected = data_len(dims).unwrap_or(u64::MAX);
-    let reserve = (expected + 1).min(MAX_INITIAL_RESERVE);
-    let mut data = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
+    check_memory(stream.name, expected)?;
+    // The declared size (bounded by MAX_DATA_BYTES and the memory available),
+    // read into one allocation: no doubling on the way, so the peak is the data.
+    let mut data = Vec::with_capacity(usize::try_from(expected + 1).unwrap_or(0));
     let found = stream.read_limited(&mut data, expected + 1)?;
     if found < expected {
         return Err(IdxError::Truncated {
@@ -438,6 +447,21 @@ fn read_data(stream: &mut Stream, kind: Kind, dims: &[usize]) -> Result<Vec<u8>,
         });
     }
     Ok(data)
+}
+
+/// Refuses data that this machine's available memory cannot hold.
+fn check_memory(name: &str, bytes: u64) -> Result<(), IdxError> {
+    let Some(available) = crate::gan::footprint::available_memory() else {
+        return Ok(());
+    };
+    if u128::from(bytes) <= available {
+        return Ok(());
+    }
+    Err(IdxError::TooLarge {
+        name: name.to_owned(),
+        needed: crate::gan::footprint::human_bytes(bytes.into()),
+        available: crate::gan::footprint::human_bytes(available),
+    })
 }
 
 /// Product of the dimensions, or `None` on overflow.

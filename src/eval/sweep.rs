@@ -202,12 +202,16 @@ fn backends(runs: &[ScoredRun]) -> Vec<&str> {
 }
 
 /// Settings of `config.json` that may differ between the seeds of one
-/// configuration: the seed itself, where it ran, and how often it logged.
+/// configuration: the seed itself, the run's id, where it ran, and how often
+/// it logged, checkpointed and traced.
 pub const PER_RUN_SETTINGS: &[&str] = &[
     "seed",
+    "run_id",
     "backend",
     "sample_every",
     "log_every",
+    "checkpoint_every",
+    "eval_every",
     "shadergan_version",
 ];
 

@@ -1,9 +1,11 @@
 //! The GAN: configuration and the plan of one alternating D/G training step.
 
+pub mod footprint;
 pub mod mode_trace;
 pub mod model;
 pub mod recipe;
 pub mod step;
+pub mod stop;
 pub mod trainer;
 
 pub use model::ModelSpec;

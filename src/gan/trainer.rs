@@ -48,6 +48,12 @@ pub struct RunConfig {
     pub backend: String,
     pub sample_every: u64,
     pub log_every: u64,
+    /// Checkpoint every this many steps (0: only at the end).
+    pub checkpoint_every: u64,
+    /// Mode coverage every this many steps (0: only at the end).
+    pub eval_every: u64,
+    /// The run's id, also in each checkpoint: `--resume` refuses a checkpoint of another run.
+    pub run_id: String,
     pub shadergan_version: &'static str,
 }
 
@@ -85,21 +91,16 @@ pub struct Summary {
     pub last: Stats,
     pub backend: String,
     pub out: PathBuf,
-    /// The run stopped early on [`request_stop`] (Ctrl-C), after a checkpoint.
+    /// The run stopped early on [`super::stop::request`] (a signal), after a checkpoint.
     pub interrupted: bool,
+    /// The run folder's lock, held while the summary lives, so the caller
+    /// stays the folder's one writer while it adds to it (scores, say).
+    pub lock: crate::io::run_lock::RunLock,
 }
 
-static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Asks running training loops to stop after the steps in flight, write a
-/// checkpoint and return (the Ctrl-C handler calls this). Returns whether a
-/// stop had already been requested.
-pub fn request_stop() -> bool {
-    STOP_REQUESTED.swap(true, std::sync::atomic::Ordering::SeqCst)
-}
-
+/// Whether a stop was asked for ([`super::stop::request`], a signal).
 fn stop_requested() -> bool {
-    STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
+    super::stop::requested().is_some()
 }
 
 /// Options of the loop itself.
@@ -155,9 +156,11 @@ pub fn train(
     opts: &LoopOptions,
     out: &Path,
 ) -> anyhow::Result<Summary> {
-    anyhow::ensure!(opts.steps > 0, "--steps must be at least 1");
-    anyhow::ensure!(opts.d_steps > 0, "--d-steps must be at least 1");
+    anyhow::ensure!(opts.steps > 0, "steps must be at least 1");
+    anyhow::ensure!(opts.d_steps > 0, "d_steps must be at least 1");
+    anyhow::ensure!(opts.log_every > 0, "log_every must be at least 1");
     super::mode_trace::check_dataset(opts.eval_every, &dataset.kind)?;
+    check_fits(cfg, dataset, opts, gpu.as_ref())?;
     let init = match &opts.resume {
         None => InitialParams::default(),
         Some(ck) => {
@@ -206,8 +209,14 @@ pub fn train(
         history = read_losses(out, start_step)?;
     }
 
+    let lock = lock_run_folder(out, opts.resume.is_none())?;
     std::fs::create_dir_all(out.join("samples"))
         .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", out.display()))?;
+    let run_id = opts
+        .resume
+        .as_ref()
+        .and_then(|ck| ck.training.as_ref()?.run_id.clone())
+        .unwrap_or_else(new_run_id);
     let config = RunConfig {
         dataset: dataset.name.as_str().into(),
         data_source: dataset.source.clone(),
@@ -225,6 +234,9 @@ pub fn train(
         backend: backend.clone(),
         sample_every: opts.sample_every,
         log_every: opts.log_every,
+        checkpoint_every: opts.checkpoint_every,
+        eval_every: opts.eval_every,
+        run_id: run_id.clone(),
         shadergan_version: env!("CARGO_PKG_VERSION"),
     };
     write_atomic(
@@ -262,6 +274,7 @@ pub fn train(
                     ),
                     generator_updates: counter(generator.step)?,
                     discriminator_updates: counter(discriminator.step)?,
+                    run_id: Some(run_id.clone()),
                 })
             })
             .transpose()?;
@@ -385,7 +398,68 @@ pub fn train(
         backend,
         out: out.to_path_buf(),
         interrupted,
+        lock,
     })
+}
+
+/// Refuses, before anything is allocated, a run past this machine's memory
+/// or the GPU adapter's buffer limits, and a D-updates count past the limit.
+fn check_fits(
+    cfg: &GanConfig,
+    dataset: &Dataset,
+    opts: &LoopOptions,
+    gpu: Option<&GpuContext>,
+) -> anyhow::Result<()> {
+    use super::footprint;
+    footprint::check_d_steps(opts.d_steps)?;
+    let shape = footprint::RunShape {
+        model: &cfg.model,
+        batch: cfg.batch,
+        g_average: cfg.g_ema > 0.0,
+        data_rows: dataset.data.rows(),
+        data_value_bytes: match dataset.data {
+            super::TrainingData::U8 { .. } => 1,
+            super::TrainingData::F32 { .. } => 4,
+        },
+        sample_rows: cfg.sample_rows,
+    };
+    let f = footprint::estimate(&shape)?;
+    footprint::check_host(&f, gpu.is_none())?;
+    if let Some(ctx) = gpu {
+        let (part, bytes) = f.largest_buffer;
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        ctx.check_buffer_size(&format!("a buffer of {}", part.describe()), bytes)?;
+    }
+    Ok(())
+}
+
+/// Creates and locks the run folder `out` ([`RunLock`]: one writer per
+/// folder), removes what killed writers left, and refuses a folder that
+/// already holds a run when starting one (`fresh`).
+///
+/// [`RunLock`]: crate::io::run_lock::RunLock
+fn lock_run_folder(out: &Path, fresh: bool) -> anyhow::Result<crate::io::run_lock::RunLock> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", out.display()))?;
+    let lock = crate::io::run_lock::RunLock::acquire(out)?;
+    crate::io::atomic::remove_stale_temporaries(out, &["samples"])?;
+    if fresh {
+        let lock_name = std::ffi::OsStr::new(crate::io::run_lock::LOCK_FILE);
+        let taken = std::fs::read_dir(out)?
+            .flatten()
+            .any(|e| e.file_name() != lock_name);
+        anyhow::ensure!(
+            !taken,
+            "run folder {} already holds files (another run's?); choose an empty folder",
+            out.display()
+        );
+    }
+    Ok(lock)
+}
+
+/// A fresh run id: 64 random bits in hex.
+fn new_run_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 fn progress_bar(opts: &LoopOptions) -> Option<indicatif::ProgressBar> {

@@ -1,7 +1,9 @@
 //! Atomic file writes: the bytes go to a temporary file in the destination's
 //! folder, are flushed to disk (fsync), and only then renamed over the
 //! destination. A crash, a full disk or an error leaves the old file (or no
-//! file) in place, never a half-written one, and no temporary.
+//! file) in place, never a half-written one, and no temporary. A process
+//! killed mid-write (SIGKILL) can leave its temporary behind: the next `train`
+//! or `train --resume` of that run folder removes it ([`remove_stale_temporaries`]).
 //!
 //! The `disk-full-after-bytes:N` fault ([`crate::fault`], a testing hook)
 //! simulates a full disk here: the write stops part-way with ENOSPC.
@@ -12,12 +14,49 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+/// Marks the temporary of an atomic write: `.NAME.tmp-PID`.
+const TEMPORARY_MARK: &str = ".tmp-";
+
 fn temporary_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    path.with_file_name(format!(".{name}{TEMPORARY_MARK}{}", std::process::id()))
+}
+
+/// Whether `name` is the temporary of an atomic write (`.NAME.tmp-PID`).
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(TEMPORARY_MARK)
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes the temporaries that killed writers left in `dir` and in the
+/// folders `subdirs` under it; returns how many went. Only for a folder this
+/// process holds the [`super::run_lock::RunLock`] of, so no live writer owns them.
+pub fn remove_stale_temporaries(dir: &Path, subdirs: &[&str]) -> anyhow::Result<usize> {
+    let mut removed = 0;
+    let folders = std::iter::once(dir.to_path_buf()).chain(subdirs.iter().map(|s| dir.join(s)));
+    for folder in folders {
+        let Ok(entries) = fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if is_temporary(&name.to_string_lossy()) && entry.path().is_file() {
+                fs::remove_file(entry.path()).with_context(|| {
+                    format!(
+                        "cannot remove the stale temporary {}",
+                        entry.path().display()
+                    )
+                })?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Writes `bytes` to `path` atomically.
@@ -69,6 +108,34 @@ mod tests {
         let bad = dir.join("missing").join("b.bin");
         let e = write_atomic(&bad, b"x").unwrap_err();
         assert!(format!("{e:#}").contains("b.bin"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("shadergan-stale-{}", std::process::id()));
+        fs::create_dir_all(dir.join("samples")).unwrap();
+        let keep = [
+            ".shadergan.lock",
+            "losses.csv",
+            ".x.tmp-",
+            "a.tmp-12",
+            ".y.tmp-1a",
+        ];
+        let stale = [
+            ".checkpoint.safetensors.tmp-4242",
+            "samples/.step-0000010.png.tmp-7",
+        ];
+        for name in keep.iter().chain(&stale) {
+            fs::write(dir.join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(&dir, &["samples"]).unwrap(), 2);
+        for name in keep {
+            assert!(dir.join(name).exists(), "{name} was removed");
+        }
+        for name in stale {
+            assert!(!dir.join(name).exists(), "{name} is still there");
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -24,9 +24,11 @@
 //! optimizer.discriminator.adam_m  [n]
 //! optimizer.discriminator.adam_v  [n]
 //! ```
-//! with metadata `recipe` (the training recipe as JSON) and `updates` (`g,d`:
+//! with metadata `recipe` (the training recipe as JSON), `updates` (`g,d`:
 //! each network's device step counter, which is both Adam's t and the step of
-//! its random streams).
+//! its random streams) and `run_id` (the id of the run that wrote it, also in
+//! the run folder's `config.json`, so `train --resume` refuses a checkpoint
+//! copied in from another run).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -79,6 +81,9 @@ pub struct TrainingState {
     /// Each network's device step counter.
     pub generator_updates: u32,
     pub discriminator_updates: u32,
+    /// The id of the run that wrote the checkpoint (None in checkpoints
+    /// written before runs had ids).
+    pub run_id: Option<String>,
 }
 
 const OPTIMIZER_TENSORS: [&str; 4] = [
@@ -212,6 +217,9 @@ pub fn to_bytes(ck: &Checkpoint) -> anyhow::Result<Vec<u8>> {
             "updates".into(),
             format!("{},{}", t.generator_updates, t.discriminator_updates),
         );
+        if let Some(id) = &t.run_id {
+            metadata.insert("run_id".into(), id.clone());
+        }
         let states = [
             &t.generator_adam.0,
             &t.generator_adam.1,
@@ -251,14 +259,23 @@ pub fn save(path: &Path, ck: &Checkpoint) -> anyhow::Result<()> {
 /// line: the checkpoint in `run_dir` that loads (every write is atomic, so the
 /// last one written is intact), or that none was written.
 pub fn kept_note(run_dir: &Path) -> String {
+    if !run_dir.is_dir() {
+        return format!(
+            "the run folder {} is gone, so nothing of the run is kept",
+            run_dir.display()
+        );
+    }
     let path = run_dir.join("checkpoint.safetensors");
+    if !path.exists() {
+        return "no checkpoint had been written (use --checkpoint-every N)".to_string();
+    }
     match load(&path) {
         Ok(ck) => format!(
             "the last checkpoint ({}, step {}) is kept",
             path.display(),
             ck.step
         ),
-        Err(_) => "no checkpoint had been written (use --checkpoint-every N)".to_string(),
+        Err(e) => format!("the checkpoint there does not load: {e:#}"),
     }
 }
 
@@ -287,6 +304,7 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
     let model: ModelSpec = serde_json::from_str(get("model")?)
         .context("metadata 'model' is not a model description")?;
     model.check()?;
+    check_claimed_size(&model, bytes.len())?;
     let step = get("step")?
         .parse()
         .context("metadata 'step' is not a number")?;
@@ -334,6 +352,7 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
                 discriminator_adam: (next(), next()),
                 generator_updates: updates[0],
                 discriminator_updates: updates[1],
+                run_id: meta.get("run_id").cloned(),
             })
         }
     };
@@ -354,6 +373,25 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
         generator_ema,
         training,
     })
+}
+
+/// Refuses, before anything is allocated, an architecture whose parameters
+/// cannot be in a file of `file_bytes` bytes (4 bytes a parameter): metadata
+/// that claims huge layers is refused, not allocated.
+fn check_claimed_size(model: &ModelSpec, file_bytes: usize) -> anyhow::Result<()> {
+    let needed = crate::gan::footprint::parameter_count(model)
+        .and_then(|(g, d)| g.checked_add(d))
+        .and_then(|n| n.checked_mul(4));
+    let fits = needed.is_some_and(|n| n <= file_bytes as u128);
+    anyhow::ensure!(
+        fits,
+        "metadata 'model' claims {} of parameters, but the file holds {file_bytes} bytes",
+        needed.map_or(
+            "more than 2^128 bytes".into(),
+            crate::gan::footprint::human_bytes
+        )
+    );
+    Ok(())
 }
 
 /// A 1-D f32 tensor of exactly `len` values.
@@ -451,6 +489,7 @@ mod tests {
             discriminator_adam: (ramp(d, -1.0), ramp(d, 2.0)),
             generator_updates: 42,
             discriminator_updates: 84,
+            run_id: Some("0123456789abcdef".into()),
         });
         let back = from_bytes(&to_bytes(&ck).unwrap()).unwrap();
         assert_eq!(back, ck);

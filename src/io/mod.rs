@@ -6,4 +6,5 @@ pub mod atomic;
 pub mod checkpoint;
 pub mod grid;
 pub mod plot;
+pub mod run_lock;
 pub mod step_csv;

@@ -199,7 +199,8 @@ pub fn one_error_line(o: &std::process::Output, code: i32, needles: &[&str]) -> 
     errors[0].to_string()
 }
 
-/// Every file under `dir` (relative path → bytes).
+/// Every file under `dir` (relative path → bytes), but the run folder's lock
+/// file (`.shadergan.lock`: it names its holder's PID, and is no output).
 pub fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
     let mut files = std::collections::BTreeMap::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -208,7 +209,7 @@ pub fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::
             let p = e.unwrap().path();
             if p.is_dir() {
                 todo.push(p);
-            } else {
+            } else if p.file_name() != Some(shadergan::io::run_lock::LOCK_FILE.as_ref()) {
                 let bytes = std::fs::read(&p).unwrap();
                 files.insert(p.strip_prefix(dir).unwrap().to_path_buf(), bytes);
             }
