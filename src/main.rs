@@ -1,4 +1,6 @@
-//! The `shadergan` command line: train, sample, eval, bench, train-classifier, info.
+//! The `shadergan` command line: train, sample, eval (score a checkpoint),
+//! sweep (train and score several seeds), summarize (seeds already scored),
+//! train-classifier, bench, info.
 
 use std::process::ExitCode;
 
@@ -24,8 +26,12 @@ enum Command {
     Train(cli::train::TrainArgs),
     /// Draw samples from a checkpoint into a PNG.
     Sample(cli::sample::SampleArgs),
-    /// Score a checkpoint with the published protocols, or train and score several seeds.
+    /// Score a checkpoint with the published protocols.
     Eval(cli::eval::EvalArgs),
+    /// Train and score K seeds of a preset or a recipe file: mean ± standard error.
+    Sweep(cli::sweep::SweepArgs),
+    /// Mean ± standard error over seeds already scored (runs, or sweeps' folders); trains nothing.
+    Summarize(cli::summarize::SummarizeArgs),
     /// Train the classifier behind the image scores (FD, inception score).
     TrainClassifier(cli::classifier::ClassifierArgs),
     /// Time the kernels and whole GAN steps on the GPU and the CPU backend, side by side.
@@ -115,6 +121,8 @@ fn main() -> ExitCode {
         Command::Train(args) => cli::train::run(&args),
         Command::Sample(args) => cli::sample::run(&args),
         Command::Eval(args) => cli::eval::run(&args),
+        Command::Sweep(args) => cli::sweep::run(&args),
+        Command::Summarize(args) => cli::summarize::run(&args),
         Command::TrainClassifier(args) => cli::classifier::run(&args),
         Command::Bench(args) => cli::bench::run(&args),
         Command::Info { adapter } => cli::info::run(adapter.as_deref()),

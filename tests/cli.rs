@@ -306,6 +306,86 @@ fn refused_flags_exit_non_zero_with_one_line_and_write_nothing() {
     );
 }
 
+/// `train --dump-recipe` prints the recipe (a preset, a recipe file, or the
+/// flags' own) as JSON and writes nothing; `--recipe` reads it back as the
+/// same recipe, flags given override it, and a run from it trains it.
+#[test]
+fn a_dumped_recipe_reads_back_as_itself_and_trains_as_written() {
+    use shadergan::gan::recipe::{PRESETS, Recipe};
+    let dir = scratch("dump-recipe");
+    std::fs::create_dir_all(&dir).unwrap();
+    let never = dir.join("never");
+    let train = |args: &[&str]| {
+        let o = never.to_str().unwrap();
+        shadergan(&[&["train"], args, &["--dump-recipe", "--out", o]].concat())
+    };
+    let dump = |args: &[&str]| -> String {
+        let o = train(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(!never.exists(), "{args:?}: --dump-recipe made its --out");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    for (name, _) in PRESETS {
+        let text = dump(&["--preset", name]);
+        let file = dir.join(format!("{name}.json"));
+        std::fs::write(&file, &text).unwrap();
+        let read = Recipe::from_file(&file).unwrap();
+        assert_eq!(read, Recipe::preset(name).unwrap(), "{name}");
+        let again = dump(&["--recipe", &path(&file)]);
+        assert_eq!(again, text, "{name}: --recipe changed the recipe");
+    }
+    // Flags given override the file's values, as they override a preset's.
+    let ring = path(&dir.join("ring.json"));
+    let small = dump(&[
+        "--recipe", &ring, "--steps", "30", "--hidden", "8", "--batch", "16", "--lr", "0.003",
+    ]);
+    let small_recipe: Recipe = serde_json::from_str(&small).unwrap();
+    let want = Recipe {
+        steps: 30,
+        hidden: vec![8],
+        batch: 16,
+        lr: 0.003,
+        ..Recipe::preset("ring").unwrap()
+    };
+    assert_eq!(small_recipe, want);
+    // Plain flags: the seed recipe of the dataset, the flags applied.
+    let plain: Recipe =
+        serde_json::from_str(&dump(&["--dataset", "grid", "--z-dim", "3"])).unwrap();
+    let seed = Recipe::seed(shadergan::data::DatasetName::Grid);
+    assert_eq!(plain, Recipe { z_dim: 3, ..seed });
+    // A run from the file trains what it says (the checkpoint keeps the recipe trained).
+    let small_file = dir.join("small.json");
+    std::fs::write(&small_file, &small).unwrap();
+    let run = dir.join("run");
+    let o = shadergan(&[
+        "train",
+        "--recipe",
+        &path(&small_file),
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--sample-every",
+        "0",
+        "--out",
+        &path(&run),
+    ]);
+    assert!(o.status.success(), "train --recipe failed: {}", stderr(&o));
+    let ck = shadergan::io::checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ck.step, 30);
+    let trained = &ck.training.expect("train keeps the optimizer state").recipe;
+    assert_eq!(serde_json::from_str::<Recipe>(trained).unwrap(), want);
+    // A bad file is named with its field; a flag that breaks the recipe is named as the flag.
+    let bad = dir.join("bad.json");
+    let zero_batch = Recipe { batch: 0, ..want };
+    std::fs::write(&bad, serde_json::to_string(&zero_batch).unwrap()).unwrap();
+    let needles = [&format!("{}: batch must be at least 1", bad.display())[..]];
+    common::one_error_line(&train(&["--recipe", &path(&bad)]), 1, &needles);
+    let o = train(&["--recipe", &path(&small_file), "--z-dim", "0"]);
+    common::one_error_line(&o, 1, &["--z-dim must be at least 1"]);
+    assert!(!never.exists(), "a refused --dump-recipe made its --out");
+}
+
 #[test]
 fn without_an_adapter_gpu_runs_fail_with_one_line_and_auto_falls_back() {
     let out = scratch("no-adapter");
@@ -348,14 +428,15 @@ fn without_an_adapter_gpu_runs_fail_with_one_line_and_auto_falls_back() {
     );
 }
 
-/// `eval --seeds` with `--jobs 2` trains the same runs as one at a time, and
-/// `--first-seed` picks up the sweep where another left it.
+/// `sweep` with `--jobs 2` trains the same runs as one at a time,
+/// `--first-seed` picks up the sweep where another left it, and `summarize`
+/// joins the parts.
 #[test]
 fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
     let sweep = |name: &str, first: &str, k: &str, jobs: &str| {
         let out = scratch(name);
         let o = shadergan(&[
-            "eval",
+            "sweep",
             "--seeds",
             k,
             "--first-seed",
@@ -376,7 +457,7 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
             "--out",
             out.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "eval --seeds failed: {}", stderr(&o));
+        assert!(o.status.success(), "sweep failed: {}", stderr(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
         (out, v)
     };
@@ -435,23 +516,12 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
         "two seeds gave one generator"
     );
 
-    // `--summarize` gathers a sweep split over runs: the tail sweep's seed 2
+    // `summarize` gathers a sweep split over runs: the tail sweep's seed 2
     // and the first two seeds' folders give the whole sweep's figures.
     let path = |p: PathBuf| p.to_str().unwrap().to_string();
     let (seed0, seed1) = (path(seq.join("seed-0")), path(seq.join("seed-1")));
-    let o = shadergan(&[
-        "eval",
-        "--summarize",
-        &path(tail.clone()),
-        &seed0,
-        &seed1,
-        "--json",
-    ]);
-    assert!(
-        o.status.success(),
-        "eval --summarize failed: {}",
-        stderr(&o)
-    );
+    let o = shadergan(&["summarize", &path(tail.clone()), &seed0, &seed1, "--json"]);
+    assert!(o.status.success(), "summarize failed: {}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
     assert_eq!(v["seeds"], serde_json::json!([0, 1, 2]));
     assert_eq!(v["late_modes"], seq_json["late_modes"]);
@@ -465,7 +535,7 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
             "{key}: {got} against {want}"
         );
     }
-    let o = shadergan(&["eval", "--summarize", &path(seq.clone())]);
+    let o = shadergan(&["summarize", &path(seq.clone())]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success()
@@ -475,27 +545,17 @@ fn a_parallel_seed_sweep_equals_a_sequential_one_seed_for_seed() {
         stderr(&o)
     );
     // The same seed twice is refused in one line naming both folders.
-    let o = shadergan(&[
-        "eval",
-        "--summarize",
-        &path(seq.clone()),
-        &path(par.clone()),
-    ]);
+    let o = shadergan(&["summarize", &path(seq.clone()), &path(par.clone())]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(e.starts_with("error: seed 0 appears twice"), "{e}");
     // Flags of a training sweep are refused, not ignored.
-    let o = shadergan(&["eval", "--summarize", &path(seq.clone()), "--steps", "5"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("cannot be used with '--steps"),
-        "{}",
-        stderr(&o)
-    );
+    let o = shadergan(&["summarize", &path(seq.clone()), "--steps", "5"]);
+    common::one_error_line(&o, 2, &["unexpected argument '--steps'"]);
 }
 
-/// `eval --seeds --recipe FILE` names the recipe file, not a preset, in its
+/// `sweep --recipe FILE` names the recipe file, not a preset, in its
 /// heading and its `summary.json`, and keeps the settings it trained.
 #[test]
 fn a_sweep_of_a_recipe_file_names_the_file() {
@@ -505,7 +565,7 @@ fn a_sweep_of_a_recipe_file_names_the_file() {
         "/examples/recipes/grid_p8d2s60k_lr5e4.json"
     );
     let o = shadergan(&[
-        "eval",
+        "sweep",
         "--seeds",
         "1",
         "--recipe",
@@ -530,7 +590,7 @@ fn a_sweep_of_a_recipe_file_names_the_file() {
     assert_eq!(summary["recipe"]["lr"], 0.0005);
 }
 
-/// `eval --seeds --adapter 0,0` spreads the seeds over a list of adapters, one
+/// `sweep --adapter 0,0` spreads the seeds over a list of adapters, one
 /// wgpu device each (here the same adapter twice, which CI has), and trains the
 /// runs a one-device sweep trains; a list elsewhere is refused in one line.
 #[test]
@@ -546,11 +606,11 @@ fn a_sweep_over_a_list_of_adapters_trains_the_runs_of_a_one_device_sweep() {
     let o = out.to_str().unwrap();
     refused(
         &["train", "--dataset", "ring", "--adapter", "0,1", "--out", o],
-        "only `eval --seeds` spreads over several",
+        "only `sweep` spreads over several",
     );
     refused(
         &[
-            "eval",
+            "sweep",
             "--seeds",
             "1",
             "--preset",
@@ -570,7 +630,7 @@ fn a_sweep_over_a_list_of_adapters_trains_the_runs_of_a_one_device_sweep() {
     let sweep = |name: &str, adapter: &str| {
         let out = scratch(name);
         let o = shadergan(&[
-            "eval",
+            "sweep",
             "--seeds",
             "2",
             "--preset",
@@ -588,7 +648,7 @@ fn a_sweep_over_a_list_of_adapters_trains_the_runs_of_a_one_device_sweep() {
         ]);
         assert!(
             o.status.success(),
-            "eval --adapter {adapter} failed: {}",
+            "sweep --adapter {adapter} failed: {}",
             stderr(&o)
         );
         out
@@ -1247,9 +1307,9 @@ fn an_output_folder_that_cannot_be_created_is_refused_naming_it() {
             .collect();
         assert!(others.is_empty(), "more than the error: {others:?}");
         assert!(!out.exists());
-        // `eval --seeds` refuses it before training the first seed.
+        // `sweep` refuses it before training the first seed.
         let o = shadergan(&[
-            "eval",
+            "sweep",
             "--seeds",
             "1",
             "--preset",
@@ -1370,6 +1430,26 @@ fn usage_errors_are_one_line_naming_the_flag_with_exit_status_2() {
             &["--resume", "--lr"],
         ),
         (&["trian"], &["'trian'"]),
+        // `sweep` and `summarize` were `eval --seeds` and `eval --summarize`.
+        (
+            &["eval", "--seeds", "2", "--preset", "ring"],
+            &["'--seeds'"],
+        ),
+        (&["eval", "--summarize", "runs"], &["'--summarize'"]),
+        (
+            &["sweep", "--seeds", "2"],
+            &["--preset", "--recipe", "required"],
+        ),
+        (&["summarize"], &["<DIR>", "required"]),
+        (&["eval"], &["--checkpoint", "required"]),
+        (
+            &["train", "--preset", "ring", "--recipe", "r.json"],
+            &["--recipe", "--preset"],
+        ),
+        (
+            &["train", "--dump-recipe", "--epochs", "2"],
+            &["--dump-recipe", "--epochs"],
+        ),
     ];
     for (args, needles) in cases {
         let o = shadergan(args);

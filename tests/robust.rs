@@ -476,3 +476,44 @@ fn log_every_zero_is_refused_naming_the_flag() {
     assert!(line.contains("--log-every"), "{line}");
     assert!(!out.exists());
 }
+
+#[test]
+fn a_sweep_stopped_by_a_signal_keeps_the_seed_in_flight_and_starts_no_other() {
+    let root = scratch("sweep-signal");
+    let root_s = root.to_str().unwrap();
+    let mut child = spawn(&[
+        "sweep",
+        "--seeds",
+        "3",
+        "--preset",
+        "ring",
+        "--steps",
+        "10000000",
+        "--backend",
+        "cpu",
+        "--no-parzen",
+        "--out",
+        root_s,
+    ]);
+    wait_for(&root.join("seed-0").join("config.json"), &mut child);
+    signal(&child, libc::SIGTERM);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(128 + libc::SIGTERM), "{err}");
+    assert!(
+        err.contains("stopped by SIGTERM") && !err.contains("panicked"),
+        "{err}"
+    );
+    let seed0 = root.join("seed-0");
+    assert!(step_of(&seed0) < 10_000_000);
+    assert!(
+        !seed0.join("eval.json").exists(),
+        "an unfinished seed was scored"
+    );
+    assert!(
+        !root.join("seed-1").exists(),
+        "a seed started after the stop"
+    );
+    assert!(!root.join("summary.json").exists());
+    let _ = std::fs::remove_dir_all(&root);
+}

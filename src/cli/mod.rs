@@ -4,8 +4,13 @@ pub mod bench;
 pub mod classifier;
 pub mod eval;
 pub mod info;
+pub mod report;
+pub mod run_folder;
 pub mod sample;
+pub mod settings;
 pub mod signals;
+pub mod summarize;
+pub mod sweep;
 pub mod train;
 
 use clap::{Args, ValueEnum};
@@ -39,7 +44,7 @@ pub struct DeviceArgs {
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
     /// The GPU adapter: its number in `shadergan info`, or text its name contains (else
-    /// SHADERGAN_ADAPTER, else the best). `eval --seeds` also takes a list, e.g. 0,1.
+    /// SHADERGAN_ADAPTER, else the best). `sweep` also takes a list, e.g. 0,1.
     #[arg(long, value_name = "N|NAME")]
     pub adapter: Option<String>,
 }
@@ -49,7 +54,7 @@ impl DeviceArgs {
     pub fn select(&self) -> anyhow::Result<Selected> {
         if let Some(list) = self.adapter.as_deref().filter(|a| a.contains(',')) {
             anyhow::bail!(
-                "--adapter {list} names several adapters; only `eval --seeds` spreads over several"
+                "--adapter {list} names several adapters; only `sweep` spreads over several"
             );
         }
         let selected = backend::select(self.backend.into(), self.adapter.as_deref())?;

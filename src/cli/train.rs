@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use shadergan::data::{self, DatasetName};
 use shadergan::eval::report::{Request, evaluate};
 use shadergan::gan::ModelSpec;
-use shadergan::gan::recipe::{PRESETS, Recipe};
+use shadergan::gan::recipe::Recipe;
 use shadergan::gan::stop;
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
 use shadergan::io::atomic::{remove_stale_temporaries, write_atomic};
@@ -15,6 +15,7 @@ use shadergan::io::run_lock::RunLock;
 use shadergan::plan::Activation;
 
 use super::DeviceArgs;
+use super::run_folder::check_creatable;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DatasetArg {
@@ -135,6 +136,15 @@ pub struct TrainArgs {
     /// share; also written to profile.txt. The checkpoint is saved before them.
     #[arg(long)]
     pub profile: bool,
+    /// Start from a recipe file (JSON, as --dump-recipe prints it; examples/recipes/
+    /// holds some); flags given override it.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "resume"])]
+    pub recipe: Option<PathBuf>,
+    /// Print the recipe (the preset or --recipe, with the flags given applied) as JSON
+    /// and exit, training and writing nothing; --recipe reads it back. Give --steps,
+    /// not --epochs (which needs the dataset's size).
+    #[arg(long, conflicts_with_all = ["resume", "epochs"])]
+    pub dump_recipe: bool,
 }
 
 pub fn dataset_name(d: DatasetArg) -> DatasetName {
@@ -146,15 +156,12 @@ pub fn dataset_name(d: DatasetArg) -> DatasetName {
     }
 }
 
-/// The recipe the flags ask for: the preset (or the seed settings for the
-/// dataset), with every flag given applied on top. `--epochs` is applied
-/// once the dataset's size is known.
+/// The recipe the flags ask for: the preset or the recipe file (or the seed
+/// settings for the dataset), with every flag given applied on top.
+/// `--epochs` is applied once the dataset's size is known.
 pub fn recipe_from_args(a: &TrainArgs) -> anyhow::Result<Recipe> {
-    let mut r = match &a.preset {
-        Some(name) => Recipe::preset(name).ok_or_else(|| {
-            let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-            anyhow::anyhow!("unknown --preset '{name}' (presets: {})", names.join(", "))
-        })?,
+    let mut r = match super::settings::named(a.preset.as_deref(), a.recipe.as_deref())? {
+        Some(r) => r,
         None => Recipe::seed(a.dataset.map_or(DatasetName::FashionMnist, dataset_name)),
     };
     if let Some(d) = a.dataset {
@@ -199,7 +206,7 @@ pub fn recipe_from_args(a: &TrainArgs) -> anyhow::Result<Recipe> {
             "--leaky-slope must be positive (got {s})"
         );
     }
-    r.check()?;
+    r.check().map_err(super::settings::in_flags)?;
     Ok(r)
 }
 
@@ -228,31 +235,6 @@ fn run_folder(out: Option<&Path>, dataset: DatasetName) -> anyhow::Result<PathBu
     }
     check_creatable(&path)?;
     Ok(path)
-}
-
-/// Refuses, before anything runs, a run folder that cannot be created: one
-/// under a regular file (ENOTDIR), or in a folder this user may not write.
-/// Probes by creating (and removing) a folder in the nearest existing ancestor
-/// (or in `out` itself, an empty folder).
-pub(super) fn check_creatable(out: &Path) -> anyhow::Result<()> {
-    let mut base = Some(out);
-    while let Some(b) = base {
-        if b.as_os_str().is_empty() || b.exists() || std::fs::symlink_metadata(b).is_ok() {
-            break;
-        }
-        base = b.parent();
-    }
-    let base = base
-        .filter(|b| !b.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let probe = base.join(format!(".shadergan-probe-{}", std::process::id()));
-    match std::fs::create_dir(&probe) {
-        Ok(()) => {
-            let _ = std::fs::remove_dir(&probe);
-            Ok(())
-        }
-        Err(e) => anyhow::bail!("cannot create run folder {}: {e}", out.display()),
-    }
 }
 
 /// A run stopped by a signal after writing its checkpoint (exit status 128 + signal).
@@ -551,6 +533,9 @@ fn utc_timestamp() -> String {
 }
 
 pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
+    if a.dump_recipe {
+        return super::settings::dump(&recipe_from_args(a)?);
+    }
     super::signals::install()?;
     anyhow::ensure!(a.log_every != Some(0), "--log-every must be at least 1");
     let resume = match &a.resume {
@@ -663,7 +648,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
                 &out.join("eval.json"),
                 serde_json::to_string_pretty(&report)?.as_bytes(),
             )?;
-            super::eval::print_report(&report);
+            super::report::print_report(&report);
         }
         Err(e) => eprintln!("note: no evaluation at the end of training: {e:#}"),
     }

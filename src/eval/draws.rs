@@ -20,7 +20,7 @@ use crate::gpu::GpuContext;
 /// Most draws one call scores (each is 2,500 samples through G).
 pub const MAX_DRAWS: u64 = 10_000;
 
-/// Where `eval --seeds --noise-seeds` keeps each run's draws, beside its `eval.json`.
+/// Where `sweep --noise-seeds` keeps each run's draws, beside its `eval.json`.
 pub const FILE: &str = "draws.json";
 
 /// A checkpoint's mode scores over consecutive noise seeds.

@@ -1,6 +1,6 @@
 //! Seed sweeps: mean ± standard error over the reports of several seeds of
-//! one configuration, for a sweep just trained (`eval --seeds`) or for run
-//! folders gathered from several sweeps (`eval --summarize`): a sweep split
+//! one configuration, for a sweep just trained (`sweep`) or for run
+//! folders gathered from several sweeps (`summarize`): a sweep split
 //! over machines, or cut short by a time limit, keeps each finished seed's
 //! `config.json` and `eval.json`, and these are all a summary needs.
 
@@ -80,7 +80,7 @@ pub struct ScoredRun {
     pub report: Report,
     /// The run's `modes.csv` (`train --eval-every`), as (step, modes covered); empty without one.
     pub trace: Vec<(u64, usize)>,
-    /// The run's `draws.json` (`eval --seeds --noise-seeds`): its final checkpoint over many noise draws.
+    /// The run's `draws.json` (`sweep --noise-seeds`): its final checkpoint over many noise draws.
     pub draws: Option<DrawSweep>,
 }
 
@@ -151,8 +151,8 @@ pub fn summary_lines(runs: &[ScoredRun]) -> Vec<String> {
     lines
 }
 
-/// The JSON of a summary, one shape for `eval --seeds`' `summary.json` and
-/// for `eval --summarize --json`: the seeds, what they trained (dataset,
+/// The JSON of a summary, one shape for `sweep`'s `summary.json` and
+/// for `summarize --json`: the seeds, what they trained (dataset,
 /// steps, the backends they ran on), mean ± standard error of each score,
 /// the missed modes, and each run's folder and report.
 pub fn summary_json(runs: &[ScoredRun]) -> serde_json::Value {

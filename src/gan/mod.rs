@@ -4,11 +4,13 @@ pub mod footprint;
 pub mod mode_trace;
 pub mod model;
 pub mod recipe;
+pub mod setting;
 pub mod step;
 pub mod stop;
 pub mod trainer;
 
 pub use model::ModelSpec;
+pub use setting::SettingError;
 pub use step::{
     GanConfig, GanPlan, InitialParams, TrainingData, build_gan_plan, build_sampler_plan,
     fixed_noise,

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::setting::{SettingError, require};
 use crate::nn::Mlp;
 use crate::plan::Activation;
 
@@ -57,22 +58,50 @@ impl ModelSpec {
         )
     }
 
-    /// Refuses sizes that cannot make a network.
-    pub fn check(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.z_dim > 0, "--z-dim must be at least 1");
-        anyhow::ensure!(self.data_dim > 0, "the data has no columns");
-        anyhow::ensure!(self.pack > 0, "--pack must be at least 1");
-        anyhow::ensure!(
+    /// Refuses sizes that cannot make a network, naming the field.
+    pub fn check(&self) -> Result<(), SettingError> {
+        require(self.z_dim > 0, "z_dim", "must be at least 1")?;
+        require(
+            self.data_dim > 0,
+            "data_dim",
+            "must be at least 1 (the data has no columns)",
+        )?;
+        require(self.pack > 0, "pack", "must be at least 1")?;
+        require(
             self.hidden.iter().all(|&h| h > 0),
-            "--hidden sizes must be at least 1 (got {:?})",
-            self.hidden
-        );
+            "hidden",
+            format!("sizes must be at least 1 (got {:?})", self.hidden),
+        )?;
         if let Activation::LeakyRelu(s) = self.hidden_act {
-            anyhow::ensure!(
+            require(
                 s > 0.0 && s.is_finite(),
-                "the leaky ReLU slope must be positive (got {s})"
-            );
+                "hidden_act",
+                format!("has a leaky ReLU slope of {s}; it must be positive"),
+            )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_field() {
+        let m = ModelSpec {
+            pack: 0,
+            ..ModelSpec::seed_images()
+        };
+        assert_eq!(
+            m.check().unwrap_err().to_string(),
+            "pack must be at least 1"
+        );
+        let m = ModelSpec {
+            hidden_act: Activation::LeakyRelu(f32::NAN),
+            ..ModelSpec::seed_images()
+        };
+        assert_eq!(m.check().unwrap_err().field, "hidden_act");
+        ModelSpec::seed_images().check().unwrap();
     }
 }

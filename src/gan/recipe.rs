@@ -1,9 +1,12 @@
 //! Recipes: every setting of a training run except the seed and where it
 //! runs, with named presets for the configurations that reach the published
-//! numbers. `train --preset NAME` starts from one; any flag given overrides it.
+//! numbers. `train --preset NAME` starts from one, `train --recipe FILE` from
+//! a file (this struct as JSON, which `train --dump-recipe` prints); any flag
+//! given overrides it.
 
 use serde::{Deserialize, Serialize};
 
+use super::setting::{SettingError, require};
 use super::{GanConfig, ModelSpec};
 use crate::data::DatasetName;
 use crate::plan::{Activation, AdamHyper};
@@ -153,13 +156,15 @@ impl Recipe {
         })
     }
 
-    /// Reads a recipe from a JSON file (as `config.json`'s fields, or `Recipe` serialised).
+    /// Reads a recipe from a JSON file (this struct serialised, as `train
+    /// --dump-recipe` prints it) and checks it; a refusal names the file and the field.
     pub fn from_file(path: &std::path::Path) -> anyhow::Result<Recipe> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read recipe {}: {e}", path.display()))?;
         let r: Recipe = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{} is not a recipe: {e}", path.display()))?;
-        r.check()?;
+        r.check()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(r)
     }
 
@@ -168,57 +173,68 @@ impl Recipe {
             .ok_or_else(|| anyhow::anyhow!("unknown dataset '{}'", self.dataset))
     }
 
-    /// Refuses settings that cannot train, naming the flag.
-    pub fn check(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.batch > 0, "--batch must be at least 1");
-        anyhow::ensure!(self.steps > 0, "--steps must be at least 1");
-        for (flag, v) in [
-            ("--lr", self.lr),
-            ("--beta1", self.beta1),
-            ("--beta2", self.beta2),
+    /// Refuses settings that cannot train, naming the field.
+    pub fn check(&self) -> Result<(), SettingError> {
+        require(self.batch > 0, "batch", "must be at least 1")?;
+        require(self.steps > 0, "steps", "must be at least 1")?;
+        for (field, v) in [
+            ("lr", self.lr),
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
         ] {
-            anyhow::ensure!(
+            require(
                 v.is_finite() && v >= 0.0,
-                "{flag} must be a finite number ≥ 0 (got {v})"
-            );
+                field,
+                format!("must be a finite number ≥ 0 (got {v})"),
+            )?;
         }
-        anyhow::ensure!(self.lr > 0.0, "--lr must be positive (got {})", self.lr);
-        anyhow::ensure!(
-            self.beta1 < 1.0 && self.beta2 < 1.0,
-            "--beta1 and --beta2 must be below 1"
-        );
-        anyhow::ensure!(
+        require(
+            self.lr > 0.0,
+            "lr",
+            format!("must be positive (got {})", self.lr),
+        )?;
+        for (field, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            require(v < 1.0, field, format!("must be below 1 (got {v})"))?;
+        }
+        require(
             self.real_label.is_finite() && (0.0..=1.0).contains(&self.real_label),
-            "--real-label must be in [0, 1] (got {})",
-            self.real_label
-        );
-        anyhow::ensure!(!self.hidden.is_empty(), "--hidden needs at least one size");
-        anyhow::ensure!(
+            "real_label",
+            format!("must be in [0, 1] (got {})", self.real_label),
+        )?;
+        require(!self.hidden.is_empty(), "hidden", "needs at least one size")?;
+        require(
             self.hidden.iter().all(|&h| h > 0),
-            "--hidden sizes must be at least 1 (got {:?})",
-            self.hidden
-        );
-        anyhow::ensure!(self.z_dim > 0, "--z-dim must be at least 1");
-        anyhow::ensure!(self.d_steps > 0, "--d-steps must be at least 1");
-        anyhow::ensure!(self.pack > 0, "--pack must be at least 1");
-        // A switch at or past --steps is allowed: a run stopped before it and
+            "hidden",
+            format!("sizes must be at least 1 (got {:?})", self.hidden),
+        )?;
+        if let Activation::LeakyRelu(s) = self.hidden_act {
+            require(
+                s.is_finite() && s > 0.0,
+                "hidden_act",
+                format!("has a leaky ReLU slope of {s}; it must be positive"),
+            )?;
+        }
+        require(self.z_dim > 0, "z_dim", "must be at least 1")?;
+        require(self.d_steps > 0, "d_steps", "must be at least 1")?;
+        require(self.pack > 0, "pack", "must be at least 1")?;
+        // A switch at or past `steps` is allowed: a run stopped before it and
         // resumed past it (`train --resume DIR --steps N`) crosses it.
-        anyhow::ensure!(
+        require(
             self.d_steps_from == 0 || self.d_steps > 1,
-            "--d-steps-from needs --d-steps above 1 (got {})",
-            self.d_steps
-        );
-        anyhow::ensure!(
+            "d_steps_from",
+            format!("needs d_steps above 1 (got {})", self.d_steps),
+        )
+        .map_err(|e| e.mentioning(&["d_steps"]))?;
+        require(
             self.d_dropout.is_finite() && (0.0..1.0).contains(&self.d_dropout),
-            "--d-dropout must be in [0, 1) (got {})",
-            self.d_dropout
-        );
-        anyhow::ensure!(
+            "d_dropout",
+            format!("must be in [0, 1) (got {})", self.d_dropout),
+        )?;
+        require(
             self.g_ema.is_finite() && (0.0..1.0).contains(&self.g_ema),
-            "--g-ema must be in [0, 1) (got {})",
-            self.g_ema
-        );
-        Ok(())
+            "g_ema",
+            format!("must be in [0, 1) (got {})", self.g_ema),
+        )
     }
 
     /// D updates in training step `step` (counted from 0).
@@ -291,6 +307,52 @@ mod tests {
             r.dataset_name().unwrap();
         }
         assert!(Recipe::preset("nope").is_none());
+    }
+
+    /// A refusal names the field as the struct does; one of a file names the file too.
+    #[test]
+    fn refusals_name_the_field_and_those_of_a_file_the_file() {
+        let ring = Recipe::seed(DatasetName::Ring);
+        let refused = |r: Recipe| r.check().unwrap_err();
+        let e = refused(Recipe {
+            z_dim: 0,
+            ..ring.clone()
+        });
+        assert_eq!(e.field, "z_dim");
+        assert_eq!(e.to_string(), "z_dim must be at least 1");
+        let e = refused(Recipe {
+            beta2: 1.0,
+            ..ring.clone()
+        });
+        assert_eq!(e.to_string(), "beta2 must be below 1 (got 1)");
+        let leaky = Recipe {
+            hidden_act: Activation::LeakyRelu(-0.5),
+            ..ring.clone()
+        };
+        assert_eq!(refused(leaky).field, "hidden_act");
+        let e = refused(Recipe {
+            d_steps_from: 5,
+            ..ring.clone()
+        });
+        assert_eq!(e.to_string(), "d_steps_from needs d_steps above 1 (got 1)");
+        assert_eq!(e.mentions, ["d_steps"]);
+        let path =
+            std::env::temp_dir().join(format!("shadergan-bad-recipe-{}.json", std::process::id()));
+        let bad = Recipe { batch: 0, ..ring };
+        std::fs::write(&path, serde_json::to_string(&bad).unwrap()).unwrap();
+        let e = Recipe::from_file(&path).unwrap_err().to_string();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(e, format!("{}: batch must be at least 1", path.display()));
+    }
+
+    /// Every preset, written as JSON (what `train --dump-recipe` prints), reads back as itself.
+    #[test]
+    fn every_preset_reads_back_from_its_json() {
+        for (name, _) in PRESETS {
+            let r = Recipe::preset(name).unwrap();
+            let text = serde_json::to_string_pretty(&r).unwrap();
+            assert_eq!(serde_json::from_str::<Recipe>(&text).unwrap(), r, "{name}");
+        }
     }
 
     #[test]

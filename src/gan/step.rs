@@ -180,13 +180,13 @@ pub fn build_gan_plan(
     let b = cfg.batch;
     let dim = data.cols();
     cfg.model.check()?;
-    anyhow::ensure!(b > 0, "--batch must be at least 1");
+    anyhow::ensure!(b > 0, "batch must be at least 1");
     anyhow::ensure!(data.rows() > 0, "the training data is empty");
     // With packing, D sees B rows of `pack` samples each: G makes B·pack samples.
     let gb = b * cfg.model.pack;
     anyhow::ensure!(
         gb <= data.rows(),
-        "--batch {b} (× pack {}) is larger than the dataset ({} rows)",
+        "batch {b} (× pack {}) is larger than the dataset ({} rows)",
         cfg.model.pack,
         data.rows()
     );
@@ -206,7 +206,7 @@ pub fn build_gan_plan(
     let d_init = initial("discriminator", &d_mlp, init.discriminator, &mut rng)?;
     anyhow::ensure!(
         cfg.g_ema.is_finite() && (0.0..1.0).contains(&cfg.g_ema),
-        "--g-ema must be in [0, 1) (got {})",
+        "g_ema must be in [0, 1) (got {})",
         cfg.g_ema
     );
     let g_ema_init = match init.generator_ema {
@@ -227,7 +227,7 @@ pub fn build_gan_plan(
     let g_ws = Workspace::declare(&mut plan, "G", &g_mlp, gb);
     anyhow::ensure!(
         cfg.d_dropout.is_finite() && (0.0..1.0).contains(&cfg.d_dropout),
-        "--d-dropout must be in [0, 1) (got {})",
+        "d_dropout must be in [0, 1) (got {})",
         cfg.d_dropout
     );
     anyhow::ensure!(
