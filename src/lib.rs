@@ -17,4 +17,5 @@ pub mod gpu;
 pub mod io;
 pub mod nn;
 pub mod plan;
+pub mod profile;
 pub mod shaders;

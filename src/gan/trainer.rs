@@ -374,7 +374,7 @@ pub fn train(
                 ", host clock per op"
             }
         );
-        let table = crate::gpu::profiler::format_profile(&times, &what);
+        let table = crate::profile::format_profile(&times, &what);
         eprint!("{table}");
         write_atomic(&out.join("profile.txt"), table.as_bytes())?;
     }
