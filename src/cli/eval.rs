@@ -8,7 +8,7 @@ use clap::Args;
 use shadergan::data;
 use shadergan::eval::report::{Report, Request, evaluate};
 use shadergan::eval::sweep;
-use shadergan::eval::{draws, modes};
+use shadergan::eval::{draws, mode_trace, modes};
 use shadergan::gan::recipe::Recipe;
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
 use shadergan::io::atomic::write_atomic;
@@ -224,12 +224,14 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     let run_one = |seed: u64, gpu: &Option<GpuContext>| -> anyhow::Result<Report> {
         let dataset = data::load(name, a.data.as_deref(), seed)?.dataset;
         let out = root.join(format!("seed-{seed}"));
+        let observer = mode_trace::observer(a.eval_every, &dataset, &out, None)?;
         let opts = LoopOptions {
             steps: recipe.steps,
             d_steps: recipe.d_steps,
             d_steps_from: recipe.d_steps_from,
             sample_every: 0,
             eval_every: a.eval_every,
+            observer,
             log_every: 100,
             progress: false,
             profile_steps: 0,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use shadergan::data::{self, DatasetName};
+use shadergan::eval::mode_trace;
 use shadergan::eval::report::{Request, evaluate};
 use shadergan::gan::ModelSpec;
 use shadergan::gan::recipe::{PRESETS, Recipe};
@@ -413,7 +414,8 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("note: {notice}");
     }
     let dataset = loaded.dataset;
-    shadergan::gan::mode_trace::check_dataset(a.eval_every, &dataset.kind)?;
+    let resume_step = resume.as_ref().map(|(_, ck, _)| ck.step);
+    let observer = mode_trace::observer(a.eval_every, &dataset, &out, resume_step)?;
     if let Some((_, ck, dir)) = &resume {
         check_resumed_architecture(&recipe, ck, dir, &dataset)?;
     }
@@ -433,6 +435,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         d_steps_from: recipe.d_steps_from,
         sample_every: a.sample_every.unwrap_or((recipe.steps / 10).max(1)),
         eval_every: a.eval_every,
+        observer,
         log_every: a.log_every.max(1),
         progress: !a.quiet,
         profile_steps: if a.profile { 20 } else { 0 },

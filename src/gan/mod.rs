@@ -1,7 +1,7 @@
 //! The GAN: configuration and the plan of one alternating D/G training step.
 
-pub mod mode_trace;
 pub mod model;
+pub mod observer;
 pub mod recipe;
 pub mod step;
 pub mod trainer;
