@@ -205,7 +205,7 @@ impl Executor {
         &mut self,
         phases: &[&str],
         repeats: usize,
-    ) -> anyhow::Result<Vec<crate::gpu::KernelTime>> {
+    ) -> anyhow::Result<Vec<crate::profile::KernelTime>> {
         match self {
             Executor::Cpu { plan, .. } => plan.profile(phases, repeats),
             Executor::Gpu { ctx, plan, .. } => {

@@ -51,4 +51,5 @@ pub mod gpu;
 pub mod io;
 pub mod nn;
 pub mod plan;
+pub mod profile;
 pub mod shaders;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use clap::{ArgGroup, Args};
 use shadergan::data::{self, DatasetName};
 use shadergan::eval::report::{Report, Request, evaluate};
-use shadergan::eval::{draws, sweep};
+use shadergan::eval::{draws, mode_trace, sweep};
 use shadergan::gan::recipe::Recipe;
 use shadergan::gan::stop;
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
@@ -184,12 +184,14 @@ fn train_and_score(
 ) -> anyhow::Result<Report> {
     let dataset = data::load(name, a.data.as_deref(), seed)?.dataset;
     let out = root.join(format!("seed-{seed}"));
+    let observer = mode_trace::observer(a.eval_every, &dataset, &out, None)?;
     let opts = LoopOptions {
         steps: recipe.steps,
         d_steps: recipe.d_steps,
         d_steps_from: recipe.d_steps_from,
         sample_every: 0,
         eval_every: a.eval_every,
+        observer,
         log_every: 100,
         progress: false,
         profile_steps: 0,

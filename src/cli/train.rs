@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use shadergan::data::{self, DatasetName};
+use shadergan::eval::mode_trace;
 use shadergan::eval::report::{Request, evaluate};
 use shadergan::gan::ModelSpec;
 use shadergan::gan::recipe::Recipe;
@@ -558,7 +559,8 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("note: {notice}");
     }
     let dataset = loaded.dataset;
-    shadergan::gan::mode_trace::check_dataset(eval_every, &dataset.kind)?;
+    let resume_step = resume.as_ref().map(|r| r.ck.step);
+    let observer = mode_trace::observer(eval_every, &dataset, &out, resume_step)?;
     if let Some(r) = &resume {
         check_resumed_architecture(&recipe, &r.ck, &r.dir, &dataset)?;
         check_identity(&r.ck, r.config.as_ref(), &r.dir)?;
@@ -583,6 +585,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
             .unwrap_or((recipe.steps / 10).max(1)),
         eval_every,
         log_every: a.log_every.or(kept.log_every).unwrap_or(10),
+        observer,
         progress: !a.quiet,
         profile_steps: if a.profile { 20 } else { 0 },
         checkpoint_every: a.checkpoint_every.or(kept.checkpoint_every).unwrap_or(0),

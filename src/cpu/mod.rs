@@ -64,8 +64,8 @@ impl CpuPlan {
         &mut self,
         phases: &[&str],
         repeats: usize,
-    ) -> anyhow::Result<Vec<crate::gpu::KernelTime>> {
-        let mut times: Vec<crate::gpu::KernelTime> = Vec::new();
+    ) -> anyhow::Result<Vec<crate::profile::KernelTime>> {
+        let mut times: Vec<crate::profile::KernelTime> = Vec::new();
         for _ in 0..repeats.max(1) {
             let mut slot = 0;
             for name in phases {
@@ -78,7 +78,7 @@ impl CpuPlan {
                     self.execute(op);
                     let ns = t.elapsed().as_nanos() as f64;
                     if slot == times.len() {
-                        times.push(crate::gpu::KernelTime {
+                        times.push(crate::profile::KernelTime {
                             phase: name.to_string(),
                             index,
                             kernel: op.kernel_name(),

@@ -5,6 +5,7 @@
 pub mod classifier;
 pub mod draws;
 pub mod frechet;
+pub mod mode_trace;
 pub mod modes;
 pub mod parzen;
 pub mod report;

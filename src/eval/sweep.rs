@@ -306,7 +306,7 @@ fn read_run(dir: &Path) -> anyhow::Result<ScoredRun> {
     let report_path = dir.join("eval.json");
     let report: Report = serde_json::from_value(read_json(&report_path)?)
         .map_err(|e| anyhow::anyhow!("{} is not an eval report: {e}", report_path.display()))?;
-    let trace = crate::gan::mode_trace::ModeTrace::read(dir, u64::MAX)?
+    let trace = super::mode_trace::ModeTrace::read(dir, u64::MAX)?
         .rows()
         .iter()
         .map(|(step, score)| (*step, score.modes_covered))

@@ -1,8 +1,8 @@
 //! The GAN: configuration and the plan of one alternating D/G training step.
 
 pub mod footprint;
-pub mod mode_trace;
 pub mod model;
+pub mod observer;
 pub mod recipe;
 pub mod setting;
 pub mod step;

@@ -171,12 +171,46 @@ fn initial(
     }
 }
 
-/// Builds the `d_step`, `g_step` and `sample` phases for `cfg` over `data`.
+/// Builds the `d_step`, `g_step`, `sample` and `check_params` phases for `cfg` over `data`.
 pub fn build_gan_plan(
     cfg: &GanConfig,
     data: &TrainingData,
     init: InitialParams,
 ) -> anyhow::Result<GanPlan> {
+    let (gb, bound) = check_shapes(cfg, data)?;
+    let g_mlp = cfg.model.generator();
+    let d_mlp = cfg.model.discriminator();
+    let start = starting_params(cfg, &g_mlp, &d_mlp, init)?;
+    check_dropout(cfg, &d_mlp)?;
+
+    let mut plan = Plan::default();
+    let nets = declare_networks(&mut plan, cfg, g_mlp, d_mlp, start, gb);
+    let bufs = declare_step_buffers(&mut plan, cfg, data, gb, bound);
+    let d_ops = d_step_ops(cfg, &nets, &bufs);
+    let g_ops = g_step_ops(cfg, &nets, &bufs);
+    let (samples, sample_ops) = sample_phase(&mut plan, cfg, &nets);
+    let (param_sums, check_ops) = check_params_phase(&mut plan, &nets);
+
+    plan.add_phase("d_step", d_ops);
+    plan.add_phase("g_step", g_ops);
+    plan.add_phase("sample", sample_ops);
+    plan.add_phase("check_params", check_ops);
+    plan.validate()?;
+    Ok(GanPlan {
+        plan,
+        generator: nets.generator,
+        discriminator: nets.discriminator,
+        stats: bufs.stats,
+        d_input: bufs.d_input,
+        samples,
+        generator_ema: nets.generator_ema,
+        param_sums,
+    })
+}
+
+/// Refuses a batch, dataset or model that cannot make a step; returns the
+/// rows G makes per step (B·pack) and the dataset's row count as an index bound.
+fn check_shapes(cfg: &GanConfig, data: &TrainingData) -> anyhow::Result<(usize, u32)> {
     let b = cfg.batch;
     let dim = data.cols();
     cfg.model.check()?;
@@ -197,34 +231,50 @@ pub fn build_gan_plan(
     );
     let bound = u32::try_from(data.rows())
         .map_err(|_| anyhow::anyhow!("{} training rows is more than 2^32", data.rows()))?;
+    Ok((gb, bound))
+}
 
-    let g_mlp = cfg.model.generator();
-    let d_mlp = cfg.model.discriminator();
+/// The parameters a plan starts from: G, D and G's average.
+struct StartingParams {
+    generator: Vec<f32>,
+    discriminator: Vec<f32>,
+    generator_ema: Vec<f32>,
+}
+
+/// Checks the given parameters against the architecture and draws the rest.
+fn starting_params(
+    cfg: &GanConfig,
+    g_mlp: &Mlp,
+    d_mlp: &Mlp,
+    init: InitialParams,
+) -> anyhow::Result<StartingParams> {
     // Both inits are always drawn, so a given seed gives the same D whether or not G was given.
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
-    let g_init = initial("generator", &g_mlp, init.generator, &mut rng)?;
-    let d_init = initial("discriminator", &d_mlp, init.discriminator, &mut rng)?;
+    let generator = initial("generator", g_mlp, init.generator, &mut rng)?;
+    let discriminator = initial("discriminator", d_mlp, init.discriminator, &mut rng)?;
     anyhow::ensure!(
         cfg.g_ema.is_finite() && (0.0..1.0).contains(&cfg.g_ema),
         "g_ema must be in [0, 1) (got {})",
         cfg.g_ema
     );
-    let g_ema_init = match init.generator_ema {
-        Some(avg) if avg.len() != g_init.len() => anyhow::bail!(
+    let generator_ema = match init.generator_ema {
+        Some(avg) if avg.len() != generator.len() => anyhow::bail!(
             "the generator average has {} words but the architecture needs {}",
             avg.len(),
-            g_init.len()
+            generator.len()
         ),
         Some(avg) => avg,
-        None => g_init.clone(),
+        None => generator.clone(),
     };
+    Ok(StartingParams {
+        generator,
+        discriminator,
+        generator_ema,
+    })
+}
 
-    let mut plan = Plan::default();
-    let generator = NetworkBuffers::declare(&mut plan, "G", &g_mlp, g_init);
-    let generator_ema = (cfg.g_ema > 0.0)
-        .then(|| plan.buffer("G.ema", Elem::F32, g_ema_init.len(), Init::F32(g_ema_init)));
-    let discriminator = NetworkBuffers::declare(&mut plan, "D", &d_mlp, d_init);
-    let g_ws = Workspace::declare(&mut plan, "G", &g_mlp, gb);
+/// Refuses a dropout rate outside [0, 1) and more layers than D has dropout streams.
+fn check_dropout(cfg: &GanConfig, d_mlp: &Mlp) -> anyhow::Result<()> {
     anyhow::ensure!(
         cfg.d_dropout.is_finite() && (0.0..1.0).contains(&cfg.d_dropout),
         "d_dropout must be in [0, 1) (got {})",
@@ -234,13 +284,134 @@ pub fn build_gan_plan(
         d_mlp.layers.len() <= 32,
         "at most 31 hidden layers (dropout streams)"
     );
-    let d_ws = if cfg.d_dropout > 0.0 {
-        Workspace::with_dropout(&mut plan, "D", &d_mlp, 2 * b)
-    } else {
-        Workspace::declare(&mut plan, "D", &d_mlp, 2 * b)
-    };
+    Ok(())
+}
 
-    let (dataset, format) = match data {
+/// The two networks in the plan: parameters, G's average, and the
+/// activations of a training step.
+struct Networks {
+    g_mlp: Mlp,
+    d_mlp: Mlp,
+    generator: NetworkBuffers,
+    generator_ema: Option<Slice>,
+    discriminator: NetworkBuffers,
+    /// G's activations over B·pack rows.
+    g_ws: Workspace,
+    /// D's activations over the 2B-row `[real; fake]` input.
+    d_ws: Workspace,
+}
+
+impl Networks {
+    /// D's output logits over the first `rows` rows of its input.
+    fn d_logits(&self, rows: usize) -> Slice {
+        self.d_ws
+            .output(&self.d_mlp, self.d_mlp.layers.len() - 1, rows)
+    }
+}
+
+/// Declares both networks' buffers (G, G's average, D) and their workspaces.
+fn declare_networks(
+    plan: &mut Plan,
+    cfg: &GanConfig,
+    g_mlp: Mlp,
+    d_mlp: Mlp,
+    start: StartingParams,
+    gb: usize,
+) -> Networks {
+    let StartingParams {
+        generator,
+        discriminator,
+        generator_ema,
+    } = start;
+    let generator = NetworkBuffers::declare(plan, "G", &g_mlp, generator);
+    let generator_ema = (cfg.g_ema > 0.0).then(|| {
+        let len = generator_ema.len();
+        plan.buffer("G.ema", Elem::F32, len, Init::F32(generator_ema))
+    });
+    let discriminator = NetworkBuffers::declare(plan, "D", &d_mlp, discriminator);
+    let g_ws = Workspace::declare(plan, "G", &g_mlp, gb);
+    let d_rows = 2 * cfg.batch;
+    let d_ws = if cfg.d_dropout > 0.0 {
+        Workspace::with_dropout(plan, "D", &d_mlp, d_rows)
+    } else {
+        Workspace::declare(plan, "D", &d_mlp, d_rows)
+    };
+    Networks {
+        g_mlp,
+        d_mlp,
+        generator,
+        generator_ema,
+        discriminator,
+        g_ws,
+        d_ws,
+    }
+}
+
+/// The dataset and the scratch buffers of a training step.
+struct StepBuffers {
+    dataset: Slice,
+    format: RowFormat,
+    /// Rows of the dataset: batch indices are drawn below it.
+    bound: u32,
+    /// Rows G makes per step: B·pack.
+    fake_rows: usize,
+    indices: Slice,
+    z: Slice,
+    /// `[real; fake]`, and its two halves.
+    d_input: Slice,
+    real: Slice,
+    fake: Slice,
+    d_fake_grad: Slice,
+    d_targets: Slice,
+    g_targets: Slice,
+    loss_rows: Slice,
+    logit_grad: Slice,
+    probs: Slice,
+    stats: Slice,
+}
+
+/// Uploads the dataset and declares the buffers a step works in.
+fn declare_step_buffers(
+    plan: &mut Plan,
+    cfg: &GanConfig,
+    data: &TrainingData,
+    gb: usize,
+    bound: u32,
+) -> StepBuffers {
+    let b = cfg.batch;
+    let dim = data.cols();
+    let (dataset, format) = declare_dataset(plan, data);
+    let indices = plan.buffer("batch_indices", Elem::U32, gb, Init::Zeros);
+    let z = plan.f32_buffer("z", gb * cfg.model.z_dim);
+    let d_input = plan.f32_buffer("d_input", 2 * gb * dim);
+    let d_fake_grad = plan.f32_buffer("d_fake_grad", gb * dim);
+    let mut d_targets = vec![cfg.real_label; b];
+    d_targets.extend(std::iter::repeat_n(0.0, b));
+    let d_targets = plan.buffer("d_targets", Elem::F32, 2 * b, Init::F32(d_targets));
+    let g_targets = plan.buffer("g_targets", Elem::F32, b, Init::F32(vec![1.0; b]));
+    StepBuffers {
+        dataset,
+        format,
+        bound,
+        fake_rows: gb,
+        indices,
+        z,
+        d_input,
+        real: d_input.rows(0, gb, dim),
+        fake: d_input.rows(gb, gb, dim),
+        d_fake_grad,
+        d_targets,
+        g_targets,
+        loss_rows: plan.f32_buffer("loss_rows", 2 * b),
+        logit_grad: plan.f32_buffer("logit_grad", 2 * b),
+        probs: plan.f32_buffer("d_probs", 2 * b),
+        stats: plan.f32_buffer("stats", 4),
+    }
+}
+
+/// The training rows as a device buffer, and how the gather reads them.
+fn declare_dataset(plan: &mut Plan, data: &TrainingData) -> (Slice, RowFormat) {
+    match data {
         TrainingData::F32 { values, .. } => (
             plan.buffer("data", Elem::F32, values.len(), Init::F32(values.clone())),
             RowFormat::F32,
@@ -255,222 +426,240 @@ pub fn build_gan_plan(
                 },
             )
         }
-    };
-    let indices = plan.buffer("batch_indices", Elem::U32, gb, Init::Zeros);
-    let z = plan.f32_buffer("z", gb * cfg.model.z_dim);
-    let d_input = plan.f32_buffer("d_input", 2 * gb * dim);
-    let d_fake_grad = plan.f32_buffer("d_fake_grad", gb * dim);
-    let mut d_targets = vec![cfg.real_label; b];
-    d_targets.extend(std::iter::repeat_n(0.0, b));
-    let d_targets = plan.buffer("d_targets", Elem::F32, 2 * b, Init::F32(d_targets));
-    let g_targets = plan.buffer("g_targets", Elem::F32, b, Init::F32(vec![1.0; b]));
-    let loss_rows = plan.f32_buffer("loss_rows", 2 * b);
-    let logit_grad = plan.f32_buffer("logit_grad", 2 * b);
-    let probs = plan.f32_buffer("d_probs", 2 * b);
-    let stats = plan.f32_buffer("stats", 4);
+    }
+}
 
-    let real = d_input.rows(0, gb, dim);
-    let fake = d_input.rows(gb, gb, dim);
-    let source = |stream, net: &NetworkBuffers| RandomSource {
+/// Philox stream `stream` of the seed, countered by `net`'s step counter.
+fn random_source(cfg: &GanConfig, stream: u32, net: &NetworkBuffers) -> RandomSource {
+    RandomSource {
         seed: cfg.seed,
         stream,
         counter: net.step,
-    };
-    let inv_b = 1.0 / b as f32;
+    }
+}
 
-    // --- d_step ---
-    let d_logits = d_ws.output(&d_mlp, d_mlp.layers.len() - 1, 2 * b);
-    let mut d_ops = vec![
+/// D's dropout: fresh masks each step (the counters advance once per step),
+/// the same mask for a forward pass and its backward pass.
+fn d_dropout(cfg: &GanConfig, stream: u32, counter: Slice) -> Option<Dropout> {
+    (cfg.d_dropout > 0.0).then_some(Dropout {
+        keep: 1.0 - cfg.d_dropout,
+        seed: cfg.seed,
+        stream,
+        counter,
+    })
+}
+
+/// The `d_step` phase: a real batch and a fake one through D, the D loss and
+/// its statistics, D's backward pass and its Adam step.
+fn d_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
+    let (b, dim) = (cfg.batch, cfg.model.data_dim);
+    let d = &nets.discriminator;
+    let dropout = d_dropout(cfg, STREAM_D_DROPOUT_IN_D_STEP, d.step);
+    let d_logits = nets.d_logits(2 * b);
+    let mut ops = vec![
         Op::RandomIndex {
-            out: indices,
-            bound,
-            source: source(STREAM_D_INDEX, &discriminator),
+            out: bufs.indices,
+            bound: bufs.bound,
+            source: random_source(cfg, STREAM_D_INDEX, d),
         },
         Op::GatherRows {
-            src: dataset,
-            format,
-            indices,
-            dst: real,
+            src: bufs.dataset,
+            format: bufs.format,
+            indices: bufs.indices,
+            dst: bufs.real,
             cols: dim,
         },
         Op::RandomNormal {
-            out: z,
-            source: source(STREAM_D_NOISE, &discriminator),
+            out: bufs.z,
+            source: random_source(cfg, STREAM_D_NOISE, d),
         },
     ];
-    d_ops.extend(forward(&generator, &g_ws, z, gb, Some(fake)));
-    // D's dropout: fresh masks each step (the counters advance once per step),
-    // the same mask for a forward pass and its backward pass.
-    let d_dropout = |stream, counter| {
-        (cfg.d_dropout > 0.0).then_some(Dropout {
-            keep: 1.0 - cfg.d_dropout,
-            seed: cfg.seed,
-            stream,
-            counter,
-        })
-    };
-    let d_dropout_d = d_dropout(STREAM_D_DROPOUT_IN_D_STEP, discriminator.step);
-    let d_dropout_g = d_dropout(STREAM_D_DROPOUT_IN_G_STEP, generator.step);
-    d_ops.extend(forward_with_dropout(
-        &discriminator,
-        &d_ws,
-        d_input,
+    let gb = bufs.fake_rows;
+    ops.extend(forward(
+        &nets.generator,
+        &nets.g_ws,
+        bufs.z,
+        gb,
+        Some(bufs.fake),
+    ));
+    ops.extend(forward_with_dropout(
+        d,
+        &nets.d_ws,
+        bufs.d_input,
         2 * b,
         None,
-        d_dropout_d.as_ref(),
+        dropout.as_ref(),
     ));
-    d_ops.extend([
-        Op::BceWithLogits {
-            logits: d_logits,
-            targets: d_targets,
-            loss: loss_rows,
-            grad: logit_grad,
-            grad_scale: inv_b,
-        },
-        // mean over 2B rows × 2 = mean over the real rows + mean over the fake rows.
-        Op::Mean {
-            x: loss_rows,
-            out: stats.sub(STAT_D_LOSS, 1),
-            scale: 2.0,
-        },
-        Op::ActivationForward {
-            x: d_logits,
-            y: probs,
-            act: Activation::Sigmoid,
-        },
-        Op::Mean {
-            x: probs.sub(0, b),
-            out: stats.sub(STAT_D_REAL, 1),
-            scale: 1.0,
-        },
-        Op::Mean {
-            x: probs.sub(b, b),
-            out: stats.sub(STAT_D_FAKE, 1),
-            scale: 1.0,
-        },
-    ]);
-    d_ops.extend(backward_with_dropout(
-        &discriminator,
-        &d_ws,
-        d_input,
+    ops.extend(d_loss_ops(b, d_logits, bufs));
+    ops.extend(backward_with_dropout(
+        d,
+        &nets.d_ws,
+        bufs.d_input,
         d_logits,
-        logit_grad,
+        bufs.logit_grad,
         2 * b,
         BackwardTargets {
             weight_grads: true,
             input_grad: None,
         },
-        d_dropout_d.as_ref(),
+        dropout.as_ref(),
     ));
-    d_ops.extend(discriminator.adam_step(cfg.d_adam));
+    ops.extend(d.adam_step(cfg.d_adam));
+    ops
+}
 
-    // --- g_step ---
-    let g_logits = d_ws.output(&d_mlp, d_mlp.layers.len() - 1, b);
-    let mut g_ops = vec![Op::RandomNormal {
-        out: z,
-        source: source(STREAM_G_NOISE, &generator),
-    }];
-    g_ops.extend(forward(&generator, &g_ws, z, gb, Some(fake)));
-    g_ops.extend(forward_with_dropout(
-        &discriminator,
-        &d_ws,
-        fake,
-        b,
-        None,
-        d_dropout_g.as_ref(),
-    ));
-    g_ops.extend([
+/// The D loss over the 2B logits with its gradient, and the `stats` it
+/// writes: the loss, mean D(x) and mean D(G(z)).
+fn d_loss_ops(b: usize, d_logits: Slice, bufs: &StepBuffers) -> [Op; 5] {
+    [
         Op::BceWithLogits {
-            logits: g_logits,
-            targets: g_targets,
-            loss: loss_rows.sub(0, b),
-            grad: logit_grad.sub(0, b),
-            grad_scale: inv_b,
+            logits: d_logits,
+            targets: bufs.d_targets,
+            loss: bufs.loss_rows,
+            grad: bufs.logit_grad,
+            grad_scale: 1.0 / b as f32,
+        },
+        // mean over 2B rows × 2 = mean over the real rows + mean over the fake rows.
+        Op::Mean {
+            x: bufs.loss_rows,
+            out: bufs.stats.sub(STAT_D_LOSS, 1),
+            scale: 2.0,
+        },
+        Op::ActivationForward {
+            x: d_logits,
+            y: bufs.probs,
+            act: Activation::Sigmoid,
         },
         Op::Mean {
-            x: loss_rows.sub(0, b),
-            out: stats.sub(STAT_G_LOSS, 1),
+            x: bufs.probs.sub(0, b),
+            out: bufs.stats.sub(STAT_D_REAL, 1),
             scale: 1.0,
         },
-    ]);
-    g_ops.extend(backward_with_dropout(
-        &discriminator,
-        &d_ws,
-        fake,
+        Op::Mean {
+            x: bufs.probs.sub(b, b),
+            out: bufs.stats.sub(STAT_D_FAKE, 1),
+            scale: 1.0,
+        },
+    ]
+}
+
+/// The `g_step` phase: a fake batch through D, the G loss, its gradient back
+/// through D (input gradient only) and G, G's Adam step and G's average.
+fn g_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
+    let b = cfg.batch;
+    let gb = bufs.fake_rows;
+    let (g, d) = (&nets.generator, &nets.discriminator);
+    let dropout = d_dropout(cfg, STREAM_D_DROPOUT_IN_G_STEP, g.step);
+    let g_logits = nets.d_logits(b);
+    let mut ops = vec![Op::RandomNormal {
+        out: bufs.z,
+        source: random_source(cfg, STREAM_G_NOISE, g),
+    }];
+    ops.extend(forward(g, &nets.g_ws, bufs.z, gb, Some(bufs.fake)));
+    ops.extend(forward_with_dropout(
+        d,
+        &nets.d_ws,
+        bufs.fake,
+        b,
+        None,
+        dropout.as_ref(),
+    ));
+    ops.extend(g_loss_ops(b, g_logits, bufs));
+    ops.extend(backward_with_dropout(
+        d,
+        &nets.d_ws,
+        bufs.fake,
         g_logits,
-        logit_grad.sub(0, b),
+        bufs.logit_grad.sub(0, b),
         b,
         BackwardTargets {
             weight_grads: false,
-            input_grad: Some(d_fake_grad),
+            input_grad: Some(bufs.d_fake_grad),
         },
-        d_dropout_g.as_ref(),
+        dropout.as_ref(),
     ));
-    g_ops.extend(backward(
-        &generator,
-        &g_ws,
-        z,
-        fake,
-        d_fake_grad,
+    ops.extend(backward(
+        g,
+        &nets.g_ws,
+        bufs.z,
+        bufs.fake,
+        bufs.d_fake_grad,
         gb,
         BackwardTargets {
             weight_grads: true,
             input_grad: None,
         },
     ));
-    g_ops.extend(generator.adam_step(cfg.g_adam));
-    if let Some(avg) = generator_ema {
-        g_ops.push(Op::Ema {
-            params: generator.params,
+    ops.extend(g.adam_step(cfg.g_adam));
+    if let Some(avg) = nets.generator_ema {
+        ops.push(Op::Ema {
+            params: g.params,
             avg,
             beta: cfg.g_ema,
         });
     }
+    ops
+}
 
-    // --- sample: G on the fixed noise ---
+/// The non-saturating G loss (targets 1) over the B fake logits with its
+/// gradient, and its mean into `stats`.
+fn g_loss_ops(b: usize, g_logits: Slice, bufs: &StepBuffers) -> [Op; 2] {
+    [
+        Op::BceWithLogits {
+            logits: g_logits,
+            targets: bufs.g_targets,
+            loss: bufs.loss_rows.sub(0, b),
+            grad: bufs.logit_grad.sub(0, b),
+            grad_scale: 1.0 / b as f32,
+        },
+        Op::Mean {
+            x: bufs.loss_rows.sub(0, b),
+            out: bufs.stats.sub(STAT_G_LOSS, 1),
+            scale: 1.0,
+        },
+    ]
+}
+
+/// The `sample` phase: G (its average, when there is one) on the fixed
+/// noise, into the returned `samples` buffer.
+fn sample_phase(plan: &mut Plan, cfg: &GanConfig, nets: &Networks) -> (Slice, Vec<Op>) {
     let s = cfg.sample_rows.max(1);
+    let z_dim = cfg.model.z_dim;
     let z_fixed = plan.buffer(
         "z_fixed",
         Elem::F32,
-        s * cfg.model.z_dim,
-        Init::F32(fixed_noise(cfg.seed, s, cfg.model.z_dim)),
+        s * z_dim,
+        Init::F32(fixed_noise(cfg.seed, s, z_dim)),
     );
-    let sample_ws = Workspace::declare(&mut plan, "G_sample", &g_mlp, s);
-    let samples = plan.f32_buffer("samples", s * dim);
+    let sample_ws = Workspace::declare(plan, "G_sample", &nets.g_mlp, s);
+    let samples = plan.f32_buffer("samples", s * cfg.model.data_dim);
     // Samples come from the average of G's weights when there is one.
     let sampled = NetworkBuffers {
-        params: generator_ema.unwrap_or(generator.params),
-        ..generator.clone()
+        params: nets.generator_ema.unwrap_or(nets.generator.params),
+        ..nets.generator.clone()
     };
-    let sample_ops = forward(&sampled, &sample_ws, z_fixed, s, Some(samples));
+    let ops = forward(&sampled, &sample_ws, z_fixed, s, Some(samples));
+    (samples, ops)
+}
 
+/// The `check_params` phase: sums over each network's parameters into the
+/// returned `param_sums` buffer (see [`GanPlan::param_sums`]).
+fn check_params_phase(plan: &mut Plan, nets: &Networks) -> (Slice, Vec<Op>) {
     let param_sums = plan.f32_buffer("param_sums", 4);
-    let mut check_ops = Vec::new();
-    for (i, net) in [&generator, &discriminator].into_iter().enumerate() {
+    let mut ops = Vec::new();
+    for (i, net) in [&nets.generator, &nets.discriminator]
+        .into_iter()
+        .enumerate()
+    {
         let partials = plan.f32_buffer(&format!("param_sums.partials{i}"), PARAM_SUM_COLS);
-        check_ops.extend(param_sum_ops(
+        ops.extend(param_sum_ops(
             net.params,
             partials,
             param_sums.sub(i, 1),
             param_sums.sub(2 + i, 1),
         ));
     }
-
-    plan.add_phase("d_step", d_ops);
-    plan.add_phase("g_step", g_ops);
-    plan.add_phase("sample", sample_ops);
-    plan.add_phase("check_params", check_ops);
-    plan.validate()?;
-    Ok(GanPlan {
-        plan,
-        generator,
-        discriminator,
-        stats,
-        d_input,
-        samples,
-        generator_ema,
-        param_sums,
-    })
+    (param_sums, ops)
 }
 
 /// Width of the matrix a parameter buffer is viewed as by [`param_sum_ops`].

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::mode_trace::ModeTrace;
+use super::observer::Observer;
 use super::recipe::d_updates_in_step;
 use super::step::{GanConfig, GanPlan, InitialParams, build_gan_plan};
 use crate::backend::Executor;
@@ -111,8 +111,10 @@ pub struct LoopOptions {
     /// Steps before this one take a single D update (0: `d_steps` throughout).
     pub d_steps_from: u64,
     pub sample_every: u64,
-    /// Score the mode coverage every this many steps into `modes.csv` (mixtures only; 0: never).
+    /// Call the observer every this many steps and where the run ends (0: never).
     pub eval_every: u64,
+    /// Watches the sampling generator at those steps (the mode trace of `--eval-every`).
+    pub observer: Option<Observer>,
     pub log_every: u64,
     pub progress: bool,
     /// After training, time each kernel of a step over this many extra steps
@@ -159,7 +161,6 @@ pub fn train(
     anyhow::ensure!(opts.steps > 0, "steps must be at least 1");
     anyhow::ensure!(opts.d_steps > 0, "d_steps must be at least 1");
     anyhow::ensure!(opts.log_every > 0, "log_every must be at least 1");
-    super::mode_trace::check_dataset(opts.eval_every, &dataset.kind)?;
     check_fits(cfg, dataset, opts, gpu.as_ref())?;
     let init = match &opts.resume {
         None => InitialParams::default(),
@@ -244,12 +245,8 @@ pub fn train(
         serde_json::to_string_pretty(&config)?.as_bytes(),
     )?;
 
-    // The generator that samples (its average when there is one) is the one traced.
+    // The generator that samples (its average when there is one) is the one observed.
     let sampling = generator_ema.unwrap_or(generator.params);
-    let mut trace = match &opts.resume {
-        Some(_) if opts.eval_every > 0 => ModeTrace::read(out, start_step)?,
-        _ => ModeTrace::default(),
-    };
     let mut step_phases: Vec<&str> = vec!["d_step"; opts.d_steps as usize];
     step_phases.push("g_step");
     let log_every = opts.log_every.max(1);
@@ -336,9 +333,12 @@ pub fn train(
             write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
             write_losses(&history, out)?;
         }
-        if opts.eval_every > 0 && step.is_multiple_of(opts.eval_every) && step < opts.steps {
-            trace.record(&exec, sampling, &cfg.model, dataset.name.as_str(), step)?;
-            trace.write(out)?;
+        if opts.eval_every > 0
+            && step.is_multiple_of(opts.eval_every)
+            && step < opts.steps
+            && let Some(observer) = &opts.observer
+        {
+            observer.observe(&exec, sampling, &cfg.model, step)?;
         }
         if opts.checkpoint_every > 0
             && step.is_multiple_of(opts.checkpoint_every)
@@ -369,9 +369,10 @@ pub fn train(
     exec.run(&["sample"], None)?;
     write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
     write_losses(&history, out)?;
-    if opts.eval_every > 0 {
-        trace.record(&exec, sampling, &cfg.model, dataset.name.as_str(), step)?;
-        trace.write(out)?;
+    if opts.eval_every > 0
+        && let Some(observer) = &opts.observer
+    {
+        observer.observe(&exec, sampling, &cfg.model, step)?;
     }
     save(&exec, step)?;
     if opts.profile_steps > 0 && !interrupted {
@@ -387,7 +388,7 @@ pub fn train(
                 ", host clock per op"
             }
         );
-        let table = crate::gpu::profiler::format_profile(&times, &what);
+        let table = crate::profile::format_profile(&times, &what);
         eprint!("{table}");
         write_atomic(&out.join("profile.txt"), table.as_bytes())?;
     }

@@ -236,7 +236,7 @@ impl GpuPlan {
             }
         }
         if let Some((rb, tag)) = readback.as_mut() {
-            rb.record(&mut encoder, self, *tag);
+            rb.record(&mut encoder, &self.buffers, *tag);
         }
         let index = ctx.queue.submit([encoder.finish()]);
         if let Some((rb, _)) = readback {

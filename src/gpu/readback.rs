@@ -10,7 +10,6 @@
 use std::sync::{Arc, Mutex};
 
 use super::context::{GpuContext, GpuError};
-use super::executor::GpuPlan;
 use crate::plan::Slice;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,9 +63,15 @@ impl ScalarReadback {
         *slot.state.lock().expect("readback state poisoned")
     }
 
-    /// Records copies of the watched slices into a free slot, labelled `tag`.
+    /// Records copies of the watched slices into a free slot, labelled `tag`;
+    /// `buffers` are the plan's device buffers, indexed by [`crate::plan::BufferId`].
     /// Returns false (and records nothing) when every slot is still in flight.
-    pub fn record(&mut self, encoder: &mut wgpu::CommandEncoder, plan: &GpuPlan, tag: u64) -> bool {
+    pub fn record(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        buffers: &[wgpu::Buffer],
+        tag: u64,
+    ) -> bool {
         let Some(slot) = self
             .slots
             .iter_mut()
@@ -78,7 +83,7 @@ impl ScalarReadback {
         for s in &self.watched {
             let bytes = (s.len * 4) as u64;
             encoder.copy_buffer_to_buffer(
-                plan.buffer(s.buffer),
+                &buffers[s.buffer.0],
                 (s.offset * 4) as u64,
                 &slot.buffer,
                 at,

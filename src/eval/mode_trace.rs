@@ -3,17 +3,19 @@
 //! covered, high-quality share, reverse KL, missed centers) every N steps,
 //! kept in `modes.csv` and drawn in `modes.png`, so one can see when a mode
 //! is found and when it is lost, not only whether it is there at the end.
+//! The training loop reaches it through [`observer`], a
+//! [`crate::gan::observer::StepObserver`] the commands hand to the loop.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::backend::Executor;
-use crate::data::DataKind;
-use crate::eval::modes::{self, ModeScore};
-use crate::eval::report::{Request, evaluate};
+use super::modes::{self, ModeScore};
+use super::report::{Request, evaluate};
+use crate::data::{DataKind, Dataset, DatasetName};
+use crate::gan::ModelSpec;
+use crate::gan::observer::{Observer, StepObserver};
+use crate::gpu::GpuContext;
 use crate::io::{atomic::write_atomic, grid, plot, step_csv};
-
-use super::ModelSpec;
 
 /// Seed of the noise each point of the trace draws its samples from: the one
 /// `train` scores the finished run with, so the trace's last row is `eval.json`'s.
@@ -45,17 +47,16 @@ impl ModeTrace {
         Ok(ModeTrace { rows })
     }
 
-    /// Scores the generator in `exec`'s `params` at `step` on `dataset`
-    /// (`ring` or `grid`) and appends the row.
+    /// Scores the generator `model` with parameters `g` at `step` on `dataset`
+    /// (`ring` or `grid`), on `gpu` when there is one, and appends the row.
     pub fn record(
         &mut self,
-        exec: &Executor,
-        params: crate::plan::Slice,
+        gpu: Option<&GpuContext>,
         model: &ModelSpec,
+        g: &[f32],
         dataset: &str,
         step: u64,
     ) -> anyhow::Result<()> {
-        let g = exec.read(params)?;
         let request = Request {
             dataset,
             step,
@@ -63,7 +64,7 @@ impl ModeTrace {
             data_dir: None,
             with_parzen: false,
         };
-        let report = evaluate(exec.gpu(), model, &g, &request)?;
+        let report = evaluate(gpu, model, g, &request)?;
         let score = report
             .modes
             .ok_or_else(|| anyhow::anyhow!("--eval-every: '{dataset}' has no mode protocol"))?;
@@ -113,6 +114,52 @@ impl ModeTrace {
             500,
         );
         write_atomic(&out.join("modes.png"), &grid::png_bytes(&img)?)
+    }
+}
+
+/// The observer of `train --eval-every N` (none when N is 0) for the run in
+/// `out` on `dataset`, refused on data without modes. Resuming at
+/// `resume_step`, it continues the trace in `out/modes.csv` up to that step.
+pub fn observer(
+    eval_every: u64,
+    dataset: &Dataset,
+    out: &Path,
+    resume_step: Option<u64>,
+) -> anyhow::Result<Option<Observer>> {
+    check_dataset(eval_every, &dataset.kind)?;
+    if eval_every == 0 {
+        return Ok(None);
+    }
+    let trace = match resume_step {
+        Some(step) => ModeTrace::read(out, step)?,
+        None => ModeTrace::default(),
+    };
+    Ok(Some(Observer::new(TraceObserver {
+        trace,
+        out: out.to_path_buf(),
+        dataset: dataset.name,
+    })))
+}
+
+/// Scores each step it is shown into the trace and rewrites `modes.csv` and
+/// `modes.png` in the run folder.
+struct TraceObserver {
+    trace: ModeTrace,
+    out: PathBuf,
+    dataset: DatasetName,
+}
+
+impl StepObserver for TraceObserver {
+    fn observe(
+        &mut self,
+        step: u64,
+        model: &ModelSpec,
+        generator: &[f32],
+        gpu: Option<&GpuContext>,
+    ) -> anyhow::Result<()> {
+        self.trace
+            .record(gpu, model, generator, self.dataset.as_str(), step)?;
+        self.trace.write(&self.out)
     }
 }
 
