@@ -12,12 +12,13 @@
 //!
 //! (Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a
 //! Local Nash Equilibrium", which introduced FID; Dowson & Landau 1982 for the
-//! closed form). `Σ₁^{1/2}` comes from a Jacobi eigen-decomposition `Σ₁ = V Λ Vᵀ`
-//! with round-off negative eigenvalues clamped to 0, so every square root taken is
-//! of a symmetric positive semi-definite matrix. With `G = V Λ^{1/2}` the matrix
-//! `Gᵀ Σ₂ G` is orthogonally similar to `Σ₁^{1/2} Σ₂ Σ₁^{1/2}` (conjugate by `V`), so
-//! the trace term is `Σ √λᵢ(Gᵀ Σ₂ G)`. Everything is computed in `f64`; the result
-//! is clamped at ≥ 0.
+//! closed form). `Σ₁^{1/2}` comes from a symmetric eigen-decomposition `Σ₁ = V Λ Vᵀ`
+//! (nalgebra's `SymmetricEigen`: Householder tridiagonalisation, then implicit
+//! QR) with round-off negative eigenvalues clamped to 0, so every square root
+//! taken is of a symmetric positive semi-definite matrix. With `G = V Λ^{1/2}` the
+//! matrix `Gᵀ Σ₂ G` is orthogonally similar to `Σ₁^{1/2} Σ₂ Σ₁^{1/2}` (conjugate by
+//! `V`), so the trace term is `Σ √λᵢ(Gᵀ Σ₂ G)`. Everything is computed in `f64`;
+//! the result is clamped at ≥ 0, and is NaN when any input is not finite.
 //!
 //! # Inception score
 //!
@@ -38,18 +39,7 @@
 //! classifier, same sample counts — FD is biased upwards at small `n`) but not with
 //! published FID / IS values.
 
-use std::ops::Range;
-
-/// Relative off-diagonal Frobenius norm at which the Jacobi iteration stops.
-const EIGEN_TOL: f64 = 1e-12;
-/// Safety cap on Jacobi sweeps; convergence normally takes well under 15.
-const MAX_SWEEPS: usize = 60;
-/// Sweeps that use the coarse "skip small elements" threshold (Numerical Recipes).
-const EARLY_SWEEPS: usize = 3;
-/// Index block size of the blocked Jacobi sweep.
-const JACOBI_BLOCK: usize = 32;
-/// Size from which the eigenvectors are updated on a second thread.
-const PIPELINE_MIN_D: usize = 64;
+use nalgebra::DMatrix;
 
 /// Mean (len d) and covariance (d×d row-major, unbiased, divisor n−1) of n feature
 /// rows (row-major f32, n×d). Accumulates in `f64` from the centred rows.
@@ -78,31 +68,13 @@ pub fn mean_and_covariance(features: &[f32], n: usize, d: usize) -> (Vec<f64>, V
     (mean, cov)
 }
 
-/// Eigen-decomposition of a symmetric d×d matrix (row-major) by the cyclic Jacobi
-/// method: `(eigenvalues, eigenvectors as columns, row-major d×d)`, so that
-/// `a = V diag(λ) Vᵀ`. Eigenvalues are sorted ascending, column `j` of `V` belongs to
-/// `λⱼ`. The input is symmetrised (`(A + Aᵀ)/2`) first.
-///
-/// Iterates until the off-diagonal Frobenius norm is ≤ 1e-12 · ‖A‖_F, using the
-/// threshold strategy (skip rotations for elements that are small relative to the
-/// current off-diagonal norm). Each sweep is O(d³), cache-blocked; for d ≥ 64 the
-/// eigenvectors are accumulated on a second (scoped) thread.
-///
-/// # Panics
-///
-/// If `a.len() != d * d`.
-pub fn symmetric_eigen(a: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
-    assert_eq!(a.len(), d * d, "matrix must be d×d row-major");
-    let mut basis = Basis::identity(d);
-    let values = jacobi_eigen(a, d, Some(&mut basis));
-    sorted_eigenpairs(&values, &basis)
-}
-
 /// The Fréchet distance between Gaussians N(mu1, S1), N(mu2, S2):
 /// `‖mu1 − mu2‖² + tr(S1) + tr(S2) − 2·tr( (S1^{1/2} S2 S1^{1/2})^{1/2} )`,
 /// with S1^{1/2} from the eigen-decomposition (negative eigenvalues from round-off
 /// clamped to 0), so every matrix square root is of a symmetric PSD matrix.
-/// Result clamped at ≥ 0. Covariances are d×d row-major.
+/// Result clamped at ≥ 0; NaN if any entry of the inputs is NaN or infinite (a
+/// diverged generator's features), which no clamp turns into a distance.
+/// Covariances are d×d row-major and are symmetrised (`(S + Sᵀ)/2`) first.
 ///
 /// # Panics
 ///
@@ -113,6 +85,12 @@ pub fn frechet_distance(mu1: &[f64], s1: &[f64], mu2: &[f64], s2: &[f64], d: usi
         s1.len() == d * d && s2.len() == d * d,
         "covariances must be d×d"
     );
+    if ![mu1, s1, mu2, s2]
+        .iter()
+        .all(|x| x.iter().all(|v| v.is_finite()))
+    {
+        return f64::NAN;
+    }
     let mean_term: f64 = mu1.iter().zip(mu2).map(|(a, b)| (a - b) * (a - b)).sum();
     let traces = trace(s1, d) + trace(s2, d);
     let cross = trace_sqrt_of_product(s1, s2, d);
@@ -235,396 +213,33 @@ fn trace_sqrt_of_product(s1: &[f64], s2: &[f64], d: usize) -> f64 {
     if d == 0 {
         return 0.0;
     }
-    let g = psd_sqrt_factor(s1, d);
-    let m = transpose_matmul(&g, &matmul(s2, &g, d), d);
-    let values = jacobi_eigen(&m, d, None);
+    let g = psd_sqrt_factor(symmetrised(s1, d));
+    let m = g.transpose() * symmetrised(s2, d) * &g;
+    // Round-off leaves `m` a little asymmetric; the eigen-solver reads one triangle.
+    let m = (&m + m.transpose()) * 0.5;
+    let values = m.symmetric_eigenvalues();
     values.iter().map(|&l| l.max(0.0).sqrt()).sum()
 }
 
 /// `G = V Λ^{1/2}` (eigenvectors scaled by clamped root eigenvalues), `S = G Gᵀ`.
-fn psd_sqrt_factor(s: &[f64], d: usize) -> Vec<f64> {
-    let (values, mut g) = symmetric_eigen(s, d);
-    let roots: Vec<f64> = values.iter().map(|&l| l.max(0.0).sqrt()).collect();
-    for row in g.chunks_exact_mut(d) {
-        for (x, r) in row.iter_mut().zip(&roots) {
-            *x *= r;
-        }
+fn psd_sqrt_factor(s: DMatrix<f64>) -> DMatrix<f64> {
+    let eigen = s.symmetric_eigen();
+    let mut g = eigen.eigenvectors;
+    for (mut column, &l) in g.column_iter_mut().zip(eigen.eigenvalues.iter()) {
+        column *= l.max(0.0).sqrt();
     }
     g
 }
 
-/// `A B` for d×d row-major matrices (i-k-j order, contiguous inner loop).
-fn matmul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
-    let mut out = vec![0.0; d * d];
-    for (out_row, a_row) in out.chunks_exact_mut(d).zip(a.chunks_exact(d)) {
-        for (&aik, b_row) in a_row.iter().zip(b.chunks_exact(d)) {
-            axpy(out_row, aik, b_row);
-        }
-    }
-    out
-}
-
-/// `Aᵀ B` for d×d row-major matrices, as a sum of outer products of rows.
-fn transpose_matmul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
-    let mut out = vec![0.0; d * d];
-    for (a_row, b_row) in a.chunks_exact(d).zip(b.chunks_exact(d)) {
-        for (out_row, &aki) in out.chunks_exact_mut(d).zip(a_row) {
-            axpy(out_row, aki, b_row);
-        }
-    }
-    out
-}
-
-/// `y += alpha·x`.
-fn axpy(y: &mut [f64], alpha: f64, x: &[f64]) {
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi;
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Jacobi eigen-decomposition
-//
-// Cyclic Jacobi with the threshold strategy (Numerical Recipes §11.1): sweep over
-// all index pairs (p, q), rotating in the (p, q) plane to annihilate `a_pq` unless
-// it is below a threshold (coarse in the first sweeps, negligible afterwards),
-// until the off-diagonal norm is ≤ 1e-12 ‖A‖_F.
-//
-// The implementation is arranged so that nearly all memory traffic is contiguous
-// and cache-resident:
-// - The working matrix is stored in full with a padded row stride (so that rows a
-//   power of two apart do not collide in the cache); a rotation updates two
-//   contiguous rows and the column update follows by symmetry.
-// - A sweep visits the pairs block by block: for index blocks `I ≤ J`, every pair
-//   `p ∈ I, q ∈ J, p < q` (a cyclic ordering). The angles of a block pair depend
-//   only on the submatrix on `I ∪ J`, so they are found on a small copy of it;
-//   the rotations are then applied to the full rows `I ∪ J` one slab of columns at
-//   a time, and the columns `I ∪ J` of the other rows are copied from those rows.
-// - A sweep's rotations are applied to the eigenvectors afterwards, one panel of
-//   columns at a time, on a second thread while the next sweep runs.
-
-/// Eigenvalues (unsorted) of the symmetric d×d row-major matrix `a` (symmetrised
-/// as `(A + Aᵀ)/2`); with `basis` (the identity on entry), also the eigenvectors:
-/// eigenvector `i` of `basis` belongs to eigenvalue `i`.
-fn jacobi_eigen(a: &[f64], d: usize, basis: Option<&mut Basis>) -> Vec<f64> {
-    if d == 0 {
-        return Vec::new();
-    }
-    let mut work = Working::symmetrised(a, d);
-    match basis {
-        None => work.diagonalise(|_| {}),
-        Some(basis) if d < PIPELINE_MIN_D => work.diagonalise(|r| basis.rotate(&r)),
-        Some(basis) => std::thread::scope(|scope| {
-            let (sender, receiver) = std::sync::mpsc::channel::<Vec<Givens>>();
-            scope.spawn(move || receiver.iter().for_each(|r| basis.rotate(&r)));
-            work.diagonalise(move |r| sender.send(r).expect("eigenvector thread alive"));
-        }),
-    }
-    (0..d).map(|i| work.m[i * work.ld + i]).collect()
-}
-
-/// A symmetric matrix stored in full, row-major with row stride `ld ≥ d`.
-struct Working {
-    d: usize,
-    ld: usize,
-    m: Vec<f64>,
-}
-
-impl Working {
-    fn symmetrised(a: &[f64], d: usize) -> Self {
-        // Rows 2^k·8 bytes apart map to the same L1 sets; an odd number of cache
-        // lines of padding spreads them out.
-        let ld = if d >= 64 {
-            d.next_multiple_of(8) + 8
-        } else {
-            d
-        };
-        let mut m = vec![0.0; d * ld];
-        for i in 0..d {
-            for j in 0..d {
-                m[i * ld + j] = 0.5 * (a[i * d + j] + a[j * d + i]);
-            }
-        }
-        Self { d, ld, m }
-    }
-
-    /// Frobenius norms `(‖M‖_F, ‖offdiag(M)‖_F)`, each summed directly (their
-    /// difference would cancel catastrophically near convergence).
-    fn norms(&self) -> (f64, f64) {
-        let (mut diag, mut off) = (0.0, 0.0);
-        for (i, row) in self.m.chunks_exact(self.ld).enumerate() {
-            let (before, rest) = row[..self.d].split_at(i);
-            off += before.iter().chain(&rest[1..]).map(|x| x * x).sum::<f64>();
-            diag += rest[0] * rest[0];
-        }
-        ((diag + off).sqrt(), off.sqrt())
-    }
-
-    /// Sweep until converged, handing each sweep's rotations to `emit`.
-    fn diagonalise(&mut self, mut emit: impl FnMut(Vec<Givens>)) {
-        let d = self.d;
-        let (scale, _) = self.norms();
-        let tol = EIGEN_TOL * scale;
-        let floor = tol / d.max(1) as f64;
-        for sweep in 0..MAX_SWEEPS {
-            let (_, off) = self.norms();
-            if off <= tol {
-                return;
-            }
-            let threshold = if sweep < EARLY_SWEEPS {
-                (0.2 * off / (d * d) as f64).max(floor)
-            } else {
-                floor
-            };
-            let mut rotations = Vec::with_capacity(d * d / 2);
-            for i0 in (0..d).step_by(JACOBI_BLOCK) {
-                for j0 in (i0..d).step_by(JACOBI_BLOCK) {
-                    let pair = BlockPair {
-                        first: i0..(i0 + JACOBI_BLOCK).min(d),
-                        second: j0..(j0 + JACOBI_BLOCK).min(d),
-                    };
-                    pair.sweep(self, threshold, &mut rotations);
-                }
-            }
-            emit(rotations);
-        }
-    }
-}
-
-/// Two blocks of indices `first ≤ second` (equal for a diagonal block).
-struct BlockPair {
-    first: Range<usize>,
-    second: Range<usize>,
-}
-
-impl BlockPair {
-    fn is_diagonal(&self) -> bool {
-        self.first == self.second
-    }
-
-    /// Indices of `first ∪ second`, ascending.
-    fn indices(&self) -> Vec<usize> {
-        let second = if self.is_diagonal() {
-            0..0
-        } else {
-            self.second.clone()
-        };
-        self.first.clone().chain(second).collect()
-    }
-
-    /// Column ranges outside `first ∪ second`.
-    fn complement(&self, d: usize) -> [Range<usize>; 3] {
-        let (a, b) = (&self.first, &self.second);
-        [0..a.start, a.end..b.start.max(a.end), b.end..d]
-    }
-
-    /// Do this block pair's rotations (appended to `rotations`), leaving `w`
-    /// fully updated.
-    fn sweep(&self, w: &mut Working, threshold: f64, rotations: &mut Vec<Givens>) {
-        let group = self.indices();
-        let mut small = gather_submatrix(w, &group);
-        let start = rotations.len();
-        let split = (!self.is_diagonal()).then_some(self.first.len());
-        sweep_small(&mut small, group.len(), split, threshold, |g| {
-            rotations.push(Givens {
-                p: group[g.p],
-                q: group[g.q],
-                ..g
-            });
-        });
-        if rotations.len() == start {
-            return; // nothing rotated: `w` is unchanged
-        }
-        for columns in self.complement(w.d) {
-            rotate_row_slabs(&mut w.m, w.ld, columns, &rotations[start..]);
-        }
-        scatter_submatrix(w, &group, &small);
-        mirror_rows_to_columns(w, &group);
-    }
-}
-
-/// One cyclic Jacobi pass over the pairs (i, j), i < j, of the small g×g matrix:
-/// all pairs, or with `split = Some(s)` only those with `i < s ≤ j`. Each rotation
-/// done (element above `threshold`) is handed to `record`, in local indices.
-fn sweep_small(
-    small: &mut [f64],
-    g: usize,
-    split: Option<usize>,
-    threshold: f64,
-    mut record: impl FnMut(Givens),
-) {
-    for i in 0..split.unwrap_or(g) {
-        for j in split.unwrap_or(i + 1).max(i + 1)..g {
-            if small[i * g + j].abs() > threshold {
-                record(rotate_pivot(small, g, i, j));
-                mirror_column(small, g, j);
-            }
-        }
-        // Column i of the other rows was only read through row i until now.
-        mirror_column(small, g, i);
-    }
-}
-
-/// Rotate rows p, q of the g×g matrix `m` in the (p, q) plane, p < q, so that
-/// `m_pq` vanishes (setting the pivot entries exactly), and return the rotation.
-/// Columns p and q of the other rows are left for the caller to mirror.
-fn rotate_pivot(m: &mut [f64], g: usize, p: usize, q: usize) -> Givens {
-    let apq = m[p * g + q];
-    let (app, aqq) = (m[p * g + p], m[q * g + q]);
-    // Numerical Recipes §11.1: tan of the smaller angle that annihilates a_pq.
-    let theta = 0.5 * (aqq - app) / apq;
-    let t = theta.signum() / (theta.abs() + theta.hypot(1.0));
-    let c = 1.0 / (t * t + 1.0).sqrt();
-    let rotation = Givens { p, q, c, s: t * c };
-    let (head, tail) = m.split_at_mut(q * g);
-    let (row_p, row_q) = (&mut head[p * g..(p + 1) * g], &mut tail[..g]);
-    rotation.apply(row_p, row_q);
-    row_p[p] = app - t * apq;
-    row_q[q] = aqq + t * apq;
-    row_p[q] = 0.0;
-    row_q[p] = 0.0;
-    rotation
-}
-
-/// `m[r][c] = m[c][r]` for every row r of the g×g matrix `m`.
-fn mirror_column(m: &mut [f64], g: usize, c: usize) {
-    for r in 0..g {
-        m[r * g + c] = m[c * g + r];
-    }
-}
-
-/// Apply `rotations` in order to their rows `p, q` of the row-major matrix `m`
-/// (row stride `ld`), restricted to `columns`, one slab of columns at a time so
-/// that the rows' slabs stay in L1.
-fn rotate_row_slabs(m: &mut [f64], ld: usize, columns: Range<usize>, rotations: &[Givens]) {
-    const SLAB: usize = 32;
-    for start in columns.clone().step_by(SLAB) {
-        let end = (start + SLAB).min(columns.end);
-        for g in rotations {
-            let (head, tail) = m.split_at_mut(g.q * ld);
-            g.apply(
-                &mut head[g.p * ld + start..g.p * ld + end],
-                &mut tail[start..end],
-            );
-        }
-    }
-}
-
-/// The submatrix of `w` on the ascending indices `group`, g×g row-major.
-fn gather_submatrix(w: &Working, group: &[usize]) -> Vec<f64> {
-    let mut small = Vec::with_capacity(group.len() * group.len());
-    for &r in group {
-        small.extend(group.iter().map(|&c| w.m[r * w.ld + c]));
-    }
-    small
-}
-
-fn scatter_submatrix(w: &mut Working, group: &[usize], small: &[f64]) {
-    for (&r, values) in group.iter().zip(small.chunks_exact(group.len())) {
-        for (&c, &x) in group.iter().zip(values) {
-            w.m[r * w.ld + c] = x;
-        }
-    }
-}
-
-/// `m[k][c] = m[c][k]` for `c ∈ group` and every row `k ∉ group`, a tile of rows at
-/// a time so that reads and writes both come in short contiguous runs.
-fn mirror_rows_to_columns(w: &mut Working, group: &[usize]) {
-    const TILE: usize = 8;
-    let (ld, g) = (w.ld, group.len());
-    let outside: Vec<usize> = (0..w.d)
-        .filter(|k| group.binary_search(k).is_err())
-        .collect();
-    let mut tile = vec![0.0; TILE * g];
-    for rows in outside.chunks(TILE) {
-        for (ci, &c) in group.iter().enumerate() {
-            for (ri, &k) in rows.iter().enumerate() {
-                tile[ri * g + ci] = w.m[c * ld + k];
-            }
-        }
-        for (&k, values) in rows.iter().zip(tile.chunks_exact(g)) {
-            for (&c, &x) in group.iter().zip(values) {
-                w.m[k * ld + c] = x;
-            }
-        }
-    }
-}
-
-/// A plane rotation of two rows: `(x_p, x_q) ← (c·x_p − s·x_q, s·x_p + c·x_q)`.
-#[derive(Clone, Copy)]
-struct Givens {
-    p: usize,
-    q: usize,
-    c: f64,
-    s: f64,
-}
-
-impl Givens {
-    /// `(x, y) ← (c·x − s·y, s·x + c·y)` elementwise.
-    fn apply(&self, x: &mut [f64], y: &mut [f64]) {
-        let (c, s) = (self.c, self.s);
-        for (xi, yi) in x.iter_mut().zip(y.iter_mut()) {
-            let (a, b) = (*xi, *yi);
-            *xi = c * a - s * b;
-            *yi = s * a + c * b;
-        }
-    }
-}
-
-/// The accumulated rotations `Vᵀ` (row i = eigenvector i), stored as column
-/// panels (each d × `width`, zero-padded) so that a sweep's rotations can be
-/// applied one cache-sized panel at a time.
-struct Basis {
-    d: usize,
-    width: usize,
-    data: Vec<f64>,
-}
-
-impl Basis {
-    const PANEL_WIDTH: usize = 32;
-
-    fn identity(d: usize) -> Self {
-        let width = Self::PANEL_WIDTH.min(d.max(1));
-        let mut data = vec![0.0; d.div_ceil(width) * d * width];
-        for i in 0..d {
-            data[(i / width) * d * width + i * width + i % width] = 1.0;
-        }
-        Self { d, width, data }
-    }
-
-    /// Component `k` of eigenvector `i`.
-    fn get(&self, i: usize, k: usize) -> f64 {
-        let (d, width) = (self.d, self.width);
-        self.data[(k / width) * d * width + i * width + k % width]
-    }
-
-    /// Apply `rotations` in order to the eigenvectors, panel by panel.
-    fn rotate(&mut self, rotations: &[Givens]) {
-        let width = self.width;
-        for panel in self.data.chunks_exact_mut(self.d * width) {
-            rotate_row_slabs(panel, width, 0..width, rotations);
-        }
-    }
-}
-
-/// Eigenvalues sorted ascending with the matching eigenvectors from `basis` as
-/// columns of a row-major d×d matrix.
-fn sorted_eigenpairs(values: &[f64], basis: &Basis) -> (Vec<f64>, Vec<f64>) {
-    let d = values.len();
-    let mut order: Vec<usize> = (0..d).collect();
-    order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
-    let mut vectors = vec![0.0; d * d];
-    for (k, row) in vectors.chunks_exact_mut(d.max(1)).enumerate() {
-        for (x, &i) in row.iter_mut().zip(&order) {
-            *x = basis.get(i, k);
-        }
-    }
-    (order.iter().map(|&i| values[i]).collect(), vectors)
+/// `(A + Aᵀ)/2` of a d×d row-major matrix (the solver reads only one triangle).
+fn symmetrised(a: &[f64], d: usize) -> DMatrix<f64> {
+    DMatrix::from_fn(d, d, |i, j| 0.5 * (a[i * d + j] + a[j * d + i]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::classifier::HIDDEN;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -634,25 +249,8 @@ mod tests {
         m
     }
 
-    /// Replace `m` by `(m + mᵀ)/2`.
-    fn symmetrise(m: &mut [f64], d: usize) {
-        for i in 0..d {
-            for j in i + 1..d {
-                let avg = 0.5 * (m[i * d + j] + m[j * d + i]);
-                m[i * d + j] = avg;
-                m[j * d + i] = avg;
-            }
-        }
-    }
-
     fn rng(seed: u64) -> StdRng {
         StdRng::seed_from_u64(seed)
-    }
-
-    fn random_symmetric(r: &mut StdRng, d: usize) -> Vec<f64> {
-        let mut m: Vec<f64> = (0..d * d).map(|_| r.random_range(-1.0..1.0)).collect();
-        symmetrise(&mut m, d);
-        m
     }
 
     /// Random SPD matrix `A Aᵀ / d + eps·I`.
@@ -674,19 +272,31 @@ mod tests {
         t
     }
 
+    /// `A B` for d×d row-major matrices, by the textbook triple loop.
+    fn matmul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
+        let mut out = vec![0.0; d * d];
+        for i in 0..d {
+            for k in 0..d {
+                let aik = a[i * d + k];
+                for j in 0..d {
+                    out[i * d + j] += aik * b[k * d + j];
+                }
+            }
+        }
+        out
+    }
+
+    /// `G Gᵀ` as a d×d row-major matrix.
+    fn gram_rows(g: &DMatrix<f64>, d: usize) -> Vec<f64> {
+        let product = g * g.transpose();
+        (0..d * d).map(|k| product[(k / d, k % d)]).collect()
+    }
+
     fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
         a.iter()
             .zip(b)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f64::max)
-    }
-
-    fn reconstruct(values: &[f64], vectors: &[f64], d: usize) -> Vec<f64> {
-        let mut scaled = vectors.to_vec();
-        for row in scaled.chunks_exact_mut(d) {
-            row.iter_mut().zip(values).for_each(|(x, l)| *x *= l);
-        }
-        matmul(&scaled, &transpose(vectors, d), d)
     }
 
     fn gaussian(r: &mut StdRng) -> f64 {
@@ -709,7 +319,7 @@ mod tests {
         out
     }
 
-    /// Gauss–Jordan inverse with partial pivoting (independent of the Jacobi code).
+    /// Gauss–Jordan inverse with partial pivoting (independent of the eigen-solver).
     fn inverse(a: &[f64], d: usize) -> Vec<f64> {
         let mut m = a.to_vec();
         let mut inv = identity(d);
@@ -746,7 +356,10 @@ mod tests {
             z = z.iter().zip(&yi).map(|(a, b)| 0.5 * (a + b)).collect();
             let change = max_abs_diff(&y_next, &y);
             y = y_next;
-            if change < 1e-15 {
+            // Quadratic convergence until round-off stalls the step (above 1e-15
+            // at d = 256); a step of 1e-12 relative leaves an error of its square.
+            let scale = y.iter().fold(0.0, |m: f64, x| m.max(x.abs()));
+            if change <= 1e-12 * scale {
                 break;
             }
         }
@@ -754,39 +367,47 @@ mod tests {
     }
 
     #[test]
-    fn eigen_reconstructs_random_symmetric_matrices() {
+    fn psd_sqrt_factor_reproduces_psd_matrices() {
         let mut r = rng(1);
-        for d in [1, 2, 7, 64, 100] {
-            let a = random_symmetric(&mut r, d);
-            let (values, vectors) = symmetric_eigen(&a, d);
-            let err = max_abs_diff(&reconstruct(&values, &vectors, d), &a);
-            assert!(err < 1e-9, "d={d}: reconstruction error {err}");
-            let gram = matmul(&transpose(&vectors, d), &vectors, d);
-            let ortho = max_abs_diff(&gram, &identity(d));
-            assert!(ortho < 1e-9, "d={d}: VᵀV − I = {ortho}");
-            assert!(values.windows(2).all(|w| w[0] <= w[1]), "sorted ascending");
+        let ones = vec![1.0; 16]; // eigenvalues 0, 0, 0, 4
+        let cases = [
+            (random_spd(&mut r, 1, 0.1), 1),
+            (random_spd(&mut r, 7, 0.0), 7),
+            (random_spd(&mut r, 64, 0.01), 64),
+            (ones, 4),
+        ];
+        for (s, d) in cases {
+            let g = psd_sqrt_factor(symmetrised(&s, d));
+            let err = max_abs_diff(&gram_rows(&g, d), &s);
+            assert!(err < 1e-12, "d={d}: G Gᵀ − S = {err}");
         }
     }
 
     #[test]
-    fn eigenvalues_of_diagonal_matrix_are_its_diagonal() {
-        let diag = [3.0, -1.5, 0.0, 7.25, 2.0];
-        let d = diag.len();
-        let mut a = vec![0.0; d * d];
-        (0..d).for_each(|i| a[i * d + i] = diag[i]);
-        let (values, vectors) = symmetric_eigen(&a, d);
-        assert_eq!(values, vec![-1.5, 0.0, 2.0, 3.0, 7.25]);
-        assert!(vectors.iter().all(|&x| x == 0.0 || x.abs() == 1.0));
-    }
-
-    #[test]
-    fn eigen_handles_degenerate_and_empty_matrices() {
-        let d = 4;
-        let a = vec![1.0; d * d]; // eigenvalues 0, 0, 0, 4
-        let (values, vectors) = symmetric_eigen(&a, d);
-        assert!(max_abs_diff(&values, &[0.0, 0.0, 0.0, 4.0]) < 1e-12);
-        assert!(max_abs_diff(&reconstruct(&values, &vectors, d), &a) < 1e-12);
-        assert_eq!(symmetric_eigen(&[], 0), (vec![], vec![]));
+    fn psd_sqrt_factor_drops_negative_eigenvalues_and_reads_both_triangles() {
+        // diag(3, −1.5, 0, 7.25) in a rotated basis, with an antisymmetric part that
+        // symmetrisation must cancel; G Gᵀ keeps only the non-negative part.
+        let (d, (c, s)) = (4, (0.6, 0.8));
+        #[rustfmt::skip]
+        let q = [
+            c,  -s,  0.0, 0.0,
+            s,   c,  0.0, 0.0,
+            0.0, 0.0, c,   s,
+            0.0, 0.0, -s,  c,
+        ];
+        let diag = |v: [f64; 4]| {
+            let mut m = vec![0.0; d * d];
+            (0..d).for_each(|i| m[i * d + i] = v[i]);
+            m
+        };
+        let rotate = |m: &[f64]| matmul(&matmul(&q, m, d), &transpose(&q, d), d);
+        let mut a = rotate(&diag([3.0, -1.5, 0.0, 7.25]));
+        a[1] += 0.5;
+        a[d] -= 0.5;
+        let g = psd_sqrt_factor(symmetrised(&a, d));
+        let positive_part = rotate(&diag([3.0, 0.0, 0.0, 7.25]));
+        let err = max_abs_diff(&gram_rows(&g, d), &positive_part);
+        assert!(err < 1e-12, "G Gᵀ − A₊ = {err}");
     }
 
     #[test]
@@ -939,15 +560,66 @@ mod tests {
         );
     }
 
+    /// n classifier-like feature rows: ReLU of the latent mix `zᵀ W` (z ~ N(shift, I),
+    /// `W` k×d row-major) plus independent N(0, 0.3²) noise per feature.
+    fn relu_features(r: &mut StdRng, w: &[f64], d: usize, n: usize, shift: f64) -> Vec<f32> {
+        let k = w.len() / d;
+        let mut out = Vec::with_capacity(n * d);
+        for _ in 0..n {
+            let z: Vec<f64> = (0..k).map(|_| shift + gaussian(r)).collect();
+            for j in 0..d {
+                let mix: f64 = (0..k).map(|i| z[i] * w[i * d + j]).sum();
+                out.push((mix + 0.3 * gaussian(r)).max(0.0) as f32);
+            }
+        }
+        out
+    }
+
+    /// Two feature sets of the image protocol's size: n = 10000 rows of
+    /// d = 256 (the classifier's feature width), the second with a shifted latent.
+    fn realistic_feature_pair() -> (Vec<f32>, Vec<f32>, usize, usize) {
+        let (n, d, k) = (10_000, HIDDEN[HIDDEN.len() - 1], 16);
+        let mut r = rng(8);
+        let w: Vec<f64> = (0..k * d).map(|_| r.random_range(-1.0..1.0)).collect();
+        let a = relu_features(&mut r, &w, d, n, 0.0);
+        let b = relu_features(&mut r, &w, d, n, 0.2);
+        (a, b, n, d)
+    }
+
     #[test]
-    fn eigen_256_timing() {
-        let d = 256;
-        let a = random_symmetric(&mut rng(6), d);
-        let start = std::time::Instant::now();
-        let (values, vectors) = symmetric_eigen(&a, d);
-        let elapsed = start.elapsed();
-        println!("symmetric_eigen d={d}: {elapsed:?}");
-        let err = max_abs_diff(&reconstruct(&values, &vectors, d), &a);
-        assert!(err < 1e-9, "reconstruction error {err}");
+    fn fd_at_the_image_protocol_size_matches_denman_beavers() {
+        // Two sets of n = 10000 features of the classifier's width, as the image
+        // protocol scores them; Denman–Beavers finds sqrt(S1 S2) without an
+        // eigen-solver (tr sqrt(S1 S2) = tr sqrt(S1^{1/2} S2 S1^{1/2})).
+        let (a, b, n, d) = realistic_feature_pair();
+        let (mu1, s1) = mean_and_covariance(&a, n, d);
+        let (mu2, s2) = mean_and_covariance(&b, n, d);
+        let root = denman_beavers_sqrt(&matmul(&s1, &s2, d), d);
+        let mean_term: f64 = mu1.iter().zip(&mu2).map(|(a, b)| (a - b).powi(2)).sum();
+        let expected = mean_term + trace(&s1, d) + trace(&s2, d) - 2.0 * trace(&root, d);
+        for fd in [
+            frechet_distance(&mu1, &s1, &mu2, &s2, d),
+            frechet_distance(&mu2, &s2, &mu1, &s1, d),
+        ] {
+            let rel = (fd - expected).abs() / expected;
+            assert!(rel < 1e-9, "{fd} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn fd_of_non_finite_input_is_nan() {
+        let (d, mu, s) = (3, vec![0.5; 3], identity(3));
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut bad_s = s.clone();
+            bad_s[4] = bad;
+            let mut bad_mu = mu.clone();
+            bad_mu[1] = bad;
+            assert!(frechet_distance(&mu, &bad_s, &mu, &s, d).is_nan(), "{bad}");
+            assert!(frechet_distance(&mu, &s, &mu, &bad_s, d).is_nan(), "{bad}");
+            assert!(frechet_distance(&bad_mu, &s, &mu, &s, d).is_nan(), "{bad}");
+        }
+        let features = [0.0, 1.0, f32::NAN, 2.0, 0.5, 0.25];
+        let finite = [0.0, 1.0, 3.0, 2.0, 0.5, 0.25];
+        assert!(frechet_distance_of_features(&features, 3, &finite, 3, 2).is_nan());
     }
 }
