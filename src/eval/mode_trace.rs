@@ -112,7 +112,7 @@ impl ModeTrace {
             ],
             900,
             500,
-        );
+        )?;
         write_atomic(&out.join("modes.png"), &grid::png_bytes(&img)?)
     }
 }

@@ -584,7 +584,7 @@ fn write_losses(history: &[(u64, Stats)], out: &Path) -> anyhow::Result<()> {
         ],
         900,
         500,
-    );
+    )?;
     write_atomic(&out.join("losses.png"), &grid::png_bytes(&img)?)
 }
 
@@ -630,7 +630,7 @@ pub fn render_samples(
                 &foreground,
                 mixture.plot_bounds(),
                 600,
-            );
+            )?;
             grid::png_bytes(&img)
         }
     }

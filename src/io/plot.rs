@@ -1,17 +1,24 @@
-//! Small PNG plots for training diagnostics, drawn straight into an
+//! Small PNG plots for training diagnostics, drawn with [`plotters`] into an
 //! [`image::RgbImage`]:
 //!
-//! - [`line_plot`]: line plots with nice axis ticks, gridlines, a title, axis
-//!   labels and a legend (e.g. discriminator/generator losses over steps);
+//! - [`line_plot`]: lines over a shared x axis with ticks, gridlines, a title,
+//!   axis labels and a legend (e.g. discriminator/generator losses over steps);
 //! - [`scatter_plot`]: 2-D scatter plots of generated samples over the real
-//!   data distribution;
-//! - [`draw_text`]: text in an embedded 5×7 bitmap font.
+//!   data distribution.
 //!
-//! Everything, the font included, is hand-written on purpose: it keeps the
-//! dependencies lean (only `image` with PNG support), with no plotting crate,
-//! no font files and no system libraries.
+//! Text is set in DejaVu Sans, embedded in the binary
+//! (`assets/fonts/DejaVuSans.ttf`, its licence beside it) and rasterized by
+//! plotters' pure-Rust `ab_glyph` feature: plots need no system fonts and no
+//! font libraries.
 
-use image::{Rgb, RgbImage};
+use std::sync::OnceLock;
+
+use anyhow::Context;
+use image::RgbImage;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// One line on a line plot.
 pub struct Series {
@@ -20,44 +27,47 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-const WHITE: [u8; 3] = [255, 255, 255];
-const TEXT_COLOR: [u8; 3] = [40, 40, 40];
-const AXIS_COLOR: [u8; 3] = [110, 110, 110];
-const GRID_COLOR: [u8; 3] = [232, 232, 232];
-const BACKGROUND_POINT_COLOR: [u8; 3] = [190, 190, 190];
-const FOREGROUND_POINT_COLOR: [u8; 3] = [214, 58, 32];
+/// A region of the image being drawn.
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+/// A plot area with data coordinates on both axes.
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-/// Width of a glyph in font pixels.
-const GLYPH_W: u32 = 5;
-/// Height of a glyph in font pixels.
-const GLYPH_H: u32 = 7;
-/// Rows a glyph may use: the 7-row line plus one descender row.
-const GLYPH_ROWS: u32 = GLYPH_H + 1;
-/// Horizontal distance from one glyph to the next, in font pixels.
-const GLYPH_ADVANCE: u32 = GLYPH_W + 1;
-/// Scale of all text in the plots.
-const TEXT_SCALE: u32 = 2;
-/// Height of plot text in image pixels.
-const TEXT_H: i32 = (GLYPH_H * TEXT_SCALE) as i32;
+const FONT_FAMILY: &str = "sans-serif";
+const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+/// Font size of titles, in pixels.
+const TITLE_SIZE: f64 = 20.0;
+/// Font size of all other text, in pixels.
+const TEXT_SIZE: f64 = 15.0;
+
+const BACKGROUND: RGBColor = RGBColor(255, 255, 255);
+const TEXT_COLOR: RGBColor = RGBColor(40, 40, 40);
+const AXIS_COLOR: RGBColor = RGBColor(110, 110, 110);
+const GRID_COLOR: RGBColor = RGBColor(232, 232, 232);
+const BACKGROUND_POINT_COLOR: RGBColor = RGBColor(190, 190, 190);
+const FOREGROUND_POINT_COLOR: RGBColor = RGBColor(214, 58, 32);
 
 /// Margin between the image border and anything drawn.
 const PAD: i32 = 12;
-/// Length of the tick marks outside the plot area.
+/// Length of the tick marks outside the plot area; plotters puts the tick
+/// labels twice as far from the axis.
 const TICK_LEN: i32 = 5;
-/// Gap between a tick mark and its label.
-const TICK_LABEL_GAP: i32 = 4;
-/// Roughly how many ticks each axis gets.
-const TICK_TARGET: usize = 5;
-/// Upper bound on ticks per axis, whatever floating-point rounding does.
-const MAX_TICKS: u32 = 64;
-/// Opacity of plotted lines, so overlapping series stay visible.
+/// Gap between tick labels and an axis description, and below the legend.
+const GAP: i32 = 6;
+/// Most ticks per axis.
+const TICK_COUNT: usize = 8;
+/// Opacity and width of plotted lines, so overlapping series stay visible.
 const LINE_ALPHA: f64 = 0.85;
+const LINE_WIDTH: u32 = 2;
+/// Images narrower or lower than this stay blank: no room for a chart.
+const MIN_SIDE: u32 = 120;
 
-/// A line plot: white background, axes with ~5 "nice" tick values on each axis
-/// (labelled with the bitmap font), a title at the top, x/y axis labels, a
-/// legend with each series' color and name. Non-finite points are skipped;
-/// empty series or all-equal values must not panic (pad the range).
-/// Long series (100k points) must draw quickly (decimate per pixel column, or similar).
+/// A line plot: white background, axes with nice tick values, light
+/// gridlines, a title at the top, x/y axis labels and a legend row of each
+/// named series' color and name above the plot. Non-finite points are
+/// skipped; empty series and all-equal values get a padded range. Long
+/// x-sorted series (steps) are thinned to what the plot's pixel columns can
+/// show; unsorted ones are drawn segment by segment.
 pub fn line_plot(
     title: &str,
     x_label: &str,
@@ -65,44 +75,29 @@ pub fn line_plot(
     series: &[Series],
     width: u32,
     height: u32,
-) -> RgbImage {
-    let mut img = RgbImage::from_pixel(width, height, Rgb(WHITE));
-    let (x_axis, y_axis) = data_axes(series);
-    let x_ticks = nice_ticks(x_axis.min, x_axis.max, TICK_TARGET);
-    let y_ticks = nice_ticks(y_axis.min, y_axis.max, TICK_TARGET);
-
-    let y_label_space = if y_label.is_empty() { 0 } else { TEXT_H + 10 };
-    let left = PAD + y_label_space + max_text_width(&y_ticks.labels()) + TICK_LABEL_GAP + TICK_LEN;
-    let right = width as i32 - PAD - 16;
-    let title_bottom = if title.is_empty() {
-        PAD
-    } else {
-        PAD + TEXT_H + 10
-    };
-    let legend = Legend::layout(series, right - left);
-    let top = title_bottom + legend.height() + 6;
-    let x_label_space = if x_label.is_empty() { 0 } else { TEXT_H + 8 };
-    let bottom = height as i32 - PAD - x_label_space - TEXT_H - TICK_LABEL_GAP - TICK_LEN;
-    let frame = Frame {
-        area: Rect::from_edges(left, top, right, bottom),
-        x: x_axis,
-        y: y_axis,
-    };
-
-    draw_grid(&mut img, &frame, &x_ticks, &y_ticks);
-    for s in series {
-        draw_series(&mut img, &frame, s);
-    }
-    draw_axes(&mut img, &frame, &x_ticks, &y_ticks);
-    draw_centered_text(&mut img, width as i32 / 2, PAD, title, TEXT_COLOR);
-    legend.draw(&mut img, left, title_bottom);
-    let area = frame.area;
-    let x_label_y = height as i32 - PAD - TEXT_H;
-    draw_centered_text(&mut img, area.center_x(), x_label_y, x_label, TEXT_COLOR);
-    let y_label_x = PAD;
-    let y_label_bottom = area.center_y() + text_width(y_label, TEXT_SCALE) / 2;
-    draw_text_vertical(&mut img, y_label_x, y_label_bottom, y_label, TEXT_COLOR);
-    img
+) -> anyhow::Result<RgbImage> {
+    render(width, height, |root| {
+        let area = with_title(root, title)?;
+        let (x, y) = data_axes(series);
+        let (x_ticks, y_ticks) = (TickLabels::new(x), TickLabels::new(y));
+        let y_label_width = y_label_area(&area, &y_ticks, !y_label.is_empty())?;
+        let legend_width = area.dim_in_pixel().0 as i32 - y_label_width - 3 * PAD;
+        let legend = Legend::layout(&area, series, legend_width)?;
+        let (legend_area, chart_area) = area.split_vertically(legend.height());
+        legend.draw(&legend_area, PAD + y_label_width)?;
+        let mut chart = ChartBuilder::on(&chart_area)
+            .margin(PAD)
+            .margin_right(2 * PAD)
+            .x_label_area_size(x_label_area(&area, !x_label.is_empty())?)
+            .y_label_area_size(y_label_width)
+            .build_cartesian_2d(x.min..x.max, y.min..y.max)?;
+        draw_mesh(&mut chart, (&x_ticks, x_label), (&y_ticks, y_label))?;
+        let columns = chart.plotting_area().dim_in_pixel().0 as usize;
+        for s in series {
+            draw_line_series(&mut chart, s, (x, y), columns)?;
+        }
+        Ok(())
+    })
 }
 
 /// A 2-D scatter plot: `background` points (e.g. real data, light grey) then
@@ -115,315 +110,305 @@ pub fn scatter_plot(
     foreground: &[[f32; 2]],
     bounds: (f32, f32),
     size: u32,
-) -> RgbImage {
-    let mut img = RgbImage::from_pixel(size, size, Rgb(WHITE));
-    let axis = scatter_axis(bounds);
-    let ticks = nice_ticks(axis.min, axis.max, TICK_TARGET);
+) -> anyhow::Result<RgbImage> {
+    render(size, size, |root| {
+        let area = with_title(root, title)?;
+        let axis = scatter_axis(bounds);
+        let ticks = TickLabels::new(axis);
+        let y_label_width = y_label_area(&area, &ticks, false)?;
+        let x_label_height = x_label_area(&area, false)?;
+        // Margins that leave a square plot area, centered horizontally.
+        let (w, h) = area.dim_in_pixel();
+        let plot_w = w as i32 - 3 * PAD - y_label_width;
+        let plot_h = h as i32 - 2 * PAD - x_label_height;
+        let side = plot_w.min(plot_h).max(1);
+        let extra_w = (plot_w - side).max(0);
+        let mut chart = ChartBuilder::on(&area)
+            .margin_top(PAD)
+            .margin_bottom(PAD + (plot_h - side).max(0))
+            .margin_left(PAD + extra_w / 2)
+            .margin_right(2 * PAD + extra_w - extra_w / 2)
+            .x_label_area_size(x_label_height)
+            .y_label_area_size(y_label_width)
+            .build_cartesian_2d(axis.min..axis.max, axis.min..axis.max)?;
+        draw_mesh(&mut chart, (&ticks, ""), (&ticks, ""))?;
+        let background_radius = (f64::from(size) / 320.0).round().max(1.0) as i32;
+        let foreground_radius = (f64::from(size) / 220.0).round().max(2.0) as i32;
+        draw_dots(
+            &mut chart,
+            background,
+            axis,
+            background_radius,
+            BACKGROUND_POINT_COLOR,
+        )?;
+        draw_dots(
+            &mut chart,
+            foreground,
+            axis,
+            foreground_radius,
+            FOREGROUND_POINT_COLOR,
+        )?;
+        Ok(())
+    })
+}
 
-    let top = if title.is_empty() {
-        PAD
+/// A white `width`×`height` image with whatever `draw` puts on it; images too
+/// small for a chart stay blank.
+fn render(
+    width: u32,
+    height: u32,
+    draw: impl FnOnce(&Area<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<RgbImage> {
+    let mut buffer = vec![255_u8; width as usize * height as usize * 3];
+    if width >= MIN_SIDE && height >= MIN_SIDE {
+        register_embedded_font()?;
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        root.fill(&BACKGROUND)?;
+        draw(&root)?;
+        root.present()?;
+    }
+    RgbImage::from_raw(width, height, buffer).context("plot buffer does not match the image size")
+}
+
+/// Registers the embedded DejaVu Sans as plotters' sans-serif font, once.
+fn register_embedded_font() -> anyhow::Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let registered = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, FONT_BYTES).is_ok()
+    });
+    anyhow::ensure!(
+        registered,
+        "the embedded plot font is not a readable font file"
+    );
+    Ok(())
+}
+
+fn text_style() -> TextStyle<'static> {
+    (FONT_FAMILY, TEXT_SIZE).into_font().color(&TEXT_COLOR)
+}
+
+/// Draws `title` centered at the top of `area` and returns the area below it.
+fn with_title<'a>(area: &Area<'a>, title: &str) -> anyhow::Result<Area<'a>> {
+    if title.is_empty() {
+        return Ok(area.clone());
+    }
+    let style = (FONT_FAMILY, TITLE_SIZE).into_font().color(&TEXT_COLOR);
+    Ok(area.margin(PAD / 2, 0, 0, 0).titled(title, style)?)
+}
+
+/// Height in pixels of one line of plot text.
+fn text_height(area: &Area<'_>) -> anyhow::Result<i32> {
+    Ok(area.estimate_text_size("0", &text_style())?.1 as i32)
+}
+
+/// Width of the y label area: tick marks, the widest tick label and, if
+/// there is one, the rotated axis description.
+fn y_label_area(area: &Area<'_>, ticks: &TickLabels, with_desc: bool) -> anyhow::Result<i32> {
+    let style = text_style();
+    let mut widest = 0;
+    for label in ticks.labels() {
+        widest = widest.max(area.estimate_text_size(&label, &style)?.0 as i32);
+    }
+    let desc = if with_desc {
+        text_height(area)? + GAP
     } else {
-        PAD + TEXT_H + 10
+        0
     };
-    let left = PAD + max_text_width(&ticks.labels()) + TICK_LABEL_GAP + TICK_LEN;
-    let right_margin = PAD + 12;
-    let bottom_margin = PAD + TEXT_H + TICK_LABEL_GAP + TICK_LEN;
-    let available_w = size as i32 - left - right_margin;
-    let available_h = size as i32 - top - bottom_margin;
-    let side = available_w.min(available_h).max(1);
-    let left = left + (available_w - side).max(0) / 2;
-    let frame = Frame {
-        area: Rect {
-            left,
-            top,
-            width: side,
-            height: side,
-        },
-        x: axis,
-        y: axis,
-    };
-
-    draw_grid(&mut img, &frame, &ticks, &ticks);
-    let background_radius = (f64::from(size) / 320.0).max(1.0);
-    let foreground_radius = (f64::from(size) / 220.0).max(1.5);
-    draw_dots(
-        &mut img,
-        &frame,
-        background,
-        background_radius,
-        BACKGROUND_POINT_COLOR,
-    );
-    draw_dots(
-        &mut img,
-        &frame,
-        foreground,
-        foreground_radius,
-        FOREGROUND_POINT_COLOR,
-    );
-    draw_axes(&mut img, &frame, &ticks, &ticks);
-    draw_centered_text(&mut img, size as i32 / 2, PAD, title, TEXT_COLOR);
-    img
+    Ok(2 * TICK_LEN + widest + GAP + desc)
 }
 
-/// Renders `text` at (x, y) (top-left) in `color`, scale `scale` (1 = 5×7 px glyphs + 1 px spacing).
-pub fn draw_text(img: &mut RgbImage, x: i32, y: i32, text: &str, color: [u8; 3], scale: u32) {
-    let scale = scale.max(1) as i32;
-    let advance = GLYPH_ADVANCE as i32 * scale;
-    for (i, c) in text.chars().enumerate() {
-        let glyph_x = x + i as i32 * advance;
-        for_each_glyph_pixel(c, |gx, gy| {
-            fill_rect(
-                img,
-                glyph_x + gx * scale,
-                y + gy * scale,
-                scale,
-                scale,
-                color,
-            );
-        });
+/// Height of the x label area: tick marks, tick labels and, if there is one,
+/// the axis description.
+fn x_label_area(area: &Area<'_>, with_desc: bool) -> anyhow::Result<i32> {
+    let line = text_height(area)?;
+    let desc = if with_desc { line + GAP } else { 0 };
+    Ok(2 * TICK_LEN + line + GAP + desc)
+}
+
+/// Gridlines at the ticks, the axes, tick labels and the axis descriptions
+/// (empty ones are left out).
+fn draw_mesh(
+    chart: &mut Chart<'_, '_>,
+    (x_ticks, x_desc): (&TickLabels, &str),
+    (y_ticks, y_desc): (&TickLabels, &str),
+) -> anyhow::Result<()> {
+    let format_x = |v: &f64| x_ticks.format(*v);
+    let format_y = |v: &f64| y_ticks.format(*v);
+    let mut mesh = chart.configure_mesh();
+    mesh.bold_line_style(GRID_COLOR)
+        .max_light_lines(0)
+        .axis_style(AXIS_COLOR)
+        .set_all_tick_mark_size(TICK_LEN)
+        .label_style(text_style())
+        .axis_desc_style(text_style())
+        .x_labels(TICK_COUNT)
+        .y_labels(TICK_COUNT)
+        .x_label_formatter(&format_x)
+        .y_label_formatter(&format_y);
+    if !x_desc.is_empty() {
+        mesh.x_desc(x_desc);
     }
-}
-
-/// Renders `text` rotated 90° counter-clockwise (reading bottom to top), with
-/// the glyph tops facing left: `x` is the left edge, `bottom` the start.
-fn draw_text_vertical(img: &mut RgbImage, x: i32, bottom: i32, text: &str, color: [u8; 3]) {
-    let scale = TEXT_SCALE as i32;
-    let advance = GLYPH_ADVANCE as i32 * scale;
-    for (i, c) in text.chars().enumerate() {
-        let glyph_bottom = bottom - i as i32 * advance;
-        for_each_glyph_pixel(c, |gx, gy| {
-            let px = x + gy * scale;
-            let py = glyph_bottom - (gx + 1) * scale;
-            fill_rect(img, px, py, scale, scale, color);
-        });
+    if !y_desc.is_empty() {
+        mesh.y_desc(y_desc);
     }
+    mesh.draw()?;
+    Ok(())
 }
 
-/// Draws plot-sized text horizontally centered on `center_x`.
-fn draw_centered_text(img: &mut RgbImage, center_x: i32, y: i32, text: &str, color: [u8; 3]) {
-    let x = center_x - text_width(text, TEXT_SCALE) / 2;
-    draw_text(img, x, y, text, color, TEXT_SCALE);
-}
-
-/// Width in pixels of `text` drawn at `scale` (no trailing spacing).
-fn text_width(text: &str, scale: u32) -> i32 {
-    let chars = text.chars().count() as i32;
-    if chars == 0 {
-        return 0;
-    }
-    (chars * GLYPH_ADVANCE as i32 - 1) * scale.max(1) as i32
-}
-
-/// Widest of `texts` at plot text scale.
-fn max_text_width(texts: &[String]) -> i32 {
-    texts
+/// Draws one series as a line; a series with a single visible point as a dot.
+fn draw_line_series(
+    chart: &mut Chart<'_, '_>,
+    series: &Series,
+    (x, y): (Axis, Axis),
+    columns: usize,
+) -> anyhow::Result<()> {
+    let [r, g, b] = series.color;
+    let style = RGBColor(r, g, b).mix(LINE_ALPHA).stroke_width(LINE_WIDTH);
+    // Clamping keeps rasterization bounded for values beyond the axes.
+    let points: Vec<(f64, f64)> = series
+        .points
         .iter()
-        .map(|t| text_width(t, TEXT_SCALE))
-        .max()
-        .unwrap_or(0)
-}
-
-/// Calls `f(column, row)` for each lit pixel of the glyph for `c`; characters
-/// outside the font draw as an empty box.
-fn for_each_glyph_pixel(c: char, mut f: impl FnMut(i32, i32)) {
-    match glyph(c) {
-        Some(columns) => {
-            for (gx, bits) in columns.iter().enumerate() {
-                for gy in 0..GLYPH_ROWS {
-                    if bits & (1 << gy) != 0 {
-                        f(gx as i32, gy as i32);
-                    }
-                }
-            }
-        }
-        None => {
-            let (w, h) = (GLYPH_W as i32, GLYPH_H as i32);
-            for gx in 0..w {
-                for gy in 0..h {
-                    if gx == 0 || gy == 0 || gx == w - 1 || gy == h - 1 {
-                        f(gx, gy);
-                    }
-                }
-            }
-        }
+        .filter(|(px, py)| px.is_finite() && py.is_finite())
+        .map(|&(px, py)| (px.clamp(x.min, x.max), py.clamp(y.min, y.max)))
+        .collect();
+    if let [point] = points[..] {
+        chart.draw_series(std::iter::once(Circle::new(point, 3, style.filled())))?;
+        return Ok(());
     }
-}
-
-/// Column bitmaps (bit 0 = top row) of the glyph for `c`, if the font has it.
-fn glyph(c: char) -> Option<&'static [u8; 5]> {
-    let code = c as u32;
-    if (32..=126).contains(&code) {
-        Some(&FONT[(code - 32) as usize])
+    let sorted = points.windows(2).all(|w| w[0].0 <= w[1].0);
+    let points = if sorted && points.len() > 4 * columns {
+        thin_to_columns(&points, x, columns)
     } else {
-        None
-    }
+        points
+    };
+    // One path per segment: plotters outlines a wide path as one polygon
+    // with mitred joins, which spike far out of the plot at sharp turns.
+    let segments = points
+        .windows(2)
+        .map(|pair| PathElement::new(pair.to_vec(), style));
+    chart.draw_series(segments)?;
+    Ok(())
 }
 
-/// The classic 5×7 LCD font for ASCII 32..=126: five columns per glyph,
-/// bit 0 of each column is the top row. Lowercase g, j, p, q and y use bit 7
-/// for a descender one row below the 7-row line (into the line spacing).
-const FONT: [[u8; 5]; 95] = [
-    [0x00, 0x00, 0x00, 0x00, 0x00], // ' '
-    [0x00, 0x00, 0x5F, 0x00, 0x00], // !
-    [0x00, 0x07, 0x00, 0x07, 0x00], // "
-    [0x14, 0x7F, 0x14, 0x7F, 0x14], // #
-    [0x24, 0x2A, 0x7F, 0x2A, 0x12], // $
-    [0x23, 0x13, 0x08, 0x64, 0x62], // %
-    [0x36, 0x49, 0x55, 0x22, 0x50], // &
-    [0x00, 0x05, 0x03, 0x00, 0x00], // '
-    [0x00, 0x1C, 0x22, 0x41, 0x00], // (
-    [0x00, 0x41, 0x22, 0x1C, 0x00], // )
-    [0x14, 0x08, 0x3E, 0x08, 0x14], // *
-    [0x08, 0x08, 0x3E, 0x08, 0x08], // +
-    [0x00, 0x50, 0x30, 0x00, 0x00], // ,
-    [0x08, 0x08, 0x08, 0x08, 0x08], // -
-    [0x00, 0x60, 0x60, 0x00, 0x00], // .
-    [0x20, 0x10, 0x08, 0x04, 0x02], // /
-    [0x3E, 0x51, 0x49, 0x45, 0x3E], // 0
-    [0x00, 0x42, 0x7F, 0x40, 0x00], // 1
-    [0x42, 0x61, 0x51, 0x49, 0x46], // 2
-    [0x21, 0x41, 0x45, 0x4B, 0x31], // 3
-    [0x18, 0x14, 0x12, 0x7F, 0x10], // 4
-    [0x27, 0x45, 0x45, 0x45, 0x39], // 5
-    [0x3C, 0x4A, 0x49, 0x49, 0x30], // 6
-    [0x01, 0x71, 0x09, 0x05, 0x03], // 7
-    [0x36, 0x49, 0x49, 0x49, 0x36], // 8
-    [0x06, 0x49, 0x49, 0x29, 0x1E], // 9
-    [0x00, 0x36, 0x36, 0x00, 0x00], // :
-    [0x00, 0x56, 0x36, 0x00, 0x00], // ;
-    [0x08, 0x14, 0x22, 0x41, 0x00], // <
-    [0x14, 0x14, 0x14, 0x14, 0x14], // =
-    [0x00, 0x41, 0x22, 0x14, 0x08], // >
-    [0x02, 0x01, 0x51, 0x09, 0x06], // ?
-    [0x32, 0x49, 0x79, 0x41, 0x3E], // @
-    [0x7E, 0x11, 0x11, 0x11, 0x7E], // A
-    [0x7F, 0x49, 0x49, 0x49, 0x36], // B
-    [0x3E, 0x41, 0x41, 0x41, 0x22], // C
-    [0x7F, 0x41, 0x41, 0x22, 0x1C], // D
-    [0x7F, 0x49, 0x49, 0x49, 0x41], // E
-    [0x7F, 0x09, 0x09, 0x09, 0x01], // F
-    [0x3E, 0x41, 0x49, 0x49, 0x7A], // G
-    [0x7F, 0x08, 0x08, 0x08, 0x7F], // H
-    [0x00, 0x41, 0x7F, 0x41, 0x00], // I
-    [0x20, 0x40, 0x41, 0x3F, 0x01], // J
-    [0x7F, 0x08, 0x14, 0x22, 0x41], // K
-    [0x7F, 0x40, 0x40, 0x40, 0x40], // L
-    [0x7F, 0x02, 0x0C, 0x02, 0x7F], // M
-    [0x7F, 0x04, 0x08, 0x10, 0x7F], // N
-    [0x3E, 0x41, 0x41, 0x41, 0x3E], // O
-    [0x7F, 0x09, 0x09, 0x09, 0x06], // P
-    [0x3E, 0x41, 0x51, 0x21, 0x5E], // Q
-    [0x7F, 0x09, 0x19, 0x29, 0x46], // R
-    [0x46, 0x49, 0x49, 0x49, 0x31], // S
-    [0x01, 0x01, 0x7F, 0x01, 0x01], // T
-    [0x3F, 0x40, 0x40, 0x40, 0x3F], // U
-    [0x1F, 0x20, 0x40, 0x20, 0x1F], // V
-    [0x3F, 0x40, 0x38, 0x40, 0x3F], // W
-    [0x63, 0x14, 0x08, 0x14, 0x63], // X
-    [0x07, 0x08, 0x70, 0x08, 0x07], // Y
-    [0x61, 0x51, 0x49, 0x45, 0x43], // Z
-    [0x00, 0x7F, 0x41, 0x41, 0x00], // [
-    [0x02, 0x04, 0x08, 0x10, 0x20], // \
-    [0x00, 0x41, 0x41, 0x7F, 0x00], // ]
-    [0x04, 0x02, 0x01, 0x02, 0x04], // ^
-    [0x40, 0x40, 0x40, 0x40, 0x40], // _
-    [0x00, 0x01, 0x02, 0x04, 0x00], // `
-    [0x20, 0x54, 0x54, 0x54, 0x78], // a
-    [0x7F, 0x48, 0x44, 0x44, 0x38], // b
-    [0x38, 0x44, 0x44, 0x44, 0x20], // c
-    [0x38, 0x44, 0x44, 0x48, 0x7F], // d
-    [0x38, 0x54, 0x54, 0x54, 0x18], // e
-    [0x08, 0x7E, 0x09, 0x01, 0x02], // f
-    [0x18, 0xA4, 0xA4, 0xA4, 0x7C], // g
-    [0x7F, 0x08, 0x04, 0x04, 0x78], // h
-    [0x00, 0x44, 0x7D, 0x40, 0x00], // i
-    [0x40, 0x80, 0x84, 0x7D, 0x00], // j
-    [0x7F, 0x10, 0x28, 0x44, 0x00], // k
-    [0x00, 0x41, 0x7F, 0x40, 0x00], // l
-    [0x7C, 0x04, 0x18, 0x04, 0x78], // m
-    [0x7C, 0x08, 0x04, 0x04, 0x78], // n
-    [0x38, 0x44, 0x44, 0x44, 0x38], // o
-    [0xFC, 0x24, 0x24, 0x24, 0x18], // p
-    [0x18, 0x24, 0x24, 0x24, 0xFC], // q
-    [0x7C, 0x08, 0x04, 0x04, 0x08], // r
-    [0x48, 0x54, 0x54, 0x54, 0x20], // s
-    [0x04, 0x3F, 0x44, 0x40, 0x20], // t
-    [0x3C, 0x40, 0x40, 0x20, 0x7C], // u
-    [0x1C, 0x20, 0x40, 0x20, 0x1C], // v
-    [0x3C, 0x40, 0x30, 0x40, 0x3C], // w
-    [0x44, 0x28, 0x10, 0x28, 0x44], // x
-    [0x1C, 0xA0, 0xA0, 0xA0, 0x7C], // y
-    [0x44, 0x64, 0x54, 0x4C, 0x44], // z
-    [0x00, 0x08, 0x36, 0x41, 0x00], // {
-    [0x00, 0x00, 0x7F, 0x00, 0x00], // |
-    [0x00, 0x41, 0x36, 0x08, 0x00], // }
-    [0x08, 0x04, 0x08, 0x10, 0x08], // ~
-];
-
-/// Sets one pixel, ignoring coordinates outside the image.
-fn put_pixel(img: &mut RgbImage, x: i32, y: i32, color: [u8; 3]) {
-    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-        img.put_pixel(x as u32, y as u32, Rgb(color));
-    }
+/// Filled dots of `radius` pixels at the points inside `axis` on both axes.
+fn draw_dots(
+    chart: &mut Chart<'_, '_>,
+    points: &[[f32; 2]],
+    axis: Axis,
+    radius: i32,
+    color: RGBColor,
+) -> anyhow::Result<()> {
+    let inside = |v: f64| v >= axis.min && v <= axis.max;
+    let dots = points
+        .iter()
+        .map(|p| (f64::from(p[0]), f64::from(p[1])))
+        .filter(|&(x, y)| inside(x) && inside(y))
+        .map(|p| Circle::new(p, radius, color.filled()));
+    chart.draw_series(dots)?;
+    Ok(())
 }
 
-/// Fills a `w`×`h` rectangle with top-left (x, y), clipped to the image.
-fn fill_rect(img: &mut RgbImage, x: i32, y: i32, w: i32, h: i32, color: [u8; 3]) {
-    for py in y..y + h {
-        for px in x..x + w {
-            put_pixel(img, px, py, color);
+/// An x-sorted series reduced to at most four points per pixel column (the
+/// column's first, lowest, highest and last, in the order they occur): the
+/// same line as the full series at that width, drawn in time proportional
+/// to the plot width instead of the series length.
+fn thin_to_columns(points: &[(f64, f64)], x: Axis, columns: usize) -> Vec<(f64, f64)> {
+    let columns = columns.max(1);
+    let column_of = |px: f64| {
+        let fraction = (px - x.min) / (x.max - x.min);
+        ((fraction * columns as f64) as usize).min(columns - 1)
+    };
+    let mut thinned = Vec::with_capacity(4 * columns);
+    for span in points.chunk_by(|a, b| column_of(a.0) == column_of(b.0)) {
+        let (mut lowest, mut highest) = (0, 0);
+        for (i, p) in span.iter().enumerate() {
+            if p.1 < span[lowest].1 {
+                lowest = i;
+            }
+            if p.1 > span[highest].1 {
+                highest = i;
+            }
         }
+        let (first_extreme, second_extreme) = (lowest.min(highest), lowest.max(highest));
+        thinned.extend([
+            span[0],
+            span[first_extreme],
+            span[second_extreme],
+            span[span.len() - 1],
+        ]);
     }
+    thinned
 }
 
-/// Mixes `color` over `base` with opacity `alpha` in 0..=1.
-fn blend(base: [u8; 3], color: [u8; 3], alpha: f64) -> [u8; 3] {
-    let mix = |b: u8, c: u8| (f64::from(b) * (1.0 - alpha) + f64::from(c) * alpha).round() as u8;
-    [
-        mix(base[0], color[0]),
-        mix(base[1], color[1]),
-        mix(base[2], color[2]),
-    ]
+/// Legend entries (color swatch and name) laid out left to right in rows
+/// that wrap at a maximum width.
+struct Legend {
+    entries: Vec<LegendEntry>,
+    rows: i32,
+    row_height: i32,
 }
 
-/// An axis-aligned rectangle of image pixels.
-#[derive(Clone, Copy, Debug)]
-struct Rect {
-    left: i32,
-    top: i32,
-    width: i32,
-    height: i32,
+struct LegendEntry {
+    name: String,
+    color: RGBColor,
+    x: i32,
+    row: i32,
 }
 
-impl Rect {
-    /// The rectangle spanning `left..=right` and `top..=bottom`, at least 1×1.
-    fn from_edges(left: i32, top: i32, right: i32, bottom: i32) -> Self {
-        Rect {
-            left,
-            top,
-            width: (right - left + 1).max(1),
-            height: (bottom - top + 1).max(1),
+const SWATCH_W: i32 = 22;
+const SWATCH_H: i32 = 4;
+const SWATCH_GAP: i32 = 6;
+const LEGEND_ENTRY_GAP: i32 = 24;
+
+impl Legend {
+    /// Lays out the named series, wrapping rows past `max_width`.
+    fn layout(area: &Area<'_>, series: &[Series], max_width: i32) -> anyhow::Result<Self> {
+        let style = text_style();
+        let mut entries = Vec::new();
+        let (mut x, mut row) = (0, 0);
+        for s in series.iter().filter(|s| !s.name.is_empty()) {
+            let text_w = area.estimate_text_size(&s.name, &style)?.0 as i32;
+            let width = SWATCH_W + SWATCH_GAP + text_w;
+            if x > 0 && x + width > max_width {
+                x = 0;
+                row += 1;
+            }
+            let [r, g, b] = s.color;
+            entries.push(LegendEntry {
+                name: s.name.clone(),
+                color: RGBColor(r, g, b),
+                x,
+                row,
+            });
+            x += width + LEGEND_ENTRY_GAP;
         }
+        let rows = if entries.is_empty() { 0 } else { row + 1 };
+        let row_height = text_height(area)? + GAP;
+        Ok(Legend {
+            entries,
+            rows,
+            row_height,
+        })
     }
 
-    fn right(&self) -> i32 {
-        self.left + self.width - 1
+    /// Vertical space the legend takes.
+    fn height(&self) -> i32 {
+        self.rows * self.row_height
     }
 
-    fn bottom(&self) -> i32 {
-        self.top + self.height - 1
-    }
-
-    fn center_x(&self) -> i32 {
-        self.left + self.width / 2
-    }
-
-    fn center_y(&self) -> i32 {
-        self.top + self.height / 2
-    }
-
-    fn contains(&self, x: i32, y: i32) -> bool {
-        x >= self.left && x <= self.right() && y >= self.top && y <= self.bottom()
+    /// Draws the legend into `area`, starting `left` pixels from its edge.
+    fn draw(&self, area: &Area<'_>, left: i32) -> anyhow::Result<()> {
+        let style = text_style().pos(Pos::new(HPos::Left, VPos::Center));
+        for entry in &self.entries {
+            let x = left + entry.x;
+            let middle = entry.row * self.row_height + self.row_height / 2;
+            let swatch_top = middle - SWATCH_H / 2;
+            let swatch = [(x, swatch_top), (x + SWATCH_W, swatch_top + SWATCH_H)];
+            area.draw(&Rectangle::new(swatch, entry.color.filled()))?;
+            let text_x = x + SWATCH_W + SWATCH_GAP;
+            area.draw(&Text::new(entry.name.as_str(), (text_x, middle), &style))?;
+        }
+        Ok(())
     }
 }
 
@@ -434,49 +419,87 @@ struct Axis {
     max: f64,
 }
 
-impl Axis {
-    /// Where `v` lies in the range: 0 at `min`, 1 at `max`.
-    fn fraction(&self, v: f64) -> f64 {
-        (v - self.min) / (self.max - self.min)
+/// Largest magnitude an axis reaches, so that its span stays finite.
+const AXIS_LIMIT: f64 = 1e300;
+
+/// Ranges of the finite points of all series: x exactly, y with a margin;
+/// empty or constant ranges are padded so they have a width.
+fn data_axes(series: &[Series]) -> (Axis, Axis) {
+    let points = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let mut x = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut y = (f64::INFINITY, f64::NEG_INFINITY);
+    for &(px, py) in points {
+        x = (x.0.min(px), x.1.max(px));
+        y = (y.0.min(py), y.1.max(py));
+    }
+    (padded_axis(x.0, x.1, 0.0), padded_axis(y.0, y.1, 0.05))
+}
+
+/// `min..max` (within ±[`AXIS_LIMIT`]) widened by `margin` of its span on
+/// each side; an empty range becomes 0..1 and a single value gets a window
+/// around it.
+fn padded_axis(min: f64, max: f64, margin: f64) -> Axis {
+    if !(min.is_finite() && max.is_finite()) || min > max {
+        return Axis { min: 0.0, max: 1.0 };
+    }
+    let (min, max) = (
+        min.clamp(-AXIS_LIMIT, AXIS_LIMIT),
+        max.clamp(-AXIS_LIMIT, AXIS_LIMIT),
+    );
+    let span = max - min;
+    if span <= f64::EPSILON * min.abs().max(max.abs()) {
+        let half = (min.abs() * 0.1).max(0.5);
+        return Axis {
+            min: min - half,
+            max: max + half,
+        };
+    }
+    Axis {
+        min: min - span * margin,
+        max: max + span * margin,
     }
 }
 
-/// A plot area on the image together with the data ranges it shows.
-struct Frame {
-    area: Rect,
-    x: Axis,
-    y: Axis,
+/// The scatter plot's axis from user bounds, tolerating swapped, equal or
+/// non-finite bounds.
+fn scatter_axis(bounds: (f32, f32)) -> Axis {
+    let (a, b) = (f64::from(bounds.0), f64::from(bounds.1));
+    padded_axis(a.min(b), a.max(b), 0.0)
 }
 
-impl Frame {
-    /// Image x coordinate (fractional) of data value `x`.
-    fn pixel_x(&self, x: f64) -> f64 {
-        f64::from(self.area.left) + self.x.fraction(x) * f64::from(self.area.width - 1)
-    }
-
-    /// Image y coordinate (fractional) of data value `y`; larger values are higher up.
-    fn pixel_y(&self, y: f64) -> f64 {
-        f64::from(self.area.bottom()) - self.y.fraction(y) * f64::from(self.area.height - 1)
-    }
-}
-
-/// Tick positions along one axis, `step` apart.
-#[derive(Debug)]
-struct Ticks {
+/// Tick labels for one axis: plotters picks the tick values (1, 2 or 5 ×
+/// 10^k apart); they are written with just enough decimals for that
+/// spacing, or in scientific notation for very large or very small values.
+struct TickLabels {
     values: Vec<f64>,
     step: f64,
+    scientific: bool,
 }
 
-impl Ticks {
-    /// Tick labels: fixed-point with just enough decimals for the step, or
-    /// scientific notation for very large or very small values.
+impl TickLabels {
+    fn new(axis: Axis) -> Self {
+        let values = RangedCoordf64::from(axis.min..axis.max).key_points(TICK_COUNT);
+        let step = match values[..] {
+            [first, second, ..] => second - first,
+            _ => axis.max - axis.min,
+        };
+        let magnitude = values.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+        TickLabels {
+            scientific: magnitude >= 1e5 || step < 1e-3,
+            values,
+            step,
+        }
+    }
+
+    fn format(&self, value: f64) -> String {
+        format_tick(value, self.step, self.scientific)
+    }
+
     fn labels(&self) -> Vec<String> {
-        let magnitude = self.values.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-        let scientific = magnitude >= 1e5 || self.step < 1e-3;
-        self.values
-            .iter()
-            .map(|&v| format_tick(v, self.step, scientific))
-            .collect()
+        self.values.iter().map(|&v| self.format(v)).collect()
     }
 }
 
@@ -508,370 +531,6 @@ fn strip_mantissa_zeros(text: &str) -> String {
     }
 }
 
-/// Picks about `target` tick values inside `min..=max`, spaced by a "nice"
-/// step of 1, 2 or 5 × 10^k.
-fn nice_ticks(min: f64, max: f64, target: usize) -> Ticks {
-    let span = max - min;
-    if !(span.is_finite() && span > 0.0) {
-        return Ticks {
-            values: if min.is_finite() { vec![min] } else { vec![] },
-            step: 1.0,
-        };
-    }
-    let exponent = (span / target as f64).log10().floor();
-    let mut best: Option<(f64, f64)> = None;
-    for e in [exponent - 1.0, exponent, exponent + 1.0] {
-        for mantissa in [1.0, 2.0, 5.0] {
-            let step = mantissa * 10f64.powf(e);
-            let miss = (tick_count(min, max, step) - target as f64).abs();
-            // Ties go to the larger step: fewer, rounder labels.
-            if best.is_none_or(|(best_miss, _)| miss <= best_miss) {
-                best = Some((miss, step));
-            }
-        }
-    }
-    let step = best.map_or(span, |(_, step)| step);
-    let (first, last) = tick_index_range(min, max, step);
-    let count = ((last - first + 1.0).max(0.0) as u32).min(MAX_TICKS);
-    let values = (0..count).map(|i| (first + f64::from(i)) * step).collect();
-    Ticks { values, step }
-}
-
-/// Index range (inclusive) of the multiples of `step` inside `min..=max`.
-fn tick_index_range(min: f64, max: f64, step: f64) -> (f64, f64) {
-    let epsilon = 1e-9;
-    (
-        (min / step - epsilon).ceil(),
-        (max / step + epsilon).floor(),
-    )
-}
-
-/// How many multiples of `step` lie inside `min..=max`.
-fn tick_count(min: f64, max: f64, step: f64) -> f64 {
-    let (first, last) = tick_index_range(min, max, step);
-    (last - first + 1.0).max(0.0)
-}
-
-/// Ranges of the finite points of all series: x exactly, y with a margin;
-/// empty or constant ranges are padded so they have a width.
-fn data_axes(series: &[Series]) -> (Axis, Axis) {
-    let points = series
-        .iter()
-        .flat_map(|s| s.points.iter())
-        .filter(|(x, y)| x.is_finite() && y.is_finite());
-    let mut x = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut y = (f64::INFINITY, f64::NEG_INFINITY);
-    for &(px, py) in points {
-        x = (x.0.min(px), x.1.max(px));
-        y = (y.0.min(py), y.1.max(py));
-    }
-    (padded_axis(x.0, x.1, 0.0), padded_axis(y.0, y.1, 0.05))
-}
-
-/// `min..max` widened by `margin` of its span on each side; an empty range
-/// becomes 0..1 and a single value gets a window around it.
-fn padded_axis(min: f64, max: f64, margin: f64) -> Axis {
-    if !(min.is_finite() && max.is_finite()) || min > max {
-        return Axis { min: 0.0, max: 1.0 };
-    }
-    let span = max - min;
-    if !(span.is_finite() && span > f64::EPSILON * min.abs().max(max.abs())) {
-        let half = (min.abs() * 0.1).max(0.5);
-        return Axis {
-            min: min - half,
-            max: max + half,
-        };
-    }
-    Axis {
-        min: min - span * margin,
-        max: max + span * margin,
-    }
-}
-
-/// The scatter plot's axis from user bounds, tolerating swapped, equal or
-/// non-finite bounds.
-fn scatter_axis(bounds: (f32, f32)) -> Axis {
-    let (a, b) = (f64::from(bounds.0), f64::from(bounds.1));
-    padded_axis(a.min(b), a.max(b), 0.0)
-}
-
-/// Light gridlines at every tick inside the plot area.
-fn draw_grid(img: &mut RgbImage, frame: &Frame, x_ticks: &Ticks, y_ticks: &Ticks) {
-    let area = frame.area;
-    for &v in &x_ticks.values {
-        let x = frame.pixel_x(v).round() as i32;
-        fill_rect(img, x, area.top, 1, area.height, GRID_COLOR);
-    }
-    for &v in &y_ticks.values {
-        let y = frame.pixel_y(v).round() as i32;
-        fill_rect(img, area.left, y, area.width, 1, GRID_COLOR);
-    }
-}
-
-/// The plot area's border with outward tick marks and tick labels.
-fn draw_axes(img: &mut RgbImage, frame: &Frame, x_ticks: &Ticks, y_ticks: &Ticks) {
-    let area = frame.area;
-    fill_rect(img, area.left, area.top, area.width, 1, AXIS_COLOR);
-    fill_rect(img, area.left, area.bottom(), area.width, 1, AXIS_COLOR);
-    fill_rect(img, area.left, area.top, 1, area.height, AXIS_COLOR);
-    fill_rect(img, area.right(), area.top, 1, area.height, AXIS_COLOR);
-
-    let label_top = area.bottom() + TICK_LEN + TICK_LABEL_GAP;
-    for (&v, label) in x_ticks.values.iter().zip(x_ticks.labels()) {
-        let x = frame.pixel_x(v).round() as i32;
-        fill_rect(img, x, area.bottom() + 1, 1, TICK_LEN, AXIS_COLOR);
-        draw_centered_text(img, x, label_top, &label, TEXT_COLOR);
-    }
-    let label_right = area.left - TICK_LEN - TICK_LABEL_GAP;
-    for (&v, label) in y_ticks.values.iter().zip(y_ticks.labels()) {
-        let y = frame.pixel_y(v).round() as i32;
-        fill_rect(img, area.left - TICK_LEN, y, TICK_LEN, 1, AXIS_COLOR);
-        let x = label_right - text_width(&label, TEXT_SCALE);
-        draw_text(img, x, y - TEXT_H / 2, &label, TEXT_COLOR, TEXT_SCALE);
-    }
-}
-
-/// Filled dots of `radius` at the points inside the frame's ranges.
-fn draw_dots(img: &mut RgbImage, frame: &Frame, points: &[[f32; 2]], radius: f64, color: [u8; 3]) {
-    let inside = |v: f64, axis: &Axis| v >= axis.min && v <= axis.max;
-    for p in points {
-        let (x, y) = (f64::from(p[0]), f64::from(p[1]));
-        if inside(x, &frame.x) && inside(y, &frame.y) {
-            let cx = frame.pixel_x(x).round() as i32;
-            let cy = frame.pixel_y(y).round() as i32;
-            draw_disk(img, frame.area, cx, cy, radius, color);
-        }
-    }
-}
-
-/// A filled disk centered on (cx, cy), clipped to `clip`.
-fn draw_disk(img: &mut RgbImage, clip: Rect, cx: i32, cy: i32, radius: f64, color: [u8; 3]) {
-    let reach = radius.ceil() as i32;
-    let limit = radius * radius + 0.25;
-    for dy in -reach..=reach {
-        for dx in -reach..=reach {
-            let (x, y) = (cx + dx, cy + dy);
-            if f64::from(dx * dx + dy * dy) <= limit && clip.contains(x, y) {
-                put_pixel(img, x, y, color);
-            }
-        }
-    }
-}
-
-/// Which pixels of the plot area a series covers, so that each pixel is
-/// blended once however many segments cross it.
-struct Mask {
-    width: i32,
-    height: i32,
-    covered: Vec<bool>,
-}
-
-impl Mask {
-    fn new(width: i32, height: i32) -> Self {
-        Mask {
-            width,
-            height,
-            covered: vec![false; (width * height) as usize],
-        }
-    }
-
-    /// Covers a `pen`×`pen` square at (x, y), clipped to the mask.
-    fn stamp(&mut self, x: i32, y: i32, pen: i32) {
-        for py in y..y + pen {
-            for px in x..x + pen {
-                if px >= 0 && py >= 0 && px < self.width && py < self.height {
-                    self.covered[(py * self.width + px) as usize] = true;
-                }
-            }
-        }
-    }
-
-    /// Covers the pixels of a straight segment (Bresenham).
-    fn segment(&mut self, from: (i32, i32), to: (i32, i32), pen: i32) {
-        let (mut x, mut y) = from;
-        let dx = (to.0 - x).abs();
-        let dy = -(to.1 - y).abs();
-        let step_x = if x < to.0 { 1 } else { -1 };
-        let step_y = if y < to.1 { 1 } else { -1 };
-        let mut err = dx + dy;
-        loop {
-            self.stamp(x, y, pen);
-            if (x, y) == to {
-                break;
-            }
-            let doubled = 2 * err;
-            if doubled >= dy {
-                err += dy;
-                x += step_x;
-            }
-            if doubled <= dx {
-                err += dx;
-                y += step_y;
-            }
-        }
-    }
-
-    /// Blends `color` into `img` at every covered pixel, the mask's origin
-    /// being the top-left of `area`.
-    fn composite(&self, img: &mut RgbImage, area: Rect, color: [u8; 3], alpha: f64) {
-        for (i, _) in self.covered.iter().enumerate().filter(|(_, c)| **c) {
-            let x = (area.left + i as i32 % self.width) as u32;
-            let y = (area.top + i as i32 / self.width) as u32;
-            if x < img.width() && y < img.height() {
-                let base = img.get_pixel(x, y).0;
-                img.put_pixel(x, y, Rgb(blend(base, color, alpha)));
-            }
-        }
-    }
-}
-
-/// Draws one series as a line in the plot area.
-fn draw_series(img: &mut RgbImage, frame: &Frame, series: &Series) {
-    let area = frame.area;
-    let to_local = |&(x, y): &(f64, f64)| {
-        let px = frame.pixel_x(x) - f64::from(area.left);
-        let py = frame.pixel_y(y) - f64::from(area.top);
-        // Clamping keeps rasterization bounded even for absurd values.
-        let px = px.clamp(-2.0, f64::from(area.width + 1));
-        let py = py.clamp(-2.0, f64::from(area.height + 1));
-        (px, py)
-    };
-    let points: Vec<(f64, f64)> = series
-        .points
-        .iter()
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .map(to_local)
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .collect();
-    let mut mask = Mask::new(area.width, area.height);
-    let sorted = points.windows(2).all(|w| w[0].0 <= w[1].0);
-    if points.len() == 1 {
-        let (x, y) = round_point(points[0]);
-        mask.segment((x - 2, y), (x + 2, y), 2);
-        mask.segment((x, y - 2), (x, y + 2), 2);
-    } else if sorted && points.len() > 2 * area.width as usize {
-        rasterize_decimated(&mut mask, &points);
-    } else {
-        rasterize_polyline(&mut mask, &points, 2);
-    }
-    mask.composite(img, area, series.color, LINE_ALPHA);
-}
-
-fn round_point((x, y): (f64, f64)) -> (i32, i32) {
-    (x.round() as i32, y.round() as i32)
-}
-
-/// Connects consecutive points with segments of width `pen`.
-fn rasterize_polyline(mask: &mut Mask, points: &[(f64, f64)], pen: i32) {
-    for pair in points.windows(2) {
-        mask.segment(round_point(pair[0]), round_point(pair[1]), pen);
-    }
-}
-
-/// The y values of the points falling in one pixel column, in order.
-#[derive(Clone, Copy)]
-struct ColumnSpan {
-    first: f64,
-    last: f64,
-    min: f64,
-    max: f64,
-}
-
-/// Draws a long x-sorted series in time proportional to its length plus the
-/// plot width: each pixel column keeps only its first, last, lowest and
-/// highest y, which renders exactly like the full polyline at 1 px.
-fn rasterize_decimated(mask: &mut Mask, points: &[(f64, f64)]) {
-    let mut columns: Vec<Option<ColumnSpan>> = vec![None; mask.width.max(1) as usize];
-    for &(x, y) in points {
-        let column = (x.round().max(0.0) as usize).min(columns.len() - 1);
-        let span = columns[column].get_or_insert(ColumnSpan {
-            first: y,
-            last: y,
-            min: y,
-            max: y,
-        });
-        span.last = y;
-        span.min = span.min.min(y);
-        span.max = span.max.max(y);
-    }
-    let mut previous: Option<(i32, f64)> = None;
-    for (column, span) in columns.iter().enumerate() {
-        let Some(span) = span else { continue };
-        let x = column as i32;
-        if let Some((previous_x, previous_y)) = previous {
-            let from = (previous_x, previous_y.round() as i32);
-            mask.segment(from, (x, span.first.round() as i32), 1);
-        }
-        mask.segment(
-            (x, span.min.round() as i32),
-            (x, span.max.round() as i32),
-            1,
-        );
-        previous = Some((x, span.last));
-    }
-}
-
-/// Legend entries (color swatch and name) laid out in rows that wrap at a
-/// maximum width.
-struct Legend {
-    entries: Vec<LegendEntry>,
-    rows: i32,
-}
-
-struct LegendEntry {
-    name: String,
-    color: [u8; 3],
-    x: i32,
-    row: i32,
-}
-
-const SWATCH_W: i32 = 22;
-const SWATCH_H: i32 = 4;
-const SWATCH_GAP: i32 = 6;
-const LEGEND_ENTRY_GAP: i32 = 24;
-const LEGEND_ROW_H: i32 = TEXT_H + 6;
-
-impl Legend {
-    /// Lays out the named series left to right, wrapping past `max_width`.
-    fn layout(series: &[Series], max_width: i32) -> Self {
-        let mut entries = Vec::new();
-        let (mut x, mut row) = (0, 0);
-        for s in series.iter().filter(|s| !s.name.is_empty()) {
-            let width = SWATCH_W + SWATCH_GAP + text_width(&s.name, TEXT_SCALE);
-            if x > 0 && x + width > max_width {
-                x = 0;
-                row += 1;
-            }
-            entries.push(LegendEntry {
-                name: s.name.clone(),
-                color: s.color,
-                x,
-                row,
-            });
-            x += width + LEGEND_ENTRY_GAP;
-        }
-        let rows = if entries.is_empty() { 0 } else { row + 1 };
-        Legend { entries, rows }
-    }
-
-    /// Vertical space the legend takes.
-    fn height(&self) -> i32 {
-        self.rows * LEGEND_ROW_H
-    }
-
-    /// Draws the legend with its top-left corner at (left, top).
-    fn draw(&self, img: &mut RgbImage, left: i32, top: i32) {
-        for entry in &self.entries {
-            let x = left + entry.x;
-            let y = top + entry.row * LEGEND_ROW_H;
-            let swatch_y = y + (TEXT_H - SWATCH_H) / 2;
-            fill_rect(img, x, swatch_y, SWATCH_W, SWATCH_H, entry.color);
-            let text_x = x + SWATCH_W + SWATCH_GAP;
-            draw_text(img, text_x, y, &entry.name, TEXT_COLOR, TEXT_SCALE);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -887,7 +546,11 @@ mod tests {
         }
     }
 
-    /// Pixels that are predominantly `color`'s hue (line colors are blended).
+    fn rgb(color: RGBColor) -> [u8; 3] {
+        [color.0, color.1, color.2]
+    }
+
+    /// Pixels in `region` close to `color` (line colors are blended).
     fn count_near(img: &RgbImage, color: [u8; 3], region: impl Fn(u32, u32) -> bool) -> usize {
         img.enumerate_pixels()
             .filter(|(x, y, p)| {
@@ -900,49 +563,28 @@ mod tests {
             .count()
     }
 
-    fn is_nice_step(step: f64) -> bool {
-        let exponent = step.log10().floor();
-        let mantissa = step / 10f64.powf(exponent);
-        [1.0, 2.0, 5.0, 10.0]
-            .iter()
-            .any(|m| (mantissa - m).abs() < 1e-6)
+    /// Pixels in `region` much darker than the background: text, axes.
+    fn count_dark(img: &RgbImage, region: impl Fn(u32, u32) -> bool) -> usize {
+        img.enumerate_pixels()
+            .filter(|(x, y, p)| region(*x, *y) && p.0.iter().all(|&c| c < 160))
+            .count()
+    }
+
+    /// Where two same-sized images differ.
+    fn differences(a: &RgbImage, b: &RgbImage) -> Vec<(u32, u32)> {
+        a.enumerate_pixels()
+            .zip(b.pixels())
+            .filter(|((_, _, p), q)| p != q)
+            .map(|((x, y, _), _)| (x, y))
+            .collect()
+    }
+
+    fn labels(min: f64, max: f64) -> Vec<String> {
+        TickLabels::new(Axis { min, max }).labels()
     }
 
     #[test]
-    fn nice_ticks_use_1_2_5_steps_inside_the_range() {
-        for (min, max) in [
-            (0.0, 1.0),
-            (0.0, 7.3),
-            (-3.0, 47.0),
-            (0.013, 0.0172),
-            (-1e6, 3e6),
-            (99.5, 100.5),
-            (-0.75, 0.75),
-        ] {
-            let ticks = nice_ticks(min, max, 5);
-            assert!(
-                is_nice_step(ticks.step),
-                "{min}..{max}: step {}",
-                ticks.step
-            );
-            assert!(
-                (3..=8).contains(&ticks.values.len()),
-                "{min}..{max}: {ticks:?}"
-            );
-            for &v in &ticks.values {
-                assert!(
-                    v >= min - 1e-9 && v <= max + 1e-9,
-                    "{v} outside {min}..{max}"
-                );
-                let multiple = v / ticks.step;
-                assert!((multiple - multiple.round()).abs() < 1e-6);
-            }
-        }
-    }
-
-    #[test]
-    fn nice_ticks_for_known_ranges() {
-        let labels = |min, max| nice_ticks(min, max, 5).labels();
+    fn tick_labels_for_known_ranges() {
         assert_eq!(labels(0.0, 1.0), ["0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
         assert_eq!(labels(0.0, 100.0), ["0", "20", "40", "60", "80", "100"]);
         assert_eq!(labels(-3.0, 47.0), ["0", "10", "20", "30", "40"]);
@@ -951,11 +593,73 @@ mod tests {
     }
 
     #[test]
-    fn degenerate_tick_ranges_do_not_panic() {
-        assert_eq!(nice_ticks(3.0, 3.0, 5).values, [3.0]);
-        assert!(nice_ticks(f64::NAN, 1.0, 5).values.is_empty());
-        assert!(nice_ticks(0.0, f64::INFINITY, 5).values.len() <= 1);
-        assert!(nice_ticks(1e15, 1e15 + 1e-3, 5).values.len() <= 64);
+    fn tick_values_are_evenly_spaced_inside_the_range() {
+        for (min, max) in [
+            (0.0, 7.3),
+            (0.013, 0.0172),
+            (-1e6, 3e6),
+            (99.5, 100.5),
+            (-0.75, 0.75),
+            (1e6, 1e6 + 1e4),
+        ] {
+            let ticks = TickLabels::new(Axis { min, max });
+            assert!(
+                (2..=TICK_COUNT).contains(&ticks.values.len()),
+                "{min}..{max}: {:?}",
+                ticks.values
+            );
+            for pair in ticks.values.windows(2) {
+                let gap = pair[1] - pair[0];
+                assert!((gap - ticks.step).abs() <= ticks.step * 1e-6, "{pair:?}");
+            }
+            for &v in &ticks.values {
+                assert!(v >= min && v <= max, "{v} outside {min}..{max}");
+            }
+            let labels = ticks.labels();
+            let distinct: std::collections::HashSet<_> = labels.iter().collect();
+            assert_eq!(distinct.len(), labels.len(), "{labels:?}");
+        }
+    }
+
+    #[test]
+    fn tick_precision_follows_the_step() {
+        assert_eq!(format_tick(0.5, 0.1, false), "0.5");
+        assert_eq!(format_tick(3.0, 1.0, false), "3");
+        assert_eq!(format_tick(0.015, 0.005, false), "0.015");
+        assert_eq!(format_tick(2.5e6, 5e5, true), "2.5e6");
+        assert_eq!(format_tick(-5e-5, 5e-5, true), "-5e-5");
+        assert_eq!(format_tick(1e-12, 0.1, false), "0");
+    }
+
+    #[test]
+    fn axes_are_finite_and_wide_whatever_the_data() {
+        for (min, max) in [
+            (3.0, 3.0),
+            (f64::NAN, 1.0),
+            (0.0, f64::INFINITY),
+            (2.0, 1.0),
+            (-1e308, 1e308),
+            (1e15, 1e15 + 1e-3),
+            (0.0, 0.0),
+        ] {
+            let axis = padded_axis(min, max, 0.05);
+            assert!(axis.min < axis.max, "{min}..{max}: {axis:?}");
+            assert!((axis.max - axis.min).is_finite(), "{min}..{max}: {axis:?}");
+            assert!(!TickLabels::new(axis).values.is_empty());
+        }
+    }
+
+    #[test]
+    fn plots_have_the_requested_size() {
+        let line = [series("a", RED, vec![(0.0, 0.0), (1.0, 1.0)])];
+        for (w, h) in [(900, 500), (400, 300), (120, 120), (119, 400), (400, 119)] {
+            let img = line_plot("t", "x", "y", &line, w, h).unwrap();
+            assert_eq!(img.dimensions(), (w, h));
+        }
+        for size in [600, 300, 120, 119] {
+            let img = scatter_plot("s", &[[0.0, 0.0]], &[], (-1.0, 1.0), size).unwrap();
+            assert_eq!(img.dimensions(), (size, size));
+        }
     }
 
     #[test]
@@ -970,12 +674,65 @@ mod tests {
             BLUE,
             (0..50).map(|i| (i as f64, 49.0 - i as f64)).collect(),
         );
-        let img = line_plot("t", "x", "y", &[rising, falling], 400, 300);
-        assert_eq!(img.dimensions(), (400, 300));
+        let img = line_plot("t", "x", "y", &[rising, falling], 400, 300).unwrap();
         // Well inside the plot area, away from the legend swatches.
         let middle = |x: u32, y: u32| (150..300).contains(&x) && (120..250).contains(&y);
         assert!(count_near(&img, RED, middle) > 20);
         assert!(count_near(&img, BLUE, middle) > 20);
+    }
+
+    #[test]
+    fn line_plot_draws_title_legend_and_axis_labels() {
+        let flat = |name: &str| series(name, RED, (0..50).map(|i| (i as f64, 5.0)).collect());
+        let (w, h) = (600, 400);
+        let labelled = line_plot(
+            "Training losses",
+            "step",
+            "loss / mean",
+            &[flat("D loss")],
+            w,
+            h,
+        )
+        .unwrap();
+        let bare = line_plot("", "", "", &[flat("")], w, h).unwrap();
+
+        // The title is centered in the top rows.
+        let title_band = |x: u32, y: u32| (200..400).contains(&x) && y < PAD as u32 + 20;
+        assert!(count_dark(&labelled, title_band) > 30);
+        assert_eq!(count_dark(&bare, title_band), 0);
+        // The legend swatch sits above the plot; the flat line is mid-height.
+        let legend_band = |_: u32, y: u32| y < 60;
+        assert!(count_near(&labelled, RED, legend_band) > 20);
+        assert_eq!(count_near(&bare, RED, legend_band), 0);
+        // The y label is rotated along the left edge, left of any tick label.
+        let y_label_strip =
+            |x: u32, y: u32| x < (PAD + GAP - 1) as u32 && (h / 3..2 * h / 3).contains(&y);
+        assert!(count_dark(&labelled, y_label_strip) > 10);
+        assert_eq!(count_dark(&bare, y_label_strip), 0);
+        // The x label is centered below the tick labels, alone in its band.
+        let x_label_band = |y: u32| y >= h - PAD as u32 - 16;
+        let centered = |x: u32| (280..360).contains(&x);
+        assert!(count_dark(&labelled, |x, y| x_label_band(y) && centered(x)) > 10);
+        assert_eq!(
+            count_dark(&labelled, |x, y| x_label_band(y) && !centered(x)),
+            0
+        );
+    }
+
+    #[test]
+    fn plots_of_any_size_draw_without_errors() {
+        let line = [
+            series("a long legend entry", RED, vec![(0.0, 0.0), (1.0, 1.0)]),
+            series("another one", BLUE, vec![(0.0, 1e6), (1.0, -1e6)]),
+        ];
+        let title = "a rather long title for a small plot";
+        for w in (100..300).step_by(9) {
+            for h in [119, 120, 121, 160, w] {
+                line_plot(title, "x label", "y label", &line, w, h).unwrap();
+                line_plot("", "", "", &line, h, w).unwrap();
+                scatter_plot(title, &[[0.0, 0.0]], &[[0.5, 0.5]], (-1e6, 1e6), w).unwrap();
+            }
+        }
     }
 
     #[test]
@@ -1005,20 +762,25 @@ mod tests {
             vec![series("", BLUE, vec![(0.0, 0.0), (1.0, 1.0)])],
         ];
         for case in &cases {
-            for (w, h) in [(320, 240), (10, 10), (1, 1), (0, 0)] {
-                let img = line_plot("degenerate", "x", "y", case, w, h);
+            for (w, h) in [(320, 240), (120, 120), (10, 10), (1, 1), (0, 0)] {
+                let img = line_plot("degenerate", "x", "y", case, w, h).unwrap();
                 assert_eq!(img.dimensions(), (w, h));
             }
         }
-        let one = line_plot("", "", "", &cases[2], 200, 200);
+        let one = line_plot("", "", "", &cases[2], 200, 200).unwrap();
         assert!(
             count_near(&one, RED, |_, _| true) > 0,
             "single point is visible"
         );
+        let huge = line_plot("", "", "", &cases[7], 200, 200).unwrap();
+        assert!(
+            count_near(&huge, RED, |_, _| true) > 0,
+            "huge values are drawn"
+        );
     }
 
     #[test]
-    fn long_series_are_decimated_and_still_drawn() {
+    fn long_series_are_thinned_and_still_drawn() {
         let points = (0..100_000)
             .map(|i| (i as f64, ((i * 7919) % 1000) as f64))
             .collect();
@@ -1029,25 +791,68 @@ mod tests {
             &[series("noise", RED, points)],
             600,
             400,
-        );
+        )
+        .unwrap();
         let inside = |x: u32, y: u32| (100..550).contains(&x) && (80..330).contains(&y);
         assert!(count_near(&img, RED, inside) > 10_000);
+        // Nothing spills over the title, the tick labels or the y label.
+        let outside = |x: u32, y: u32| !(28..=350).contains(&y) || x < 40;
+        assert_eq!(count_near(&img, RED, outside), 0);
     }
 
     #[test]
-    fn scatter_draws_foreground_where_a_point_is() {
-        let foreground = [[0.5_f32, 0.5_f32]];
-        let background = [[-0.5_f32, -0.5_f32]];
-        let img = scatter_plot("s", &background, &foreground, (-1.0, 1.0), 300);
-        let found: Vec<(u32, u32)> = img
-            .enumerate_pixels()
-            .filter(|(_, _, p)| p.0 == FOREGROUND_POINT_COLOR)
-            .map(|(x, y, _)| (x, y))
+    fn thinning_keeps_each_columns_first_last_and_extremes() {
+        let points: Vec<(f64, f64)> = (0..10_000)
+            .map(|i| (f64::from(i), f64::from((i * 7919) % 1000)))
             .collect();
-        assert!(!found.is_empty());
-        // The point at (0.5, 0.5) is in the upper-right quadrant of the image.
-        assert!(found.iter().all(|&(x, y)| x > 150 && y < 150), "{found:?}");
-        assert!(img.pixels().any(|p| p.0 == BACKGROUND_POINT_COLOR));
+        let x = Axis {
+            min: 0.0,
+            max: 9_999.0,
+        };
+        let columns = 300;
+        let thinned = thin_to_columns(&points, x, columns);
+        assert!(thinned.len() <= 4 * columns, "{}", thinned.len());
+        assert_eq!(thinned.first(), points.first());
+        assert_eq!(thinned.last(), points.last());
+        assert!(thinned.windows(2).all(|w| w[0].0 <= w[1].0), "order kept");
+        let column =
+            |p: &(f64, f64)| (p.0 / x.max * columns as f64).min(columns as f64 - 1.0) as usize;
+        let extremes = |ps: &[(f64, f64)]| {
+            let mut by_column = vec![(f64::INFINITY, f64::NEG_INFINITY); columns];
+            for p in ps {
+                let e = &mut by_column[column(p)];
+                *e = (e.0.min(p.1), e.1.max(p.1));
+            }
+            by_column
+        };
+        assert_eq!(extremes(&thinned), extremes(&points));
+    }
+
+    #[test]
+    fn scatter_draws_each_point_set_where_its_points_are() {
+        let empty = scatter_plot("s", &[], &[], (-1.0, 1.0), 300).unwrap();
+        let foreground = scatter_plot("s", &[], &[[0.5, 0.5]], (-1.0, 1.0), 300).unwrap();
+        let background = scatter_plot("s", &[[-0.5, -0.5]], &[], (-1.0, 1.0), 300).unwrap();
+        let upper_right = differences(&foreground, &empty);
+        assert!(!upper_right.is_empty());
+        assert!(
+            upper_right.iter().all(|&(x, y)| x > 150 && y < 150),
+            "{upper_right:?}"
+        );
+        let foreground_color = rgb(FOREGROUND_POINT_COLOR);
+        assert!(foreground.pixels().any(|p| p.0 == foreground_color));
+        let lower_left = differences(&background, &empty);
+        assert!(!lower_left.is_empty());
+        assert!(
+            lower_left.iter().all(|&(x, y)| x < 150 && y > 150),
+            "{lower_left:?}"
+        );
+        let background_color = rgb(BACKGROUND_POINT_COLOR);
+        assert!(
+            lower_left
+                .iter()
+                .any(|&(x, y)| background.get_pixel(x, y).0 == background_color)
+        );
     }
 
     #[test]
@@ -1058,9 +863,9 @@ mod tests {
             [f32::NAN, 0.0],
             [0.0, f32::INFINITY],
         ];
-        let img = scatter_plot("s", &outside, &outside, (-1.0, 1.0), 200);
-        assert!(!img.pixels().any(|p| p.0 == FOREGROUND_POINT_COLOR));
-        assert!(!img.pixels().any(|p| p.0 == BACKGROUND_POINT_COLOR));
+        let img = scatter_plot("s", &outside, &outside, (-1.0, 1.0), 200).unwrap();
+        let empty = scatter_plot("s", &[], &[], (-1.0, 1.0), 200).unwrap();
+        assert_eq!(differences(&img, &empty), []);
     }
 
     #[test]
@@ -1072,47 +877,10 @@ mod tests {
             (f32::NAN, 1.0),
             (0.0, f32::INFINITY),
         ] {
-            for size in [0, 1, 20, 128] {
-                let img = scatter_plot("d", &points, &points, bounds, size);
+            for size in [0, 1, 20, 120, 128] {
+                let img = scatter_plot("d", &points, &points, bounds, size).unwrap();
                 assert_eq!(img.dimensions(), (size, size));
             }
         }
-    }
-
-    #[test]
-    fn draw_text_changes_pixels_and_tolerates_unknown_chars() {
-        let mut img = RgbImage::from_pixel(100, 30, Rgb(WHITE));
-        draw_text(&mut img, 2, 2, "Ab1", RED, 2);
-        let lit = img.pixels().filter(|p| p.0 == RED).count();
-        assert!(lit > 20);
-        // Nothing right of the three glyphs (3 × 6 × 2 px).
-        assert!(
-            img.enumerate_pixels()
-                .all(|(x, _, p)| x < 2 + 36 || p.0 == WHITE)
-        );
-
-        let mut unknown = RgbImage::from_pixel(40, 20, Rgb(WHITE));
-        draw_text(&mut unknown, 1, 1, "é→", BLUE, 1);
-        let boxed = unknown.pixels().filter(|p| p.0 == BLUE).count();
-        assert_eq!(boxed, 2 * 20, "each unknown char is a 5×7 outline");
-
-        let mut clipped = RgbImage::new(5, 5);
-        draw_text(&mut clipped, -10, -3, "clip me", RED, 3);
-    }
-
-    #[test]
-    fn font_covers_printable_ascii() {
-        assert!((32..=126u8).all(|c| glyph(c as char).is_some()));
-        assert!(glyph('\n').is_none());
-        let blank = |c| glyph(c).unwrap().iter().all(|col| *col == 0);
-        assert!(blank(' '));
-        assert!(('!'..='~').all(|c| !blank(c)));
-    }
-
-    #[test]
-    fn text_width_matches_glyph_advance() {
-        assert_eq!(text_width("", 2), 0);
-        assert_eq!(text_width("a", 1), 5);
-        assert_eq!(text_width("ab", 2), 22);
     }
 }
