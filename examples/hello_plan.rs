@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use shadergan::backend::Executor;
-use shadergan::gpu::GpuContext;
+use shadergan::gpu::{GpuContext, GpuError};
 use shadergan::plan::{Activation, Elem, Init, Op, Plan, Slice};
 
 /// A dense layer's inputs: `x[m,k]`, `w[n,k]` (as `nn.Linear` stores it), `b[n]`.
@@ -84,13 +84,11 @@ pub fn max_rel_err(got: &[f32], want: &[f32]) -> f64 {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
     }
+    ExitCode::SUCCESS
 }
 
 fn run() -> anyhow::Result<()> {
@@ -108,11 +106,11 @@ fn run() -> anyhow::Result<()> {
     let cpu = forward(None, &layer)?;
     println!("cpu: y[0, 0..4] = {:?}", &cpu[..4]);
     let ctx = match GpuContext::new() {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            println!("no GPU adapter ({e}): ran the CPU backend only");
+        Err(GpuError::NoAdapter) => {
+            println!("gpu: no adapter found, so the CPU backend ran alone");
             return Ok(());
         }
+        other => other?,
     };
     let entry = shadergan::gpu::lowering::lower(&op).entry;
     println!("gpu: {} runs the WGSL entry point {entry}", ctx.describe());

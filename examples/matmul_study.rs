@@ -100,16 +100,35 @@ pub fn ladder(
 ) -> anyhow::Result<Vec<Line>> {
     let pipelines: Vec<_> = rungs.iter().map(|r| compile(ctx, r)).collect();
     let mut lines = Vec::new();
-    for (seed, &(m, n, k)) in shapes.iter().enumerate() {
-        // y = relu(x·Wᵀ + b) as a plan: its buffers on the GPU, the reference from the CPU backend.
-        let mut rng = StdRng::seed_from_u64(seed as u64);
+    for (seed, &shape) in shapes.iter().enumerate() {
+        let product = Product::new(ctx, shape, seed as u64)?;
+        for (rung, pipeline) in rungs.iter().zip(&pipelines) {
+            let line = product.measure(ctx, rung, pipeline, budget)?;
+            each(&line);
+            lines.push(line);
+        }
+    }
+    Ok(lines)
+}
+
+/// `y = relu(x·Wᵀ + b)` at one shape as a plan: its buffers on the GPU, and
+/// the reference computed by the CPU backend.
+struct Product {
+    op: Op,
+    gpu: GpuPlan,
+    cpu: CpuPlan,
+}
+
+impl Product {
+    fn new(ctx: &GpuContext, (m, n, k): Shape, seed: u64) -> anyhow::Result<Product> {
+        let mut rng = StdRng::seed_from_u64(seed);
         let mut plan = Plan::default();
         let mut input = |name: &str, len: usize| {
             let v = (0..len).map(|_| rng.random_range(-1.0..1.0)).collect();
             plan.buffer(name, Elem::F32, len, Init::F32(v))
         };
         let (x, w, b) = (input("x", m * k), input("w", n * k), input("b", n));
-        let y = plan.f32_buffer("y", m * n);
+        let (y, act) = (plan.f32_buffer("y", m * n), Activation::Relu);
         let op = Op::MatmulBiasAct {
             x,
             w,
@@ -118,61 +137,72 @@ pub fn ladder(
             m,
             n,
             k,
-            act: Activation::Relu,
+            act,
         };
         let gpu = GpuPlan::new(ctx, plan.clone())?;
         plan.add_phase("forward", vec![op.clone()]);
         let mut cpu = CpuPlan::new(plan)?;
         cpu.run(&["forward"])?;
-        // The lowering gives the uniform block and bindings; every rung shares them.
-        let call = lower(&op);
+        Ok(Product { op, gpu, cpu })
+    }
+
+    /// One launch of `rung` into a NaN-poisoned y, checked against the CPU, then the timed launches.
+    fn measure(
+        &self,
+        ctx: &GpuContext,
+        rung: &Rung,
+        pipeline: &wgpu::ComputePipeline,
+        budget: f64,
+    ) -> anyhow::Result<Line> {
+        let Op::MatmulBiasAct { y, m, n, k, .. } = self.op else {
+            unreachable!("a matmul")
+        };
+        // The lowering gives the uniform block and the bindings; every rung shares them.
+        let call = lower(&self.op);
+        let contents = bytemuck::cast_slice(&call.params);
         let usage = wgpu::BufferUsages::UNIFORM;
         let params = ctx
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: None,
-                contents: bytemuck::cast_slice(&call.params),
+                contents,
                 usage,
             });
         let mut bound = vec![(call.uniform_binding, &params)];
-        bound.extend(call.storage.iter().map(|(i, s)| (*i, gpu.buffer(s.buffer))));
-        for (rung, pipeline) in rungs.iter().zip(&pipelines) {
-            let entries: Vec<_> = bound
+        bound.extend(
+            call.storage
                 .iter()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: *i,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
-            let layout = pipeline.get_bind_group_layout(0);
-            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &layout,
-                entries: &entries,
-            });
-            let grid = [
-                (n as u32).div_ceil(rung.tile),
-                (m as u32).div_ceil(rung.tile),
-                1,
-            ];
-            gpu.write(ctx, y, &vec![f32::NAN; m * n]); // poisoned: an output never written fails the check
-            let once = time(ctx, pipeline, &bind_group, grid, 1)?;
-            let (got, want) = (gpu.read_f32(ctx, y)?, cpu.f32s(y));
-            let sq = |v: f32| f64::from(v).powi(2);
-            let diff: f64 = got.iter().zip(want).map(|(g, w)| sq(g - w)).sum();
-            let reps = (budget / once.max(1e-9)).clamp(1.0, 200.0) as u32;
-            let line = Line {
-                shape: (m, n, k),
-                rung: rung.name.clone(),
-                picked: rung.lowered && matmul_entry(m, n, k).0 == rung.entry,
-                seconds: time(ctx, pipeline, &bind_group, grid, reps)?,
-                rel_err: (diff / want.iter().map(|w| sq(*w)).sum::<f64>()).sqrt(),
-            };
-            each(&line);
-            lines.push(line);
-        }
+                .map(|(i, s)| (*i, self.gpu.buffer(s.buffer))),
+        );
+        let entries: Vec<_> = bound
+            .iter()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: *i,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let layout = pipeline.get_bind_group_layout(0);
+        let desc = wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        };
+        let bind_group = ctx.device.create_bind_group(&desc);
+        let grid = [n, m].map(|d| (d as u32).div_ceil(rung.tile));
+        self.gpu.write(ctx, y, &vec![f32::NAN; m * n]);
+        let once = time(ctx, pipeline, &bind_group, grid, 1)?;
+        let (got, want) = (self.gpu.read_f32(ctx, y)?, self.cpu.f32s(y));
+        let sq = |v: f32| f64::from(v).powi(2);
+        let diff: f64 = got.iter().zip(want).map(|(g, w)| sq(g - w)).sum();
+        let reps = (budget / once.max(1e-9)).clamp(1.0, 200.0) as u32;
+        Ok(Line {
+            shape: (m, n, k),
+            rung: rung.name.clone(),
+            picked: rung.lowered && matmul_entry(m, n, k).0 == rung.entry,
+            seconds: time(ctx, pipeline, &bind_group, grid, reps)?,
+            rel_err: (diff / want.iter().map(|w| sq(*w)).sum::<f64>()).sqrt(),
+        })
     }
-    Ok(lines)
 }
 
 fn compile(ctx: &GpuContext, rung: &Rung) -> wgpu::ComputePipeline {
@@ -201,7 +231,7 @@ fn time(
     ctx: &GpuContext,
     pipeline: &wgpu::ComputePipeline,
     bind_group: &wgpu::BindGroup,
-    [x, y, z]: [u32; 3],
+    [x, y]: [u32; 2],
     reps: u32,
 ) -> anyhow::Result<f64> {
     let stamps = ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY);
@@ -229,7 +259,7 @@ fn time(
         });
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, bind_group, &[]);
-        (0..reps).for_each(|_| pass.dispatch_workgroups(x, y, z));
+        (0..reps).for_each(|_| pass.dispatch_workgroups(x, y, 1));
     }
     let start = Instant::now();
     let Some(query_set) = query_set else {
@@ -255,6 +285,9 @@ fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let variants: Vec<String> = args.into_iter().filter(|a| a != "--quick").collect();
+    if let Some(flag) = variants.iter().find(|a| a.starts_with('-')) {
+        anyhow::bail!("unknown option {flag} (usage: matmul_study [--quick] [variant.wgsl ...])");
+    }
     let ctx = GpuContext::new()?;
     let stamps = ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY);
     let clock = if stamps {
