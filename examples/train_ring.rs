@@ -50,6 +50,7 @@ pub fn train_in_legs(
             d_steps_from: recipe.d_steps_from,
             sample_every: 0, // a scatter of samples at the end of each leg only
             eval_every: 0,
+            observer: None,
             log_every: 100,
             progress: false,
             profile_steps: 0,
