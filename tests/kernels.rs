@@ -941,3 +941,38 @@ fn dropout_matches_cpu_and_reuses_its_mask() {
         }
     }
 }
+
+/// The helpers for a kernel of the caller's own (`GpuContext::compile`,
+/// `buffer_from`, `bind_group`, `gpu::time_launches`): an error in the WGSL
+/// comes back as an error naming the kernel, and a kernel built with them
+/// runs as many times as asked.
+#[test]
+fn helpers_for_a_callers_kernel_return_wgsl_errors_and_launch_reps_times() {
+    let Some(ctx) = gpu() else { return };
+    const ADD: &str = "
+        @group(0) @binding(0) var<storage, read> x: array<f32>;
+        @group(0) @binding(1) var<storage, read_write> y: array<f32>;
+        @compute @workgroup_size(64)
+        fn add(@builtin(global_invocation_id) g: vec3<u32>) {
+            if (g.x < arrayLength(&y)) { y[g.x] += x[g.x]; }
+        }";
+    let err = ctx.compile("broken", "fn add( {", "add").unwrap_err();
+    assert!(err.to_string().contains("broken"), "{err}");
+    assert!(ctx.compile("no such entry", ADD, "sub").is_err());
+    ctx.check_lost().unwrap();
+    let pipeline = ctx.compile("add", ADD, "add").unwrap();
+    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+    let x = ctx.buffer_from("x", &[1.0f32, 2.0, -3.0], usage);
+    let y = ctx.buffer_from("y", &[0.5f32; 3], usage);
+    let group = ctx.bind_group("add", &pipeline, &[(0, &x), (1, &y)]);
+    let seconds = shadergan::gpu::time_launches(ctx, &pipeline, &group, [1, 1, 1], 4).unwrap();
+    assert!(seconds.is_finite() && seconds >= 0.0, "{seconds}");
+    let encoder = ctx.device.create_command_encoder(&Default::default());
+    let raw = ctx.submit_and_read(encoder, &y, 0, 12).unwrap();
+    assert_eq!(
+        bytemuck::pod_collect_to_vec::<u8, f32>(&raw),
+        [4.5, 8.5, -11.5]
+    );
+    // An empty slice still gives a buffer that can be bound: one zeroed word.
+    assert_eq!(ctx.buffer_from::<f32>("empty", &[], usage).size(), 4);
+}

@@ -129,6 +129,28 @@ pub struct LoopOptions {
     pub recipe_json: Option<String>,
 }
 
+impl LoopOptions {
+    /// A plain run of `recipe`: its steps and D schedule, the losses logged
+    /// every 100 steps, samples and the checkpoint only at the end, no
+    /// observer, progress bar or profile, and no resume.
+    pub fn for_recipe(recipe: &super::recipe::Recipe) -> LoopOptions {
+        LoopOptions {
+            steps: recipe.steps,
+            d_steps: recipe.d_steps,
+            d_steps_from: recipe.d_steps_from,
+            sample_every: 0,
+            eval_every: 0,
+            observer: None,
+            log_every: 100,
+            progress: false,
+            profile_steps: 0,
+            checkpoint_every: 0,
+            resume: None,
+            recipe_json: None,
+        }
+    }
+}
+
 /// Trains `recipe` with `seed` on `dataset` into the (new, empty) folder `out`.
 pub fn train_recipe(
     recipe: &super::recipe::Recipe,
@@ -633,5 +655,28 @@ pub fn render_samples(
             )?;
             grid::png_bytes(&img)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoopOptions;
+    use crate::gan::recipe::Recipe;
+
+    #[test]
+    fn options_for_a_recipe_take_its_steps_and_d_schedule() {
+        let recipe = Recipe {
+            steps: 77,
+            d_steps: 3,
+            d_steps_from: 20,
+            ..Recipe::preset("ring").unwrap()
+        };
+        let opts = LoopOptions::for_recipe(&recipe);
+        assert_eq!((opts.steps, opts.d_steps, opts.d_steps_from), (77, 3, 20));
+        assert_eq!(
+            (opts.log_every, opts.sample_every, opts.eval_every),
+            (100, 0, 0)
+        );
+        assert!(opts.resume.is_none() && opts.observer.is_none() && !opts.progress);
     }
 }

@@ -10,6 +10,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use wgpu::util::DeviceExt;
+
 /// Environment variable that picks an adapter by its number in `shadergan info`
 /// or (part of) its name.
 pub const ADAPTER_ENV: &str = "SHADERGAN_ADAPTER";
@@ -137,6 +139,17 @@ fn device_type_rank(t: wgpu::DeviceType) -> u32 {
     }
 }
 
+/// A wgpu error's report (a cause chain, a source excerpt) on one line.
+fn one_line(e: &wgpu::Error) -> String {
+    let lines = e.to_string();
+    let lines: Vec<&str> = lines
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(" ")
+}
+
 /// Backend preference among equal kinds: the native compute APIs before GL.
 fn backend_rank(b: wgpu::Backend) -> u32 {
     match b {
@@ -221,7 +234,7 @@ impl GpuContext {
         let uncaptured_slot = uncaptured.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             if let Ok(mut slot) = uncaptured_slot.lock() {
-                slot.get_or_insert_with(|| e.to_string().lines().collect::<Vec<_>>().join(" "));
+                slot.get_or_insert_with(|| one_line(&e));
             }
         }));
         Ok(GpuContext {
@@ -283,6 +296,83 @@ impl GpuContext {
             });
         }
         Ok(())
+    }
+
+    /// A buffer holding `data`, for `usage`; one zeroed word when `data` is
+    /// empty, since wgpu cannot bind an empty buffer.
+    pub fn buffer_from<T: bytemuck::Pod>(
+        &self,
+        label: &str,
+        data: &[T],
+        usage: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
+        let contents: &[u8] = bytemuck::cast_slice(data);
+        let contents = if contents.is_empty() {
+            &[0; 4]
+        } else {
+            contents
+        };
+        let label = Some(label);
+        let desc = wgpu::util::BufferInitDescriptor {
+            label,
+            contents,
+            usage,
+        };
+        self.device.create_buffer_init(&desc)
+    }
+
+    /// Compiles the entry point `entry` of the WGSL `source` into a pipeline
+    /// whose bind group layouts come from the shader's bindings. An error in
+    /// the WGSL or the pipeline is returned here rather than reported later.
+    pub fn compile(
+        &self,
+        label: &str,
+        source: &str,
+        entry: &str,
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            });
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(GpuError::Validation(format!("{label}: {}", one_line(&e)))),
+            None => Ok(pipeline),
+        }
+    }
+
+    /// A bind group for group 0 of `pipeline`: each `(binding, buffer)` pair
+    /// binds the whole buffer.
+    pub fn bind_group(
+        &self,
+        label: &str,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[(u32, &wgpu::Buffer)],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .map(|&(binding, buffer)| wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
     }
 
     /// Finishes `encoder` with a copy of `bytes` bytes of `src` (from `offset`) into a

@@ -6,8 +6,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wgpu::util::DeviceExt;
-
 use super::context::{GpuContext, GpuError};
 use super::lowering::{KernelCall, lower};
 use super::readback::ScalarReadback;
@@ -97,8 +95,8 @@ impl GpuPlan {
                     usage,
                     mapped_at_creation: false,
                 }),
-                Init::F32(v) => init_buffer(ctx, &decl.name, bytemuck::cast_slice(v), usage),
-                Init::U32(v) => init_buffer(ctx, &decl.name, bytemuck::cast_slice(v), usage),
+                Init::F32(v) => ctx.buffer_from(&decl.name, v, usage),
+                Init::U32(v) => ctx.buffer_from(&decl.name, v, usage),
             };
             buffers.push(buffer);
         }
@@ -130,34 +128,29 @@ impl GpuPlan {
 
     fn build_dispatch(&mut self, ctx: &GpuContext, call: KernelCall) -> Dispatch {
         let pipeline = self.pipelines.get(ctx, call.shader, call.entry);
-        let uniform = ctx
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(call.entry),
-                contents: bytemuck::cast_slice(&call.params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: call.uniform_binding,
-            resource: uniform.as_entire_binding(),
-        }];
-        for (binding, slice) in &call.storage {
-            entries.push(wgpu::BindGroupEntry {
-                binding: *binding,
-                resource: self.buffers[slice.buffer.0].as_entire_binding(),
-            });
-        }
-        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(call.entry),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
         Dispatch {
             kernel: call.entry,
+            bind_group: self.bind_group(ctx, &call, &pipeline),
             pipeline,
-            bind_group,
             workgroups: call.workgroups,
         }
+    }
+
+    /// The bind group of `call` (its uniform block and this plan's buffers)
+    /// for `pipeline`: the lowered kernel's own, or another kernel with the
+    /// same bindings, such as an edited copy being studied.
+    pub fn bind_group(
+        &self,
+        ctx: &GpuContext,
+        call: &KernelCall,
+        pipeline: &wgpu::ComputePipeline,
+    ) -> wgpu::BindGroup {
+        let uniform = ctx.buffer_from(call.entry, &call.params, wgpu::BufferUsages::UNIFORM);
+        let mut buffers = vec![(call.uniform_binding, &uniform)];
+        for (binding, slice) in &call.storage {
+            buffers.push((*binding, &self.buffers[slice.buffer.0]));
+        }
+        ctx.bind_group(call.entry, pipeline, &buffers)
     }
 
     /// Names of the kernels of a phase, in launch order.
@@ -292,26 +285,4 @@ impl GpuPlan {
             .map(f32::from_bits)
             .collect())
     }
-}
-
-fn init_buffer(
-    ctx: &GpuContext,
-    label: &str,
-    bytes: &[u8],
-    usage: wgpu::BufferUsages,
-) -> wgpu::Buffer {
-    if bytes.is_empty() {
-        return ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: 4,
-            usage,
-            mapped_at_creation: false,
-        });
-    }
-    ctx.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytes,
-            usage,
-        })
 }

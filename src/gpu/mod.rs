@@ -9,5 +9,5 @@ pub mod readback;
 
 pub use context::{ADAPTER_ENV, GpuContext, GpuError, list_adapters};
 pub use executor::{GpuPlan, PipelineCache};
-pub use profiler::profile;
+pub use profiler::{profile, time_launches};
 pub use readback::ScalarReadback;
