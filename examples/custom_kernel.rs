@@ -14,7 +14,6 @@ use std::process::ExitCode;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use shadergan::gpu::GpuContext;
 use shadergan::gpu::lowering::grid_1d;
-use wgpu::util::DeviceExt;
 
 pub const SOURCE: &str = include_str!("scale_add.wgsl");
 /// Sizes that catch wrong grids: one element, less than a workgroup, not a
@@ -42,22 +41,6 @@ pub fn validate_with_naga() -> Result<(), String> {
     Ok(())
 }
 
-/// Compiles the kernel (the bind group layout is derived from its bindings).
-pub fn compile(ctx: &GpuContext) -> wgpu::ComputePipeline {
-    let module = ctx
-        .device
-        .create_shader_module(wgpu::include_wgsl!("scale_add.wgsl"));
-    let descriptor = wgpu::ComputePipelineDescriptor {
-        label: Some("scale_add"),
-        layout: None,
-        module: &module,
-        entry_point: Some("scale_add"),
-        compilation_options: Default::default(),
-        cache: None,
-    };
-    ctx.device.create_compute_pipeline(&descriptor)
-}
-
 /// One launch over `x` and `y`; returns the new `y` followed by the guard words.
 pub fn scale_add_gpu(
     ctx: &GpuContext,
@@ -66,35 +49,15 @@ pub fn scale_add_gpu(
     x: &[f32],
     y: &[f32],
 ) -> anyhow::Result<Vec<f32>> {
-    let buffer = |contents: &[u8], usage| {
-        let desc = wgpu::util::BufferInitDescriptor {
-            label: None,
-            contents,
-            usage,
-        };
-        ctx.device.create_buffer_init(&desc)
-    };
+    use wgpu::BufferUsages as Usage;
+    // The uniform block `Params` of the WGSL: n, a (by its bits), padding to 16 bytes.
     let params: [u32; 4] = [u32::try_from(x.len())?, a.to_bits(), 0, 0];
-    let params = buffer(bytemuck::bytes_of(&params), wgpu::BufferUsages::UNIFORM);
-    let x_buf = buffer(bytemuck::cast_slice(x), wgpu::BufferUsages::STORAGE);
+    let params = ctx.buffer_from("params", &params, Usage::UNIFORM);
+    let x_buf = ctx.buffer_from("x", x, Usage::STORAGE);
     let y_guarded = [y, &[GUARD_VALUE; GUARD]].concat();
-    let y_usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-    let y_buf = buffer(bytemuck::cast_slice(&y_guarded), y_usage);
-    let entries: Vec<_> = [&params, &x_buf, &y_buf]
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    let layout = pipeline.get_bind_group_layout(0);
-    let desc = wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &layout,
-        entries: &entries,
-    };
-    let bind_group = ctx.device.create_bind_group(&desc);
+    let y_buf = ctx.buffer_from("y", &y_guarded, Usage::STORAGE | Usage::COPY_SRC);
+    let bindings = [(0, &params), (1, &x_buf), (2, &y_buf)];
+    let bind_group = ctx.bind_group("scale_add", pipeline, &bindings);
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -110,7 +73,8 @@ pub fn scale_add_gpu(
 /// `‖gpu − reference‖ / ‖reference‖` at each of `sizes`, on fresh random
 /// inputs; an error if the kernel wrote past the end of y.
 pub fn check(ctx: &GpuContext, sizes: &[usize], seed: u64) -> anyhow::Result<Vec<(usize, f64)>> {
-    let pipeline = compile(ctx);
+    // Compiled through wgpu; the bind group layout comes from the WGSL's bindings.
+    let pipeline = ctx.compile("scale_add", SOURCE, "scale_add")?;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut errors = Vec::new();
     for &n in sizes {

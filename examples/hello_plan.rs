@@ -95,14 +95,9 @@ fn run() -> anyhow::Result<()> {
     // A batch of 64 rows of 784 inputs (an MNIST image each) through 128 units.
     let layer = random_layer(64, 128, 784, 0);
     let (plan, op, _) = dense_plan(&layer);
-    println!(
-        "plan: {} buffers; phase \"forward\": {} {}x{}x{}, relu",
-        plan.buffers.len(),
-        op.kernel_name(),
-        layer.m,
-        layer.n,
-        layer.k
-    );
+    let (buffers, kernel) = (plan.buffers.len(), op.kernel_name());
+    let (m, n, k) = (layer.m, layer.n, layer.k);
+    println!("plan: {buffers} buffers; phase \"forward\": {kernel} {m}x{n}x{k}, relu");
     let cpu = forward(None, &layer)?;
     println!("cpu: y[0, 0..4] = {:?}", &cpu[..4]);
     let ctx = match GpuContext::new() {
@@ -116,11 +111,8 @@ fn run() -> anyhow::Result<()> {
     println!("gpu: {} runs the WGSL entry point {entry}", ctx.describe());
     let gpu = forward(Some(ctx), &layer)?;
     println!("gpu: y[0, 0..4] = {:?}", &gpu[..4]);
-    let err = max_rel_err(&gpu, &cpu);
-    println!(
-        "max |gpu − cpu| / max |cpu| = {err:.1e} over {} outputs",
-        cpu.len()
-    );
+    let (err, outputs) = (max_rel_err(&gpu, &cpu), cpu.len());
+    println!("max |gpu − cpu| / max |cpu| = {err:.1e} over {outputs} outputs");
     anyhow::ensure!(err <= 1e-4, "the backends disagree (tolerance 1e-4)");
     Ok(())
 }

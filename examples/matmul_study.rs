@@ -1,29 +1,21 @@
 //! The matmul ladder, in the style of llm.c's dev/cuda: every matmul kernel
-//! of the project, one rung each from the simplest up, each checked against
-//! the CPU backend and timed, one line per rung and shape.
+//! of the project, one rung each from the simplest up (the table `LADDER`),
+//! each checked against the CPU backend and timed, one line per rung and shape.
 //!
 //!     cargo run --release --example matmul_study -- [--quick] [variant.wgsl ...]
 //!
-//! 1 naive (examples/matmul_naive.wgsl): one thread per output, no reuse.
-//! 2 64-tile `matmul_bias_act`: 4×4 outputs per thread, K in slabs staged in
-//!   workgroup memory. 3 128-tile `matmul_bias_act_128`: 8×8 per thread, for
-//!   large outputs. 4 split-K `matmul_bias_act_splitk`: 32×32 tiles, K split
-//!   four ways inside a workgroup, for small outputs over a long K.
 //! `*` marks the kernel the lowering picks (`gpu::lowering::matmul_entry`).
 //! Each .wgsl argument adds a rung: an edited copy of shaders/matmul.wgsl,
 //! its `matmul_bias_act` on 64-tiles. Times are device times from timestamp
 //! queries where the adapter has them, else the wall clock. `--quick`: three
 //! small shapes, seconds on llvmpipe; the default goes up to 4096³.
 
-use std::time::Instant;
+use std::process::ExitCode;
 
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use shadergan::bench::cases::matmul;
 use shadergan::cpu::CpuPlan;
 use shadergan::gpu::lowering::{lower, matmul_entry};
-use shadergan::gpu::{GpuContext, GpuPlan};
-use shadergan::plan::{Activation, Elem, Init, Op, Plan};
-use shadergan::shaders::Shader;
-use wgpu::util::DeviceExt;
+use shadergan::gpu::{GpuContext, GpuPlan, time_launches};
 
 type Shape = (usize, usize, usize);
 pub const SHAPES: [Shape; 5] = [
@@ -35,6 +27,17 @@ pub const SHAPES: [Shape; 5] = [
 ];
 pub const QUICK_SHAPES: [Shape; 3] = [(64, 128, 784), (333, 257, 129), (2048, 2048, 32)];
 
+const NAIVE: &str = include_str!("matmul_naive.wgsl");
+const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+/// A rung as data: name, WGSL, entry point, tile, and whether the lowering picks it.
+type Row<'a> = (&'a str, &'a str, &'static str, u32, bool);
+const LADDER: [Row; 4] = [
+    ("1 naive", NAIVE, "matmul_naive", 16, false), // one thread per output, no reuse
+    ("2 64-tile", MATMUL, "matmul_bias_act", 64, true), // 4×4 per thread, K staged in slabs
+    ("3 128-tile", MATMUL, "matmul_bias_act_128", 128, true), // 8×8 per thread, large outputs
+    ("4 split-K", MATMUL, "matmul_bias_act_splitk", 32, true), // K split 4 ways: small M×N, long K
+];
+
 /// One kernel of the ladder; the grid is ⌈N/tile⌉ × ⌈M/tile⌉ workgroups.
 pub struct Rung {
     pub name: String,
@@ -45,35 +48,24 @@ pub struct Rung {
     pub lowered: bool,
 }
 
-/// The four rungs, then one per variant file.
+fn rung((name, source, entry, tile, lowered): Row) -> Rung {
+    let (name, source) = (name.to_string(), source.to_string());
+    Rung {
+        name,
+        source,
+        entry,
+        tile,
+        lowered,
+    }
+}
+
+/// The four rungs, then one per variant file (its `matmul_bias_act` on 64-tiles).
 pub fn rungs(variants: &[String]) -> anyhow::Result<Vec<Rung>> {
-    let rung = |name: &str, source: &str, entry, tile, lowered| {
-        let (name, source) = (name.to_string(), source.to_string());
-        Rung {
-            name,
-            source,
-            entry,
-            tile,
-            lowered,
-        }
-    };
-    let project = Shader::Matmul.source();
-    let mut all = vec![
-        rung(
-            "1 naive",
-            include_str!("matmul_naive.wgsl"),
-            "matmul_naive",
-            16,
-            false,
-        ),
-        rung("2 64-tile", project, "matmul_bias_act", 64, true),
-        rung("3 128-tile", project, "matmul_bias_act_128", 128, true),
-        rung("4 split-K", project, "matmul_bias_act_splitk", 32, true),
-    ];
+    let mut all: Vec<Rung> = LADDER.map(rung).into();
     for path in variants {
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
-        all.push(rung(path, &source, "matmul_bias_act", 64, false));
+        let source = std::fs::read_to_string(path);
+        let source = source.map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+        all.push(rung((path, &source, "matmul_bias_act", 64, false)));
     }
     Ok(all)
 }
@@ -98,187 +90,42 @@ pub fn ladder(
     budget: f64,
     mut each: impl FnMut(&Line),
 ) -> anyhow::Result<Vec<Line>> {
-    let pipelines: Vec<_> = rungs.iter().map(|r| compile(ctx, r)).collect();
+    let compile = |r: &Rung| ctx.compile(&r.name, &r.source, r.entry);
+    let pipelines = rungs.iter().map(compile).collect::<Result<Vec<_>, _>>()?;
     let mut lines = Vec::new();
-    for (seed, &shape) in shapes.iter().enumerate() {
-        let product = Product::new(ctx, shape, seed as u64)?;
+    for &(m, n, k) in shapes {
+        // `shadergan bench`'s case, y = relu(x·Wᵀ + b) on random inputs; the CPU backend's y.
+        let case = matmul("", m, n, k);
+        let y = case.plan.find_buffer("y").expect("the case's output");
+        let mut cpu = CpuPlan::new(case.plan.clone())?;
+        cpu.run(&case.phases)?;
+        // The lowering gives the uniform block and the bindings; every rung shares them.
+        let call = lower(&case.plan.phases[0].ops[0]);
+        let mut buffers = case.plan;
+        buffers.phases.clear(); // the rungs' pipelines are built here
+        let gpu = GpuPlan::new(ctx, buffers)?;
         for (rung, pipeline) in rungs.iter().zip(&pipelines) {
-            let line = product.measure(ctx, rung, pipeline, budget)?;
+            let bind_group = gpu.bind_group(ctx, &call, pipeline);
+            let grid = [n, m, 1].map(|d| (d as u32).div_ceil(rung.tile));
+            let launches = |reps| time_launches(ctx, pipeline, &bind_group, grid, reps);
+            gpu.write(ctx, y, &vec![f32::NAN; m * n]);
+            let once = launches(1)?;
+            let (got, want) = (gpu.read_f32(ctx, y)?, cpu.f32s(y));
+            let sq = |v: f32| f64::from(v).powi(2);
+            let diff: f64 = got.iter().zip(want).map(|(g, w)| sq(g - w)).sum();
+            let reps = (budget / once.max(1e-9)).clamp(1.0, 200.0) as u32;
+            let line = Line {
+                shape: (m, n, k),
+                rung: rung.name.clone(),
+                picked: rung.lowered && matmul_entry(m, n, k).0 == rung.entry,
+                seconds: launches(reps)?,
+                rel_err: (diff / want.iter().map(|w| sq(*w)).sum::<f64>()).sqrt(),
+            };
             each(&line);
             lines.push(line);
         }
     }
     Ok(lines)
-}
-
-/// `y = relu(x·Wᵀ + b)` at one shape as a plan: its buffers on the GPU, and
-/// the reference computed by the CPU backend.
-struct Product {
-    op: Op,
-    gpu: GpuPlan,
-    cpu: CpuPlan,
-}
-
-impl Product {
-    fn new(ctx: &GpuContext, (m, n, k): Shape, seed: u64) -> anyhow::Result<Product> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut plan = Plan::default();
-        let mut input = |name: &str, len: usize| {
-            let v = (0..len).map(|_| rng.random_range(-1.0..1.0)).collect();
-            plan.buffer(name, Elem::F32, len, Init::F32(v))
-        };
-        let (x, w, b) = (input("x", m * k), input("w", n * k), input("b", n));
-        let (y, act) = (plan.f32_buffer("y", m * n), Activation::Relu);
-        let op = Op::MatmulBiasAct {
-            x,
-            w,
-            b: Some(b),
-            y,
-            m,
-            n,
-            k,
-            act,
-        };
-        let gpu = GpuPlan::new(ctx, plan.clone())?;
-        plan.add_phase("forward", vec![op.clone()]);
-        let mut cpu = CpuPlan::new(plan)?;
-        cpu.run(&["forward"])?;
-        Ok(Product { op, gpu, cpu })
-    }
-
-    /// One launch of `rung` into a NaN-poisoned y, checked against the CPU, then the timed launches.
-    fn measure(
-        &self,
-        ctx: &GpuContext,
-        rung: &Rung,
-        pipeline: &wgpu::ComputePipeline,
-        budget: f64,
-    ) -> anyhow::Result<Line> {
-        let Op::MatmulBiasAct { y, m, n, k, .. } = self.op else {
-            unreachable!("a matmul")
-        };
-        // The lowering gives the uniform block and the bindings; every rung shares them.
-        let call = lower(&self.op);
-        let contents = bytemuck::cast_slice(&call.params);
-        let usage = wgpu::BufferUsages::UNIFORM;
-        let params = ctx
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents,
-                usage,
-            });
-        let mut bound = vec![(call.uniform_binding, &params)];
-        bound.extend(
-            call.storage
-                .iter()
-                .map(|(i, s)| (*i, self.gpu.buffer(s.buffer))),
-        );
-        let entries: Vec<_> = bound
-            .iter()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: *i,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        let layout = pipeline.get_bind_group_layout(0);
-        let desc = wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &layout,
-            entries: &entries,
-        };
-        let bind_group = ctx.device.create_bind_group(&desc);
-        let grid = [n, m].map(|d| (d as u32).div_ceil(rung.tile));
-        self.gpu.write(ctx, y, &vec![f32::NAN; m * n]);
-        let once = time(ctx, pipeline, &bind_group, grid, 1)?;
-        let (got, want) = (self.gpu.read_f32(ctx, y)?, self.cpu.f32s(y));
-        let sq = |v: f32| f64::from(v).powi(2);
-        let diff: f64 = got.iter().zip(want).map(|(g, w)| sq(g - w)).sum();
-        let reps = (budget / once.max(1e-9)).clamp(1.0, 200.0) as u32;
-        Ok(Line {
-            shape: (m, n, k),
-            rung: rung.name.clone(),
-            picked: rung.lowered && matmul_entry(m, n, k).0 == rung.entry,
-            seconds: time(ctx, pipeline, &bind_group, grid, reps)?,
-            rel_err: (diff / want.iter().map(|w| sq(*w)).sum::<f64>()).sqrt(),
-        })
-    }
-}
-
-fn compile(ctx: &GpuContext, rung: &Rung) -> wgpu::ComputePipeline {
-    let (name, source) = (rung.name.as_str(), rung.source.as_str());
-    let source = wgpu::ShaderSource::Wgsl(source.into());
-    let module = ctx
-        .device
-        .create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(name),
-            source,
-        });
-    ctx.device
-        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(name),
-            layout: None,
-            module: &module,
-            entry_point: Some(rung.entry),
-            compilation_options: Default::default(),
-            cache: None,
-        })
-}
-
-/// Seconds per launch over `reps` launches in one pass: the device time between
-/// timestamps at the pass's start and end, else the wall clock around the submit.
-fn time(
-    ctx: &GpuContext,
-    pipeline: &wgpu::ComputePipeline,
-    bind_group: &wgpu::BindGroup,
-    [x, y]: [u32; 2],
-    reps: u32,
-) -> anyhow::Result<f64> {
-    let stamps = ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY);
-    let ty = wgpu::QueryType::Timestamp;
-    let query_set = stamps.then(|| {
-        ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-            label: None,
-            ty,
-            count: 2,
-        })
-    });
-    let (beginning_of_pass_write_index, end_of_pass_write_index) = (Some(0), Some(1));
-    let timestamp_writes = query_set
-        .as_ref()
-        .map(|query_set| wgpu::ComputePassTimestampWrites {
-            query_set,
-            beginning_of_pass_write_index,
-            end_of_pass_write_index,
-        });
-    let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: None,
-            timestamp_writes,
-        });
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, bind_group, &[]);
-        (0..reps).for_each(|_| pass.dispatch_workgroups(x, y, 1));
-    }
-    let start = Instant::now();
-    let Some(query_set) = query_set else {
-        ctx.queue.submit([encoder.finish()]);
-        ctx.wait_idle()?;
-        return Ok(start.elapsed().as_secs_f64() / f64::from(reps));
-    };
-    let usage = wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC;
-    let resolve = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: 16,
-        usage,
-        mapped_at_creation: false,
-    });
-    encoder.resolve_query_set(&query_set, 0..2, &resolve, 0);
-    let [t0, t1]: [u64; 2] =
-        bytemuck::pod_read_unaligned(&ctx.submit_and_read(encoder, &resolve, 0, 16)?);
-    let ns = t1.saturating_sub(t0) as f64 * f64::from(ctx.queue.get_timestamp_period());
-    Ok(ns * 1e-9 / f64::from(reps))
 }
 
 fn run() -> anyhow::Result<()> {
@@ -288,39 +135,30 @@ fn run() -> anyhow::Result<()> {
     if let Some(flag) = variants.iter().find(|a| a.starts_with('-')) {
         anyhow::bail!("unknown option {flag} (usage: matmul_study [--quick] [variant.wgsl ...])");
     }
+    let rungs = rungs(&variants)?;
     let ctx = GpuContext::new()?;
-    let stamps = ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY);
-    let clock = if stamps {
-        "device time from timestamp queries"
-    } else {
-        "wall clock"
+    let clock = match ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+        true => "device time from timestamp queries",
+        false => "wall clock",
     };
     println!("adapter: {}; {clock}", ctx.describe());
-    println!(
-        "{:>5} {:>5} {:>5}  {:<14} {:>11} {:>9}  rel.err",
-        "m", "n", "k", "rung", "us/launch", "GFLOP/s"
-    );
-    let (shapes, budget): (&[_], _) = if quick {
-        (&QUICK_SHAPES, 0.05)
-    } else {
-        (&SHAPES, 0.25)
-    };
-    ladder(&ctx, shapes, &rungs(&variants)?, budget, |l| {
+    println!("    m     n     k  rung             us/launch   GFLOP/s  rel.err");
+    let shapes: &[Shape] = if quick { &QUICK_SHAPES } else { &SHAPES };
+    let budget = if quick { 0.05 } else { 0.25 };
+    ladder(&ctx, shapes, &rungs, budget, |l| {
         let ((m, n, k), us) = (l.shape, l.seconds * 1e6);
         let gflops = 2.0 * (m * n * k) as f64 / l.seconds / 1e9;
         let name = format!("{}{}", l.rung, if l.picked { " *" } else { "" });
-        println!(
-            "{m:5} {n:5} {k:5}  {name:<14} {us:11.1} {gflops:9.1}  {:.1e}",
-            l.rel_err
-        );
+        let err = l.rel_err;
+        println!("{m:5} {n:5} {k:5}  {name:<14} {us:11.1} {gflops:9.1}  {err:.1e}");
     })?;
     Ok(())
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
-        return std::process::ExitCode::FAILURE;
+        return ExitCode::FAILURE;
     }
-    std::process::ExitCode::SUCCESS
+    ExitCode::SUCCESS
 }
