@@ -128,3 +128,82 @@ fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
         ce_grad[gbase + c] = ce.grad_scale * (p - select(0.0, 1.0, c == label));
     }
 }
+
+// ---------------------------------------------------------------------------
+// bce_means: bce_with_logits and the means a GAN step reports, in one
+// dispatch (reduce.wgsl's mean and activation.wgsl's sigmoid need not run).
+//
+// Math, over rows i < len with the loss and gradient of bce_with_logits:
+//   stats[loss_slot]   = loss_scale · (1/len)   · Σ_{i<len}        loss[i]
+//   with has_probs = 1 (split ≤ len):
+//   stats[first_slot]  =              (1/split) · Σ_{i<split}      σ(z_i)
+//   stats[second_slot] =        (1/(len−split)) · Σ_{split≤i<len}  σ(z_i)
+//   (an empty range gives 0, as mean does). Thread l sums rows l, l+256, …
+//   in order, then a fixed tree in workgroup memory adds the 256 partial
+//   sums: the same order on every run.
+//
+// Buffers (element offsets in the uniform)
+//   binding 10 uniform MeansParams
+//   binding 11 logits  f32 read          logits[logits_off + i]
+//   binding 12 targets f32 read          targets[targets_off + i]
+//   binding 13 loss    f32 read_write    loss[loss_off + i]
+//   binding 14 grad    f32 read_write    grad[grad_off + i]
+//   binding 15 stats   f32 read_write    stats[stats_off + slot]; only the slots are written
+//
+// Dispatch: one workgroup of 256 threads, grid (1, 1, 1).
+
+struct MeansParams {
+    len: u32, logits_off: u32, targets_off: u32, loss_off: u32,
+    grad_off: u32, grad_scale: f32, stats_off: u32, loss_slot: u32,
+    loss_scale: f32, has_probs: u32, split: u32, first_slot: u32,
+    second_slot: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(10) var<uniform> bm: MeansParams;
+@group(0) @binding(11) var<storage, read> bm_logits: array<f32>;
+@group(0) @binding(12) var<storage, read> bm_targets: array<f32>;
+@group(0) @binding(13) var<storage, read_write> bm_loss: array<f32>;
+@group(0) @binding(14) var<storage, read_write> bm_grad: array<f32>;
+@group(0) @binding(15) var<storage, read_write> bm_stats: array<f32>;
+
+// Per-thread sums: (loss, σ over the first rows, σ over the others).
+var<workgroup> bm_partial: array<vec3<f32>, 256>;
+
+// σ(z) as activation.wgsl's sigmoid computes it (the means matched before).
+fn bm_sigmoid(z: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-z));
+}
+
+@compute @workgroup_size(256)
+fn bce_means(@builtin(local_invocation_id) lid: vec3<u32>) {
+    var s = vec3<f32>(0.0);
+    for (var i = lid.x; i < bm.len; i += 256u) {
+        let z = bm_logits[bm.logits_off + i];
+        let t = bm_targets[bm.targets_off + i];
+        let linear = select(-z * t, z * (1.0 - t), z >= 0.0);
+        let l = linear + log1p_accurate(exp(-abs(z)));
+        bm_loss[bm.loss_off + i] = l;
+        let residual = select(stable_sigmoid(z) - t, -stable_sigmoid(-z), t == 1.0);
+        bm_grad[bm.grad_off + i] = bm.grad_scale * residual;
+        let sig = bm_sigmoid(z);
+        let first = i < bm.split;
+        s += vec3<f32>(l, select(0.0, sig, first), select(sig, 0.0, first));
+    }
+    bm_partial[lid.x] = s;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        if (lid.x < stride) {
+            bm_partial[lid.x] += bm_partial[lid.x + stride];
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u) {
+        let total = bm_partial[0];
+        bm_stats[bm.stats_off + bm.loss_slot] = bm.loss_scale * total.x / f32(max(bm.len, 1u));
+        if (bm.has_probs == 1u) {
+            let rest = bm.len - bm.split;
+            bm_stats[bm.stats_off + bm.first_slot] = total.y / f32(max(bm.split, 1u));
+            bm_stats[bm.stats_off + bm.second_slot] = total.z / f32(max(rest, 1u));
+        }
+    }
+}

@@ -204,3 +204,123 @@ fn dropout(
         out_f32[p.out_offset + 4u * t + i] = select(0.0, x * scale, to_uniform(w[i]) < p.keep);
     }
 }
+
+// ---------------------------------------------------------------------------
+// draw_batch: a minibatch in one dispatch, the same numbers as random_index,
+// gather.wgsl's gather_rows_{f32,u8} and random_normal run one after another.
+//
+// Math, with step = counter[d.counter_offset] and Philox words as above:
+//   indices[r]  = mulhi(word r%4 of block (r/4, index_stream, step), bound)   r < rows
+//   dst[r, c]   = src row indices[r], column c, read as
+//                   format 0 (f32): the word src[src_off + indices[r]·cols + c], copied
+//                   format 1 (u8):  (byte(indices[r]·cols + c) − center)·scale, bytes
+//                                   packed four to a word, little-endian
+//   noise[i]    = random_normal's output i on stream noise_stream       i < noise_len
+//   The gather computes each row's index itself (it cannot read indices:
+//   other workgroups write them in the same dispatch).
+//
+// Buffers (element offsets in the uniform)
+//   binding 5  uniform DrawParams
+//   binding 1  counter u32 read
+//   binding 6  src     u32 read (f32 rows are copied by their bits)
+//   binding 7  indices u32 read_write     indices[idx_off + r]
+//   binding 8  dst     u32 read_write     dst[dst_off + r·cols + c] (f32 bits)
+//   binding 9  noise   f32 read_write     noise[noise_off + i]
+//
+// Dispatch
+//   Workgroups of 256, linear workgroup id g = wid.y·num_workgroups.x + wid.x,
+//   grid folded as (min(G, 65535), ceil(G/65535), 1) with
+//   G = gather_groups + ceil((ceil(rows/4) + ceil(noise_len/4))/256) and
+//   gather_groups = ceil(rows·cols/256).
+//   g < gather_groups: the workgroup copies elements 256g .. 256g+255 of dst;
+//     the rows those span (at most 256) get their indices drawn by the first
+//     threads into workgroup memory, then every thread copies one element.
+//   otherwise thread t = (g − gather_groups)·256 + lid.x draws index block t
+//     (t < ceil(rows/4)) or noise block t − ceil(rows/4); the rest return.
+
+struct DrawParams {
+    rows: u32, cols: u32, src_off: u32, idx_off: u32,
+    dst_off: u32, noise_off: u32, noise_len: u32, bound: u32,
+    seed_lo: u32, seed_hi: u32, index_stream: u32, noise_stream: u32,
+    counter_offset: u32, format: u32, center: f32, scale: f32,
+    gather_groups: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(5) var<uniform> d: DrawParams;
+@group(0) @binding(6) var<storage, read> draw_src: array<u32>;
+@group(0) @binding(7) var<storage, read_write> draw_indices: array<u32>;
+@group(0) @binding(8) var<storage, read_write> draw_dst: array<u32>;
+@group(0) @binding(9) var<storage, read_write> draw_noise: array<f32>;
+
+var<workgroup> draw_rows: array<u32, 256>;
+
+fn draw_words(t: u32, stream: u32) -> vec4<u32> {
+    let step = counter[d.counter_offset];
+    return philox4x32_10(vec4<u32>(t, stream, step, 0u), vec2<u32>(d.seed_lo, d.seed_hi));
+}
+
+// The dataset row of batch row r (random_index's output r).
+fn draw_row_index(r: u32) -> u32 {
+    return mulhi(draw_words(r / 4u, d.index_stream)[r % 4u], d.bound);
+}
+
+// Element e = r·cols + c of the batch, as the bits of an f32.
+fn draw_element(row: u32, c: u32) -> u32 {
+    if (d.format == 0u) {
+        return draw_src[d.src_off + row * d.cols + c];
+    }
+    let byte_index = row * d.cols + c;
+    let word = draw_src[d.src_off + byte_index / 4u];
+    let byte = (word >> (8u * (byte_index % 4u))) & 0xffu;
+    return bitcast<u32>((f32(byte) - d.center) * d.scale);
+}
+
+fn draw_gather(g: u32, lane: u32) {
+    let total = d.rows * d.cols;
+    let first = 256u * g;
+    let first_row = first / d.cols;
+    let span = (min(first + 256u, total) - 1u) / d.cols - first_row + 1u;
+    if (lane < span) {
+        draw_rows[lane] = draw_row_index(first_row + lane);
+    }
+    workgroupBarrier();
+    let e = first + lane;
+    if (e < total) {
+        let r = e / d.cols;
+        draw_dst[d.dst_off + e] = draw_element(draw_rows[r - first_row], e % d.cols);
+    }
+}
+
+fn draw_random(t: u32) {
+    let index_blocks = (d.rows + 3u) / 4u;
+    if (t < index_blocks) {
+        let w = draw_words(t, d.index_stream);
+        for (var i = 0u; i < min(4u, d.rows - 4u * t); i++) {
+            draw_indices[d.idx_off + 4u * t + i] = mulhi(w[i], d.bound);
+        }
+        return;
+    }
+    let b = t - index_blocks;
+    if (4u * b >= d.noise_len) {
+        return;
+    }
+    let w = draw_words(b, d.noise_stream);
+    let v = vec4<f32>(box_muller(w.x, w.y), box_muller(w.z, w.w));
+    for (var i = 0u; i < min(4u, d.noise_len - 4u * b); i++) {
+        draw_noise[d.noise_off + 4u * b + i] = v[i];
+    }
+}
+
+@compute @workgroup_size(256)
+fn draw_batch(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let g = wid.y * nwg.x + wid.x;
+    if (g < d.gather_groups) {
+        draw_gather(g, lid.x);
+    } else {
+        draw_random((g - d.gather_groups) * 256u + lid.x);
+    }
+}

@@ -300,6 +300,46 @@ pub enum Op {
     Fill { dst: Slice, value: f32 },
     /// `counter[0] += 1` (u32).
     Increment { counter: Slice },
+    /// A minibatch in one launch: exactly [`Op::RandomIndex`] into `indices`
+    /// (from `source`), [`Op::GatherRows`] of those rows of `src` into `dst`
+    /// (`cols` wide, read as `format`), and [`Op::RandomNormal`] into `noise`
+    /// (stream `noise_stream` of the same seed and counter).
+    DrawBatch {
+        src: Slice,
+        format: RowFormat,
+        cols: usize,
+        bound: u32,
+        source: RandomSource,
+        noise_stream: u32,
+        indices: Slice,
+        dst: Slice,
+        noise: Slice,
+    },
+    /// [`Op::BceWithLogits`] and its means in one launch:
+    /// `stats[loss_slot] = loss_scale·(1/len)·Σ_i loss[i]` and, with
+    /// `prob_means`, the mean of σ(z) over the rows before its split and over
+    /// the rows from it on (as [`Op::ActivationForward`] with a sigmoid and
+    /// [`Op::Mean`] would give them). Slots index into `stats`.
+    BceMeans {
+        logits: Slice,
+        targets: Slice,
+        loss: Slice,
+        grad: Slice,
+        grad_scale: f32,
+        stats: Slice,
+        loss_slot: usize,
+        loss_scale: f32,
+        prob_means: Option<ProbMeans>,
+    },
+}
+
+/// Where [`Op::BceMeans`] puts the mean of σ(z) over the first `split` rows
+/// (`stats[first_slot]`) and over the others (`stats[second_slot]`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProbMeans {
+    pub split: usize,
+    pub first_slot: usize,
+    pub second_slot: usize,
 }
 
 impl Op {
@@ -326,6 +366,8 @@ impl Op {
             Op::GatherRows { .. } => "gather_rows",
             Op::Fill { .. } => "fill",
             Op::Increment { .. } => "increment",
+            Op::DrawBatch { .. } => "draw_batch",
+            Op::BceMeans { .. } => "bce_means",
         }
     }
 
@@ -384,6 +426,22 @@ impl Op {
             } => (vec![src, indices], vec![dst]),
             Op::Fill { dst, .. } => (vec![], vec![dst]),
             Op::Increment { counter } => (vec![], vec![counter]),
+            Op::DrawBatch {
+                src,
+                source,
+                indices,
+                dst,
+                noise,
+                ..
+            } => (vec![src, source.counter], vec![indices, dst, noise]),
+            Op::BceMeans {
+                logits,
+                targets,
+                loss,
+                grad,
+                stats,
+                ..
+            } => (vec![logits, targets], vec![loss, grad, stats]),
         }
     }
 
@@ -529,7 +587,68 @@ impl Op {
             } => need("dst", dst, indices.len * cols),
             Op::Fill { .. } => Ok(()),
             Op::Increment { counter } => need("counter", counter, 1),
+            Op::DrawBatch {
+                src,
+                format,
+                cols,
+                bound,
+                source,
+                indices,
+                dst,
+                ..
+            } => {
+                if *bound == 0 {
+                    return Err("random index bound is zero".into());
+                }
+                need("counter", &source.counter, 1)?;
+                need("dst", dst, indices.len * cols)?;
+                // Every index below `bound` must name a whole row of `src`.
+                let per_word = if matches!(format, RowFormat::F32) {
+                    1
+                } else {
+                    4
+                };
+                if *bound as usize * cols > src.len * per_word {
+                    return Err(format!("{bound} rows of {cols} do not fit in src"));
+                }
+                Ok(())
+            }
+            Op::BceMeans {
+                logits,
+                targets,
+                loss,
+                grad,
+                stats,
+                loss_slot,
+                prob_means,
+                ..
+            } => {
+                need("targets", targets, logits.len)?;
+                need("loss", loss, logits.len)?;
+                need("grad", grad, logits.len)?;
+                check_bce_slots(stats, *loss_slot, prob_means, logits.len)
+            }
         }
+    }
+}
+
+/// Checks that [`Op::BceMeans`]'s slots lie in `stats` and its split in the rows.
+fn check_bce_slots(
+    stats: &Slice,
+    loss_slot: usize,
+    prob_means: &Option<ProbMeans>,
+    rows: usize,
+) -> Result<(), String> {
+    let mut slots = vec![loss_slot];
+    if let Some(p) = prob_means {
+        if p.split > rows {
+            return Err(format!("split {} is past the {rows} rows", p.split));
+        }
+        slots.extend([p.first_slot, p.second_slot]);
+    }
+    match slots.iter().find(|&&s| s >= stats.len) {
+        Some(s) => Err(format!("stat slot {s} is outside the {} stats", stats.len)),
+        None => Ok(()),
     }
 }
 
@@ -694,6 +813,16 @@ fn op_elem_types(op: &Op) -> Vec<(Slice, Elem)> {
             RowFormat::U8 { .. } => vec![*src, *indices],
         },
         Op::Increment { counter } => vec![*counter],
+        Op::DrawBatch {
+            src,
+            format,
+            source,
+            indices,
+            ..
+        } => match format {
+            RowFormat::F32 => vec![*indices, source.counter],
+            RowFormat::U8 { .. } => vec![*src, *indices, source.counter],
+        },
         _ => vec![],
     };
     reads

@@ -755,7 +755,7 @@ fn train_profile_lists_every_kernel_and_leaves_the_checkpoint_alone() {
         "matmul_dx",
         "matmul_dw",
         "adam",
-        "bce_with_logits",
+        "bce_means",
     ] {
         assert!(
             table.contains(kernel),

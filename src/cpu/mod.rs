@@ -344,11 +344,107 @@ impl CpuPlan {
                     bytemuck::cast_slice_mut(&mut self.buffers[counter.buffer.0]);
                 words[counter.offset] = words[counter.offset].wrapping_add(1);
             }
+            Op::DrawBatch { .. } | Op::BceMeans { .. } => {
+                for part in composed_ops(op) {
+                    self.execute(&part);
+                }
+                if let Op::BceMeans { .. } = op {
+                    self.bce_prob_means(op);
+                }
+            }
         }
+    }
+
+    /// The σ means of an [`Op::BceMeans`], as a sigmoid [`Op::ActivationForward`]
+    /// and two [`Op::Mean`]s over its halves would write them.
+    fn bce_prob_means(&mut self, op: &Op) {
+        let Op::BceMeans {
+            logits,
+            stats,
+            prob_means: Some(p),
+            ..
+        } = *op
+        else {
+            return;
+        };
+        let mut probs = vec![0.0; logits.len];
+        kernels::activation_forward(
+            self.f32s(logits),
+            &mut probs,
+            crate::plan::Activation::Sigmoid,
+        );
+        let (first, second) = probs.split_at(p.split);
+        let out = &mut self.buffers[stats.buffer.0];
+        out[stats.offset + p.first_slot] = kernels::mean(first, 1.0);
+        out[stats.offset + p.second_slot] = kernels::mean(second, 1.0);
     }
 
     /// The element type of a buffer (for callers that print or compare).
     pub fn elem(&self, s: Slice) -> Elem {
         self.plan.decl(s.buffer).elem
+    }
+}
+
+/// The existing ops a fused op does the work of, in order: the CPU reference
+/// of a fused op is the composition of their references. ([`Op::BceMeans`]'s
+/// σ means come from [`CpuPlan::bce_prob_means`].)
+pub fn composed_ops(op: &Op) -> Vec<Op> {
+    match *op {
+        Op::DrawBatch {
+            src,
+            format,
+            cols,
+            bound,
+            source,
+            noise_stream,
+            indices,
+            dst,
+            noise,
+        } => vec![
+            Op::RandomIndex {
+                out: indices,
+                bound,
+                source,
+            },
+            Op::GatherRows {
+                src,
+                format,
+                indices,
+                dst,
+                cols,
+            },
+            Op::RandomNormal {
+                out: noise,
+                source: crate::plan::RandomSource {
+                    stream: noise_stream,
+                    ..source
+                },
+            },
+        ],
+        Op::BceMeans {
+            logits,
+            targets,
+            loss,
+            grad,
+            grad_scale,
+            stats,
+            loss_slot,
+            loss_scale,
+            ..
+        } => vec![
+            Op::BceWithLogits {
+                logits,
+                targets,
+                loss,
+                grad,
+                grad_scale,
+            },
+            Op::Mean {
+                x: loss,
+                out: stats.sub(loss_slot, 1),
+                scale: loss_scale,
+            },
+        ],
+        _ => vec![op.clone()],
     }
 }

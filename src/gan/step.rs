@@ -5,10 +5,11 @@
 //! `pack` samples side by side: G makes B·pack samples, and since rows are
 //! contiguous, B·pack rows of `dim` are exactly B rows of `pack·dim`):
 //! ```text
-//!   idx  ~ U{0..N}            (random_index)     real = data[idx]   (gather_rows)
-//!   z    ~ N(0, I)            (random_normal)    fake = G(z)        (G forward, into rows B..2B)
+//!   idx  ~ U{0..N}, real = data[idx], z ~ N(0, I)   (draw_batch: one launch)
+//!   fake = G(z)               (G forward, into rows B..2B)
 //!   s    = D([real; fake])    (D forward)
-//!   L_D  = mean_real BCE(s, t_real) + mean_fake BCE(s, 0)  (bce_with_logits, grad scale 1/B)
+//!   L_D  = mean_real BCE(s, t_real) + mean_fake BCE(s, 0)  (bce_means, grad scale 1/B,
+//!          with mean σ(s) over each half: one launch)
 //!   D   ← Adam(D, ∂L_D/∂D)    (D backward with weight gradients, adam)
 //! ```
 //! `g_step` (the generator update, non-saturating loss):
@@ -31,7 +32,7 @@ use super::model::ModelSpec;
 
 use crate::nn::mlp::{Dropout, backward_with_dropout, forward_with_dropout};
 use crate::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
-use crate::plan::{Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat, Slice};
+use crate::plan::{AdamHyper, Elem, Init, Op, Plan, ProbMeans, RandomSource, RowFormat, Slice};
 
 /// Index of each monitoring scalar in the `stats` buffer.
 pub const STAT_D_LOSS: usize = 0;
@@ -366,7 +367,6 @@ struct StepBuffers {
     g_targets: Slice,
     loss_rows: Slice,
     logit_grad: Slice,
-    probs: Slice,
     stats: Slice,
 }
 
@@ -404,7 +404,6 @@ fn declare_step_buffers(
         g_targets,
         loss_rows: plan.f32_buffer("loss_rows", 2 * b),
         logit_grad: plan.f32_buffer("logit_grad", 2 * b),
-        probs: plan.f32_buffer("d_probs", 2 * b),
         stats: plan.f32_buffer("stats", 4),
     }
 }
@@ -456,24 +455,17 @@ fn d_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
     let d = &nets.discriminator;
     let dropout = d_dropout(cfg, STREAM_D_DROPOUT_IN_D_STEP, d.step);
     let d_logits = nets.d_logits(2 * b);
-    let mut ops = vec![
-        Op::RandomIndex {
-            out: bufs.indices,
-            bound: bufs.bound,
-            source: random_source(cfg, STREAM_D_INDEX, d),
-        },
-        Op::GatherRows {
-            src: bufs.dataset,
-            format: bufs.format,
-            indices: bufs.indices,
-            dst: bufs.real,
-            cols: dim,
-        },
-        Op::RandomNormal {
-            out: bufs.z,
-            source: random_source(cfg, STREAM_D_NOISE, d),
-        },
-    ];
+    let mut ops = vec![Op::DrawBatch {
+        src: bufs.dataset,
+        format: bufs.format,
+        cols: dim,
+        bound: bufs.bound,
+        source: random_source(cfg, STREAM_D_INDEX, d),
+        noise_stream: STREAM_D_NOISE,
+        indices: bufs.indices,
+        dst: bufs.real,
+        noise: bufs.z,
+    }];
     let gb = bufs.fake_rows;
     ops.extend(forward(
         &nets.generator,
@@ -509,38 +501,24 @@ fn d_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
 }
 
 /// The D loss over the 2B logits with its gradient, and the `stats` it
-/// writes: the loss, mean D(x) and mean D(G(z)).
-fn d_loss_ops(b: usize, d_logits: Slice, bufs: &StepBuffers) -> [Op; 5] {
-    [
-        Op::BceWithLogits {
-            logits: d_logits,
-            targets: bufs.d_targets,
-            loss: bufs.loss_rows,
-            grad: bufs.logit_grad,
-            grad_scale: 1.0 / b as f32,
-        },
+/// writes: the loss, mean D(x) and mean D(G(z)), in one launch.
+fn d_loss_ops(b: usize, d_logits: Slice, bufs: &StepBuffers) -> [Op; 1] {
+    [Op::BceMeans {
+        logits: d_logits,
+        targets: bufs.d_targets,
+        loss: bufs.loss_rows,
+        grad: bufs.logit_grad,
+        grad_scale: 1.0 / b as f32,
+        stats: bufs.stats,
         // mean over 2B rows × 2 = mean over the real rows + mean over the fake rows.
-        Op::Mean {
-            x: bufs.loss_rows,
-            out: bufs.stats.sub(STAT_D_LOSS, 1),
-            scale: 2.0,
-        },
-        Op::ActivationForward {
-            x: d_logits,
-            y: bufs.probs,
-            act: Activation::Sigmoid,
-        },
-        Op::Mean {
-            x: bufs.probs.sub(0, b),
-            out: bufs.stats.sub(STAT_D_REAL, 1),
-            scale: 1.0,
-        },
-        Op::Mean {
-            x: bufs.probs.sub(b, b),
-            out: bufs.stats.sub(STAT_D_FAKE, 1),
-            scale: 1.0,
-        },
-    ]
+        loss_slot: STAT_D_LOSS,
+        loss_scale: 2.0,
+        prob_means: Some(ProbMeans {
+            split: b,
+            first_slot: STAT_D_REAL,
+            second_slot: STAT_D_FAKE,
+        }),
+    }]
 }
 
 /// The `g_step` phase: a fake batch through D, the G loss, its gradient back
@@ -602,22 +580,19 @@ fn g_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
 }
 
 /// The non-saturating G loss (targets 1) over the B fake logits with its
-/// gradient, and its mean into `stats`.
-fn g_loss_ops(b: usize, g_logits: Slice, bufs: &StepBuffers) -> [Op; 2] {
-    [
-        Op::BceWithLogits {
-            logits: g_logits,
-            targets: bufs.g_targets,
-            loss: bufs.loss_rows.sub(0, b),
-            grad: bufs.logit_grad.sub(0, b),
-            grad_scale: 1.0 / b as f32,
-        },
-        Op::Mean {
-            x: bufs.loss_rows.sub(0, b),
-            out: bufs.stats.sub(STAT_G_LOSS, 1),
-            scale: 1.0,
-        },
-    ]
+/// gradient, and its mean into `stats`, in one launch.
+fn g_loss_ops(b: usize, g_logits: Slice, bufs: &StepBuffers) -> [Op; 1] {
+    [Op::BceMeans {
+        logits: g_logits,
+        targets: bufs.g_targets,
+        loss: bufs.loss_rows.sub(0, b),
+        grad: bufs.logit_grad.sub(0, b),
+        grad_scale: 1.0 / b as f32,
+        stats: bufs.stats,
+        loss_slot: STAT_G_LOSS,
+        loss_scale: 1.0,
+        prob_means: None,
+    }]
 }
 
 /// The `sample` phase: G (its average, when there is one) on the fixed

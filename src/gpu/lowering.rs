@@ -429,6 +429,116 @@ pub fn lower(op: &Op) -> KernelCall {
             storage: vec![(1, counter)],
             workgroups: [1, 1, 1],
         },
+        Op::DrawBatch { .. } => draw_batch_call(op),
+        Op::BceMeans { .. } => bce_means_call(op),
+    }
+}
+
+/// `random.wgsl`'s `draw_batch`: gather workgroups first, then one thread
+/// per Philox block of indices and of noise.
+fn draw_batch_call(op: &Op) -> KernelCall {
+    let Op::DrawBatch {
+        src,
+        format,
+        cols,
+        bound,
+        source,
+        noise_stream,
+        indices,
+        dst,
+        noise,
+    } = *op
+    else {
+        unreachable!("draw_batch_call takes a DrawBatch");
+    };
+    let (format_id, center, scale) = match format {
+        RowFormat::F32 => (0, 0.0, 1.0),
+        RowFormat::U8 { center, scale } => (1, center, scale),
+    };
+    let gather_groups = (indices.len * cols).div_ceil(WORKGROUP_1D as usize);
+    let blocks = indices.len.div_ceil(4) + noise.len.div_ceil(4);
+    let groups = gather_groups + blocks.div_ceil(WORKGROUP_1D as usize);
+    KernelCall {
+        shader: Shader::Random,
+        entry: "draw_batch",
+        uniform_binding: 5,
+        params: padded(vec![
+            w(indices.len),
+            w(cols),
+            w(src.offset),
+            w(indices.offset),
+            w(dst.offset),
+            w(noise.offset),
+            w(noise.len),
+            bound,
+            source.seed as u32,
+            (source.seed >> 32) as u32,
+            source.stream,
+            noise_stream,
+            w(source.counter.offset),
+            format_id,
+            f(center),
+            f(scale),
+            w(gather_groups),
+        ]),
+        storage: vec![
+            (1, source.counter),
+            (6, src),
+            (7, indices),
+            (8, dst),
+            (9, noise),
+        ],
+        workgroups: grid_1d(groups * WORKGROUP_1D as usize),
+    }
+}
+
+/// `loss.wgsl`'s `bce_means`: one workgroup over all rows.
+fn bce_means_call(op: &Op) -> KernelCall {
+    let Op::BceMeans {
+        logits,
+        targets,
+        loss,
+        grad,
+        grad_scale,
+        stats,
+        loss_slot,
+        loss_scale,
+        prob_means,
+    } = *op
+    else {
+        unreachable!("bce_means_call takes a BceMeans");
+    };
+    let (has_probs, split, first, second) = match prob_means {
+        Some(p) => (1, w(p.split), w(p.first_slot), w(p.second_slot)),
+        None => (0, 0, 0, 0),
+    };
+    KernelCall {
+        shader: Shader::Loss,
+        entry: "bce_means",
+        uniform_binding: 10,
+        params: padded(vec![
+            w(logits.len),
+            w(logits.offset),
+            w(targets.offset),
+            w(loss.offset),
+            w(grad.offset),
+            f(grad_scale),
+            w(stats.offset),
+            w(loss_slot),
+            f(loss_scale),
+            has_probs,
+            split,
+            first,
+            second,
+        ]),
+        storage: vec![
+            (11, logits),
+            (12, targets),
+            (13, loss),
+            (14, grad),
+            (15, stats),
+        ],
+        workgroups: [1, 1, 1],
     }
 }
 
