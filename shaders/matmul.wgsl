@@ -1,21 +1,35 @@
-// matmul.wgsl: tiled matrix product with a fused bias + activation epilogue.
+// matmul.wgsl: tiled matrix product with a fused epilogue (bias + activation
+// forward, or an activation's derivative backward) and optional row sums of A.
 //
 // Math
-//   C[m, n] = act( Σ_k A(m, k) · B(k, n) + bias[n] )      for m < M, n < N
-// where A and B are read through strides, so one kernel serves the three
+//   S[m, n] = Σ_k A(m, k) · B(k, n)                        for m < M, n < N
+//   C[m, n] = epilogue(S[m, n]):
+//     mode 0  act(S)                     (no bias)
+//     mode 1  act(S + aux[n])            (aux = bias)
+//     mode 2  S · act'(aux[m, n])        (aux = y = act(z) of the layer below,
+//                                         laid out as C: dz = dx ⊙ act'(y))
+//   with has_rows = 1 also R[m] = Σ_k A(m, k), written by the workgroups of
+//   the first column tile (wid.x = 0), each summing its rows in a fixed order
+//   (no atomics: the same bits every run).
+// A and B are read through strides, so one kernel serves the three
 // products a dense layer y = act(x·Wᵀ + b) needs (W is [out, in], as in nn.Linear):
 //   forward  y  = act(x·Wᵀ + b)   A = x  [M,K] (a_rs=K, a_cs=1)   B(k,n) = W[n,k]  (b_rs=1, b_cs=K)
 //   input    dx = dz·W            A = dz [M,N'] (a_rs=N', a_cs=1)  B(k,n) = W[k,n]  (b_rs=N, b_cs=1)
+//            (mode 2 turns dx into the layer below's dz in the same dispatch)
 //   weight   dW = dzᵀ·x           A(m,k) = dz[k,m] (a_rs=1, a_cs=M) B(k,n) = x[k,n] (b_rs=N, b_cs=1)
+//            (has_rows = 1 gives the bias gradient db[m] = Σ_k dz[k,m] = R[m])
 // act ∈ {0 identity, 1 relu, 2 leaky_relu(slope), 3 tanh, 4 sigmoid}; the same
-// definitions as activation.wgsl (repeated here because WGSL has no includes).
+// definitions (and derivatives through the output) as activation.wgsl
+// (repeated here because WGSL has no includes).
 //
 // Buffers (f32, element offsets in the uniform)
 //   binding 0  uniform Params
 //   binding 1  a     read         A(m,k) = a[a_off + m·a_rs + k·a_cs]
 //   binding 2  b     read         B(k,n) = b[b_off + k·b_rs + n·b_cs]
-//   binding 3  bias  read         bias[bias_off + n]   (only read when has_bias = 1)
-//   binding 4  c     read_write   C row-major: c[c_off + m·N + n]
+//   binding 3  aux   read         mode 1: bias aux[aux_off + n]; mode 2: y aux[aux_off + m·N + n]
+//                                 (mode 0 never reads it)
+//   binding 4  c     read_write   C row-major: c[c_off + m·N + n];
+//                                 R (has_rows = 1): c[rows_off + m], in C's buffer
 //
 // Dispatch
 //   workgroup 16×16 threads computes a 64×64 tile of C; each thread a 4×4 block
@@ -26,18 +40,20 @@
 //   NVIDIA's Vulkan compiler spills dynamically indexed arrays to local memory,
 //   which measured 28× slower on an H100 (examples/matmul_study.rs).
 
+// The first 14 words keep the layout of examples/matmul_naive.wgsl
+// (mode 0/1 is its has_bias).
 struct Params {
     M: u32, N: u32, K: u32,
     a_off: u32, a_rs: u32, a_cs: u32,
     b_off: u32, b_rs: u32, b_cs: u32,
-    c_off: u32, bias_off: u32, has_bias: u32,
-    act: u32, slope: f32, _pad0: u32, _pad1: u32,
+    c_off: u32, aux_off: u32, mode: u32,
+    act: u32, slope: f32, has_rows: u32, rows_off: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 const TILE: u32 = 64u;
@@ -71,6 +87,36 @@ fn activate(x: f32, act: u32, slope: f32) -> f32 {
     }
 }
 
+// act'(z) written through the output y = act(z), as activation.wgsl's.
+fn derivative_from_output(y: f32, act: u32, slope: f32) -> f32 {
+    switch act {
+        case 1u: { return select(0.0, 1.0, y > 0.0); }
+        case 2u: { return select(slope, 1.0, y > 0.0); }
+        case 3u: { return (1.0 - y) * (1.0 + y); }
+        case 4u: { return y * (1.0 - y); }
+        default: { return 1.0; }
+    }
+}
+
+// C[row, col] from the accumulated S[row, col] (modes in the header); row, col in range.
+fn store_c(row: u32, col: u32, v: f32) {
+    let at = row * p.N + col;
+    if (p.mode == 2u) {
+        c[p.c_off + at] = v * derivative_from_output(aux[p.aux_off + at], p.act, p.slope);
+        return;
+    }
+    var s = v;
+    if (p.mode == 1u) {
+        s += aux[p.aux_off + col];
+    }
+    c[p.c_off + at] = activate(s, p.act, p.slope);
+}
+
+// Whether this workgroup sums the rows of A (the first column tile, when asked).
+fn sums_rows(wid: vec3<u32>) -> bool {
+    return p.has_rows == 1u && wid.x == 0u;
+}
+
 @compute @workgroup_size(16, 16)
 fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
@@ -81,6 +127,9 @@ fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    // Row sums of A: thread tid < 64 sums row m0 + tid, slab by slab in k order.
+    let row_sum = sums_rows(wid) && tid < TILE;
+    var rsum = 0.0;
 
     for (var k0 = 0u; k0 < p.K; k0 += SLAB) {
         // Stage A(m0.., k0..) and B(k0.., n0..): 1024 elements each, 4 per thread.
@@ -118,9 +167,17 @@ fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             acc2 += a_tile[base + lid.y + 32u] * bv;
             acc3 += a_tile[base + lid.y + 48u] * bv;
         }
+        if (row_sum) {
+            for (var kk = 0u; kk < SLAB; kk++) {
+                rsum += a_tile[kk * TILE + tid];
+            }
+        }
         workgroupBarrier();
     }
 
+    if (row_sum && m0 + tid < p.M) {
+        c[p.rows_off + m0 + tid] = rsum;
+    }
     let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
         let row = m0 + lid.y + 16u * i;
@@ -132,11 +189,7 @@ fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             if (col >= p.N) {
                 continue;
             }
-            var v = acc[i][j];
-            if (p.has_bias == 1u) {
-                v += bias[p.bias_off + col];
-            }
-            c[p.c_off + row * p.N + col] = activate(v, p.act, p.slope);
+            store_c(row, col, acc[i][j]);
         }
     }
 }
@@ -150,7 +203,8 @@ fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 //   workgroup memory (WebGPU's default limit). Each k step reads 8 + 8 values
 //   from workgroup memory for 64 multiply-adds, against 8 for 16 in the 64-tile
 //   kernel. Chosen by the lowering when the output has enough 128-tiles to fill
-//   the GPU (see `MATMUL_BIG_MIN_TILES` in src/gpu/lowering.rs).
+//   the GPU (see `MATMUL_BIG_MIN_TILES` in src/gpu/lowering.rs). Row sums:
+//   thread tid < 128 of a first-column-tile workgroup sums row m0 + tid.
 
 const BIG: u32 = 128u;
 
@@ -165,11 +219,7 @@ fn store_row(row: u32, n0: u32, tx: u32, lo: vec4<f32>, hi: vec4<f32>) {
     for (var j = 0u; j < 8u; j++) {
         let col = n0 + tx + 16u * j;
         if (col < p.N) {
-            var v = vals[j];
-            if (p.has_bias == 1u) {
-                v += bias[p.bias_off + col];
-            }
-            c[p.c_off + row * p.N + col] = activate(v, p.act, p.slope);
+            store_c(row, col, vals[j]);
         }
     }
 }
@@ -197,6 +247,9 @@ fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     var acc6_hi = vec4<f32>(0.0);
     var acc7_lo = vec4<f32>(0.0);
     var acc7_hi = vec4<f32>(0.0);
+    // Row sums of A: thread tid < 128 sums row m0 + tid, slab by slab in k order.
+    let row_sum = sums_rows(wid) && tid < BIG;
+    var rsum = 0.0;
 
     for (var k0 = 0u; k0 < p.K; k0 += SLAB) {
         // Stage A(m0.., k0..) and B(k0.., n0..): 2048 elements each, 8 per thread.
@@ -254,9 +307,17 @@ fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
             acc7_lo += a7 * b_lo;
             acc7_hi += a7 * b_hi;
         }
+        if (row_sum) {
+            for (var kk = 0u; kk < SLAB; kk++) {
+                rsum += a_big[kk * BIG + tid];
+            }
+        }
         workgroupBarrier();
     }
 
+    if (row_sum && m0 + tid < p.M) {
+        c[p.rows_off + m0 + tid] = rsum;
+    }
     store_row(m0 + ty + 0u, n0, tx, acc0_lo, acc0_hi);
     store_row(m0 + ty + 16u, n0, tx, acc1_lo, acc1_hi);
     store_row(m0 + ty + 32u, n0, tx, acc2_lo, acc2_hi);
@@ -275,7 +336,8 @@ fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
 //   side by side, each a quarter as far; each thread holds a 4×4 block (rows
 //   ty + 8i, cols tx + 8j, tx, ty < 8) in four vec4 registers. At the end the
 //   four partial tiles meet in workgroup memory (in a fixed order, so results
-//   are deterministic) and the epilogue adds bias and applies act.
+//   are deterministic) and the epilogue runs; the K-groups' row sums of A
+//   meet the same way, through the first 128 words of that memory.
 //   grid (ceil(N/32), ceil(M/32), 1); 16 KiB of workgroup memory, reused:
 //   four [16][32] A and B slabs while walking K, then four 32×32 partials.
 //   Chosen by the lowering when the 64-tile kernel would launch few workgroups
@@ -311,6 +373,9 @@ fn matmul_bias_act_splitk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    // Row sums of A: thread t < 32 of K-group g sums row m0 + t over g's slabs.
+    let row_sum = sums_rows(wid) && t < SK_TILE;
+    var rsum = 0.0;
 
     for (var k0 = 0u; k0 < p.K; k0 += SK_GROUPS * SLAB) {
         let kg = k0 + g * SLAB;
@@ -342,6 +407,11 @@ fn matmul_bias_act_splitk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
             acc2 += sk_mem[ab + 16u] * bv;
             acc3 += sk_mem[ab + 24u] * bv;
         }
+        if (row_sum) {
+            for (var kk = 0u; kk < SLAB; kk++) {
+                rsum += sk_mem[a_base + kk * SK_TILE + t];
+            }
+        }
         workgroupBarrier();
     }
 
@@ -357,11 +427,20 @@ fn matmul_bias_act_splitk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
         let row = m0 + o / SK_TILE;
         let col = n0 + o % SK_TILE;
         if (row < p.M && col < p.N) {
-            var v = ((sk_mem[o] + sk_mem[o + 1024u]) + sk_mem[o + 2048u]) + sk_mem[o + 3072u];
-            if (p.has_bias == 1u) {
-                v += bias[p.bias_off + col];
-            }
-            c[p.c_off + row * p.N + col] = activate(v, p.act, p.slope);
+            let v = ((sk_mem[o] + sk_mem[o + 1024u]) + sk_mem[o + 2048u]) + sk_mem[o + 3072u];
+            store_c(row, col, v);
+        }
+    }
+    // The four K-groups' row sums meet in workgroup memory in the same fixed order.
+    if (sums_rows(wid)) {
+        workgroupBarrier();
+        if (t < SK_TILE) {
+            sk_mem[g * SK_TILE + t] = rsum;
+        }
+        workgroupBarrier();
+        if (tid < SK_TILE && m0 + tid < p.M) {
+            let r = ((sk_mem[tid] + sk_mem[tid + 32u]) + sk_mem[tid + 64u]) + sk_mem[tid + 96u];
+            c[p.rows_off + m0 + tid] = r;
         }
     }
 }

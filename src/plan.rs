@@ -178,6 +178,10 @@ pub enum Op {
         act: Activation,
     },
     /// `dx[m,k] = Σ_n dy[m,n]·w[n,k]`: gradient of a dense layer's input.
+    /// With `act_grad = Some((y, act))` the epilogue goes on through the
+    /// activation of the layer below, whose output `y[m,k]` is: it writes
+    /// `dx[i] = (Σ_n dy·w)[i]·act'(y[i])`, what an [`Op::ActivationBackward`]
+    /// after the product would give, in the same dispatch.
     MatmulDx {
         dy: Slice,
         w: Slice,
@@ -185,8 +189,12 @@ pub enum Op {
         m: usize,
         n: usize,
         k: usize,
+        act_grad: Option<(Slice, Activation)>,
     },
     /// `dw[n,k] = Σ_m dy[m,n]·x[m,k]`: gradient of a dense layer's weight.
+    /// With `db`, the same dispatch also writes the bias gradient
+    /// `db[n] = Σ_m dy[m,n]` (what an [`Op::ColumnSum`] of `dy` would give);
+    /// `db` must lie in `dw`'s buffer (one binding writes both).
     MatmulDw {
         dy: Slice,
         x: Slice,
@@ -194,6 +202,7 @@ pub enum Op {
         m: usize,
         n: usize,
         k: usize,
+        db: Option<Slice>,
     },
     /// `y[i] = act(x[i])`.
     ActivationForward { x: Slice, y: Slice, act: Activation },
@@ -379,8 +388,22 @@ impl Op {
                 r.extend(b);
                 (r, vec![y])
             }
-            Op::MatmulDx { dy, w, dx, .. } => (vec![dy, w], vec![dx]),
-            Op::MatmulDw { dy, x, dw, .. } => (vec![dy, x], vec![dw]),
+            Op::MatmulDx {
+                dy,
+                w,
+                dx,
+                act_grad,
+                ..
+            } => {
+                let mut r = vec![dy, w];
+                r.extend(act_grad.map(|(y, _)| y));
+                (r, vec![dx])
+            }
+            Op::MatmulDw { dy, x, dw, db, .. } => {
+                let mut wr = vec![dw];
+                wr.extend(db);
+                (vec![dy, x], wr)
+            }
             Op::ActivationForward { x, y, .. } => (vec![x], vec![y]),
             Op::ActivationBackward { y, dy, dx, .. } => (vec![y, dy], vec![dx]),
             Op::ColumnSum { x, out, .. } => (vec![x], vec![out]),
@@ -473,17 +496,38 @@ impl Op {
                 need("y", y, m * n)
             }
             Op::MatmulDx {
-                dy, w, dx, m, n, k, ..
+                dy,
+                w,
+                dx,
+                m,
+                n,
+                k,
+                act_grad,
             } => {
                 need("dy", dy, m * n)?;
                 need("w", w, n * k)?;
+                if let Some((y, _)) = act_grad {
+                    need("act_grad's y", y, m * k)?;
+                }
                 need("dx", dx, m * k)
             }
             Op::MatmulDw {
-                dy, x, dw, m, n, k, ..
+                dy,
+                x,
+                dw,
+                m,
+                n,
+                k,
+                db,
             } => {
                 need("dy", dy, m * n)?;
                 need("x", x, m * k)?;
+                if let Some(db) = db {
+                    need("db", db, *n)?;
+                    if db.buffer != dw.buffer {
+                        return Err("db must lie in dw's buffer".into());
+                    }
+                }
                 need("dw", dw, n * k)
             }
             Op::ActivationForward { x, y, .. } => need("y", y, x.len),
@@ -762,8 +806,15 @@ impl Plan {
                         )));
                     }
                 }
+                // Outputs share a buffer only where one binding writes them all
+                // (MatmulDw's dw and db), and then never overlap.
+                let one_binding = matches!(op, Op::MatmulDw { .. });
+                let clash = |o: &Slice, w: &Slice| {
+                    let overlap = o.offset < w.offset + w.len && w.offset < o.offset + o.len;
+                    o.buffer == w.buffer && (!one_binding || overlap)
+                };
                 for (j, w) in writes.iter().enumerate() {
-                    if writes[..j].iter().any(|o| o.buffer == w.buffer) {
+                    if writes[..j].iter().any(|o| clash(o, w)) {
                         return Err(PlanError(format!(
                             "{}: two outputs in buffer '{}'",
                             at(),

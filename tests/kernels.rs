@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use shadergan::plan::{Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat};
+use shadergan::plan::{
+    Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat, Slice,
+};
 
 const SIZES: [usize; 5] = [1, 7, 33, 127, 300];
 const ELEMENTWISE_TOL: f64 = 1e-5;
@@ -85,7 +87,18 @@ fn matmul_dx_matches_cpu() {
         let dy = input_f32(&mut plan, "dy", &uniform(&mut r, m * n, -1.0, 1.0));
         let w = input_f32(&mut plan, "w", &uniform(&mut r, n * k, -1.0, 1.0));
         let dx = output_f32(&mut plan, "dx", m * k);
-        plan.add_phase("op", vec![Op::MatmulDx { dy, w, dx, m, n, k }]);
+        plan.add_phase(
+            "op",
+            vec![Op::MatmulDx {
+                dy,
+                w,
+                dx,
+                m,
+                n,
+                k,
+                act_grad: None,
+            }],
+        );
         let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
             return;
         };
@@ -102,13 +115,207 @@ fn matmul_dw_matches_cpu() {
         let dy = input_f32(&mut plan, "dy", &uniform(&mut r, m * n, -1.0, 1.0));
         let x = input_f32(&mut plan, "x", &uniform(&mut r, m * k, -1.0, 1.0));
         let dw = output_f32(&mut plan, "dw", n * k);
-        plan.add_phase("op", vec![Op::MatmulDw { dy, x, dw, m, n, k }]);
+        plan.add_phase(
+            "op",
+            vec![Op::MatmulDw {
+                dy,
+                x,
+                dw,
+                m,
+                n,
+                k,
+                db: None,
+            }],
+        );
         let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
             return;
         };
         let err = norm_rel_err(&read_gpu(&gpu, dw), cpu.f32s(dw));
         assert_close(err, MATMUL_TOL, &format!("matmul_dw m={m} n={n} k={k}"));
     }
+}
+
+/// `y = act(z)` for random z: a valid activation output for the derivative epilogue.
+fn activation_outputs(r: &mut rand::rngs::StdRng, len: usize, act: Activation) -> Vec<f32> {
+    let z = uniform(r, len, -3.0, 3.0);
+    z.iter()
+        .map(|&z| shadergan::cpu::kernels::activate(z, act))
+        .collect()
+}
+
+/// dw and db in one NaN-poisoned buffer (as in a network's gradient buffer),
+/// a few words apart.
+fn weight_and_bias_grads(plan: &mut Plan, dw_len: usize, db_len: usize) -> (Slice, Slice) {
+    let grads = output_f32(plan, "grads", dw_len + 5 + db_len);
+    (grads.sub(0, dw_len), grads.sub(dw_len + 5, db_len))
+}
+
+/// The derivative epilogue: one dispatch writes `dx ⊙ act'(y)`, what a
+/// product then an activation backward give (bitwise so on the CPU).
+#[test]
+fn matmul_dx_with_activation_gradient_matches_cpu() {
+    let mut r = rng(40);
+    for (case, (m, n, k)) in matmul_shapes().into_iter().enumerate() {
+        let act = ACTIVATIONS[case % ACTIVATIONS.len()];
+        let mut plan = Plan::default();
+        let dy = input_f32(&mut plan, "dy", &uniform(&mut r, m * n, -1.0, 1.0));
+        let w = input_f32(&mut plan, "w", &uniform(&mut r, n * k, -1.0, 1.0));
+        let y = input_f32(&mut plan, "y", &activation_outputs(&mut r, m * k, act));
+        let dz = output_f32(&mut plan, "dz", m * k);
+        let (dx, dz_ref) = (
+            output_f32(&mut plan, "dx", m * k),
+            output_f32(&mut plan, "dz_ref", m * k),
+        );
+        plan.add_phase(
+            "op",
+            vec![Op::MatmulDx {
+                dy,
+                w,
+                dx: dz,
+                m,
+                n,
+                k,
+                act_grad: Some((y, act)),
+            }],
+        );
+        plan.add_phase(
+            "unfused",
+            vec![
+                Op::MatmulDx {
+                    dy,
+                    w,
+                    dx,
+                    m,
+                    n,
+                    k,
+                    act_grad: None,
+                },
+                Op::ActivationBackward {
+                    y,
+                    dy: dx,
+                    dx: dz_ref,
+                    act,
+                },
+            ],
+        );
+        let mut cpu = shadergan::cpu::CpuPlan::new(plan.clone()).expect("valid plan");
+        cpu.run(&["op", "unfused"]).expect("cpu run");
+        let what = format!("matmul_dx·{}' m={m} n={n} k={k}", act.name());
+        assert!(
+            cpu.f32s(dz)
+                .iter()
+                .map(|v| v.to_bits())
+                .eq(cpu.f32s(dz_ref).iter().map(|v| v.to_bits())),
+            "{what}: the CPU's fused op is not bitwise the unfused pair"
+        );
+        let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
+            return;
+        };
+        let want = cpu.f32s(dz).to_vec();
+        if want.iter().all(|v| *v == 0.0) {
+            // relu' of a single non-positive output: nothing to compare relatively.
+            assert!(read_gpu(&gpu, dz).iter().all(|v| *v == 0.0), "{what}");
+            continue;
+        }
+        assert_close(norm_rel_err(&read_gpu(&gpu, dz), &want), MATMUL_TOL, &what);
+    }
+}
+
+/// The bias-gradient output: the weight-gradient dispatch also writes
+/// `db = Σ_m dy[m, :]`, what a column sum gives (bitwise so on the CPU).
+#[test]
+fn matmul_dw_with_bias_gradient_matches_cpu() {
+    use shadergan::gpu::lowering::matmul_entry;
+    let mut r = rng(41);
+    let mut entries = std::collections::BTreeSet::new();
+    let mut shapes = matmul_shapes();
+    // A long batch (K of the product) over a small layer takes the split-K kernel.
+    shapes.extend([(300, 33, 7), (1001, 1, 65)]);
+    for (m, n, k) in shapes {
+        entries.insert(matmul_entry(n, k, m).0);
+        let mut plan = Plan::default();
+        let dy = input_f32(&mut plan, "dy", &uniform(&mut r, m * n, -1.0, 1.0));
+        let x = input_f32(&mut plan, "x", &uniform(&mut r, m * k, -1.0, 1.0));
+        let (dw, db) = weight_and_bias_grads(&mut plan, n * k, n);
+        let db_ref = output_f32(&mut plan, "db_ref", n);
+        plan.add_phase(
+            "op",
+            vec![Op::MatmulDw {
+                dy,
+                x,
+                dw,
+                m,
+                n,
+                k,
+                db: Some(db),
+            }],
+        );
+        plan.add_phase(
+            "column_sum",
+            vec![Op::ColumnSum {
+                x: dy,
+                out: db_ref,
+                rows: m,
+                cols: n,
+            }],
+        );
+        let mut cpu = shadergan::cpu::CpuPlan::new(plan.clone()).expect("valid plan");
+        cpu.run(&["op", "column_sum"]).expect("cpu run");
+        let what = format!("matmul_dw+db m={m} n={n} k={k}");
+        assert_eq!(
+            cpu.f32s(db),
+            cpu.f32s(db_ref),
+            "{what}: CPU db is not the column sum"
+        );
+        let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
+            return;
+        };
+        assert_close(
+            norm_rel_err(&read_gpu(&gpu, dw), cpu.f32s(dw)),
+            MATMUL_TOL,
+            &what,
+        );
+        assert_close(
+            norm_rel_err(&read_gpu(&gpu, db), cpu.f32s(db)),
+            MATMUL_TOL,
+            &what,
+        );
+    }
+    assert!(entries.contains("matmul_bias_act_splitk") && entries.contains("matmul_bias_act"));
+}
+
+/// db must share dw's buffer (one binding writes both), and may not overlap it.
+#[test]
+fn matmul_dw_bias_gradient_outside_dw_buffer_or_overlapping_is_rejected() {
+    let (m, n, k) = (5, 3, 4);
+    let build = |split: bool, overlap: bool| {
+        let mut plan = Plan::default();
+        let dy = plan.f32_buffer("dy", m * n);
+        let x = plan.f32_buffer("x", m * k);
+        let grads = plan.f32_buffer("grads", n * k + n);
+        let dw = grads.sub(0, n * k);
+        let db = if split {
+            plan.f32_buffer("db", n)
+        } else {
+            grads.sub(if overlap { n * k - 1 } else { n * k }, n)
+        };
+        let op = Op::MatmulDw {
+            dy,
+            x,
+            dw,
+            m,
+            n,
+            k,
+            db: Some(db),
+        };
+        plan.add_phase("op", vec![op]);
+        plan.validate()
+    };
+    assert!(build(false, false).is_ok());
+    let err = build(true, false).unwrap_err().to_string();
+    assert!(err.contains("db must lie in dw's buffer"), "{err}");
+    let err = build(false, true).unwrap_err().to_string();
+    assert!(err.contains("two outputs"), "{err}");
 }
 
 /// Lengths for elementwise kernels: the awkward sizes plus one spanning many workgroups.
@@ -716,7 +923,17 @@ fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
     assert_eq!(matmul_entry(n, n2, batch).0, "matmul_bias_act_128");
     let dy = input_f32(&mut plan, "dy", &uniform(&mut r, batch * n, -1.0, 1.0));
     let x2 = input_f32(&mut plan, "x2", &uniform(&mut r, batch * n2, -1.0, 1.0));
-    let dw = output_f32(&mut plan, "dw", n * n2);
+    let (dw, db) = weight_and_bias_grads(&mut plan, n * n2, n);
+    // An input gradient dz = (dy2·w2) ⊙ tanh'(y2) with an m×n2 output.
+    assert_eq!(matmul_entry(m, n2, k).0, "matmul_bias_act_128");
+    let dy2 = input_f32(&mut plan, "dy2", &uniform(&mut r, m * k, -1.0, 1.0));
+    let w2 = input_f32(&mut plan, "w2", &uniform(&mut r, k * n2, -1.0, 1.0));
+    let y2 = input_f32(
+        &mut plan,
+        "y2",
+        &activation_outputs(&mut r, m * n2, Activation::Tanh),
+    );
+    let dz = output_f32(&mut plan, "dz", m * n2);
     plan.add_phase(
         "op",
         vec![
@@ -737,6 +954,16 @@ fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
                 m: batch,
                 n,
                 k: n2,
+                db: Some(db),
+            },
+            Op::MatmulDx {
+                dy: dy2,
+                w: w2,
+                dx: dz,
+                m,
+                n: k,
+                k: n2,
+                act_grad: Some((y2, Activation::Tanh)),
             },
         ],
     );
@@ -750,6 +977,14 @@ fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
         err,
         MATMUL_TOL,
         &format!("matmul_dw via the 128 tile {n}×{n2}, K={batch}"),
+    );
+    let err = norm_rel_err(&read_gpu(&gpu, db), cpu.f32s(db));
+    assert_close(err, MATMUL_TOL, &format!("db via the 128 tile, K={batch}"));
+    let err = norm_rel_err(&read_gpu(&gpu, dz), cpu.f32s(dz));
+    assert_close(
+        err,
+        MATMUL_TOL,
+        &format!("dx·tanh' via the 128 tile {m}×{n2}"),
     );
 }
 
@@ -780,6 +1015,16 @@ fn small_outputs_over_long_k_take_the_split_k_kernel_and_match_cpu() {
         let dy = input_f32(&mut plan, "dy", &uniform(&mut r, dm * dn, -1.0, 1.0));
         let w2 = input_f32(&mut plan, "w2", &uniform(&mut r, dn * dk, -1.0, 1.0));
         let dx = output_f32(&mut plan, "dx", dm * dk);
+        let act_grad = (case % 2 == 1).then(|| {
+            let y2 = activation_outputs(&mut r, dm * dk, act);
+            (input_f32(&mut plan, "y2", &y2), act)
+        });
+        // dw = dy3ᵀ·x3 with a small n'×k' output over a long batch m' = k.
+        let (wm, wn, wk) = (k, n, m);
+        assert_eq!(matmul_entry(wn, wk, wm).0, "matmul_bias_act_splitk");
+        let dy3 = input_f32(&mut plan, "dy3", &uniform(&mut r, wm * wn, -1.0, 1.0));
+        let x3 = input_f32(&mut plan, "x3", &uniform(&mut r, wm * wk, -1.0, 1.0));
+        let (dw, db) = weight_and_bias_grads(&mut plan, wn * wk, wn);
         plan.add_phase(
             "op",
             vec![
@@ -800,6 +1045,16 @@ fn small_outputs_over_long_k_take_the_split_k_kernel_and_match_cpu() {
                     m: dm,
                     n: dn,
                     k: dk,
+                    act_grad,
+                },
+                Op::MatmulDw {
+                    dy: dy3,
+                    x: x3,
+                    dw,
+                    m: wm,
+                    n: wn,
+                    k: wk,
+                    db: Some(db),
                 },
             ],
         );
@@ -815,8 +1070,20 @@ fn small_outputs_over_long_k_take_the_split_k_kernel_and_match_cpu() {
                 &format!("splitk {m}×{n}×{k} {}", act.name()),
             );
         }
-        let err = norm_rel_err(&read_gpu(&gpu, dx), cpu.f32s(dx));
-        assert_close(err, MATMUL_TOL, &format!("splitk dx {dm}×{dk} over {dn}"));
+        let want = cpu.f32s(dx).to_vec();
+        if want.iter().any(|v| *v != 0.0) {
+            let err = norm_rel_err(&read_gpu(&gpu, dx), &want);
+            let with = act_grad.map_or("", |(_, a)| a.name());
+            assert_close(
+                err,
+                MATMUL_TOL,
+                &format!("splitk dx {dm}×{dk} over {dn} {with}"),
+            );
+        }
+        let err = norm_rel_err(&read_gpu(&gpu, dw), cpu.f32s(dw));
+        assert_close(err, MATMUL_TOL, &format!("splitk dw {wn}×{wk} over {wm}"));
+        let err = norm_rel_err(&read_gpu(&gpu, db), cpu.f32s(db));
+        assert_close(err, MATMUL_TOL, &format!("splitk db over {wm}"));
     }
 }
 

@@ -125,7 +125,18 @@ pub fn matmul_dw(name: &str, m: usize, n: usize, k: usize) -> Case {
     let dy = plan.buffer("dy", Elem::F32, m * n, Init::F32(random(m * n, 4)));
     let x = plan.buffer("x", Elem::F32, m * k, Init::F32(random(m * k, 5)));
     let dw = plan.f32_buffer("dw", n * k);
-    plan.add_phase("op", vec![Op::MatmulDw { dy, x, dw, m, n, k }]);
+    plan.add_phase(
+        "op",
+        vec![Op::MatmulDw {
+            dy,
+            x,
+            dw,
+            m,
+            n,
+            k,
+            db: None,
+        }],
+    );
     Case {
         group: "matmul",
         name: format!("matmul {name}"),

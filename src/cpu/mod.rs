@@ -139,9 +139,16 @@ impl CpuPlan {
                 m,
                 n,
                 k: kd,
+                act_grad,
             } => {
+                // The fused epilogue composes the two reference kernels, so the
+                // result is bitwise that of a product then an activation backward.
                 let mut out = self.take(dx);
                 k::matmul_dx(self.f32s(dy), self.f32s(w), &mut out[range(dx)], m, n, kd);
+                if let Some((y, act)) = act_grad {
+                    let product = out[range(dx)].to_vec();
+                    k::activation_backward(self.f32s(y), &product, &mut out[range(dx)], act);
+                }
                 self.put(dx, out);
             }
             Op::MatmulDw {
@@ -151,9 +158,14 @@ impl CpuPlan {
                 m,
                 n,
                 k: kd,
+                db,
             } => {
+                // dw and db share a buffer (checked by the plan): one take serves both.
                 let mut out = self.take(dw);
                 k::matmul_dw(self.f32s(dy), self.f32s(x), &mut out[range(dw)], m, n, kd);
+                if let Some(db) = db {
+                    k::column_sum(self.f32s(dy), &mut out[range(db)], m, n);
+                }
                 self.put(dw, out);
             }
             Op::ActivationForward { x, y, act } => {

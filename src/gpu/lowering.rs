@@ -3,7 +3,7 @@
 //! and the workgroup grid. This is the one place that knows the binding
 //! layout of every WGSL file (documented at the top of each file).
 
-use crate::plan::{Op, RowFormat, Slice};
+use crate::plan::{Activation, Op, RowFormat, Slice};
 use crate::shaders::Shader;
 
 /// Workgroup size of the one-dimensional kernels.
@@ -86,17 +86,47 @@ struct Operand {
     cs: usize,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What `matmul.wgsl`'s epilogue does with an accumulated value `v` at (row, col).
+enum Epilogue {
+    /// `act(v)`.
+    Act(Activation),
+    /// `act(v + bias[col])`.
+    BiasAct(Slice, Activation),
+    /// `v·act'(y[row, col])`, `y` the activation's output.
+    ActGrad(Slice, Activation),
+}
+
+impl Epilogue {
+    fn forward(bias: Option<Slice>, act: Activation) -> Epilogue {
+        bias.map_or(Epilogue::Act(act), |b| Epilogue::BiasAct(b, act))
+    }
+
+    /// (mode word, aux slice, activation) as matmul.wgsl's Params hold them.
+    fn words(&self) -> (u32, Option<Slice>, Activation) {
+        match *self {
+            Epilogue::Act(act) => (0, None, act),
+            Epilogue::BiasAct(b, act) => (1, Some(b), act),
+            Epilogue::ActGrad(y, act) => (2, Some(y), act),
+        }
+    }
+}
+
+/// The output of a matmul launch: `c`, and the slice `row_sums` (in `c`'s
+/// buffer) that gets `Σ_k A(m, k)` per row of C, when given.
+struct MatmulOut {
+    c: Slice,
+    row_sums: Option<Slice>,
+}
+
 fn matmul_call(
     a: Operand,
     b: Operand,
-    bias: Option<Slice>,
-    c: Slice,
-    m: usize,
-    n: usize,
-    k: usize,
-    act: crate::plan::Activation,
+    epilogue: Epilogue,
+    out: MatmulOut,
+    [m, n, k]: [usize; 3],
 ) -> KernelCall {
+    let (mode, aux, act) = epilogue.words();
+    let c = out.c;
     let params = vec![
         w(m),
         w(n),
@@ -108,10 +138,12 @@ fn matmul_call(
         w(b.rs),
         w(b.cs),
         w(c.offset),
-        w(bias.map_or(0, |s| s.offset)),
-        u32::from(bias.is_some()),
+        w(aux.map_or(0, |s| s.offset)),
+        mode,
         act.id(),
         f(act.slope()),
+        u32::from(out.row_sums.is_some()),
+        w(out.row_sums.map_or(0, |s| s.offset)),
     ];
     let (entry, tile) = matmul_entry(m, n, k);
     KernelCall {
@@ -119,11 +151,11 @@ fn matmul_call(
         entry,
         uniform_binding: 0,
         params: padded(params),
-        // Without a bias, binding 3 still needs a buffer: B's is never read.
+        // Without an aux operand, binding 3 still needs a buffer: B's is never read.
         storage: vec![
             (1, a.slice),
             (2, b.slice),
-            (3, bias.unwrap_or(b.slice)),
+            (3, aux.unwrap_or(b.slice)),
             (4, c),
         ],
         workgroups: [w(n).div_ceil(tile).max(1), w(m).div_ceil(tile).max(1), 1],
@@ -132,7 +164,6 @@ fn matmul_call(
 
 /// The kernel launch that executes `op`.
 pub fn lower(op: &Op) -> KernelCall {
-    use crate::plan::Activation;
     match *op {
         Op::MatmulBiasAct {
             x,
@@ -154,14 +185,15 @@ pub fn lower(op: &Op) -> KernelCall {
                 rs: 1,
                 cs: k,
             },
-            b,
-            y,
-            m,
-            n,
-            k,
-            act,
+            Epilogue::forward(b, act),
+            MatmulOut {
+                c: y,
+                row_sums: None,
+            },
+            [m, n, k],
         ),
-        // dx[m,k] = Σ_n dy[m,n]·w[n,k]: C = dx (M=m, N=k), inner dim n.
+        // dx[m,k] = Σ_n dy[m,n]·w[n,k]: C = dx (M=m, N=k), inner dim n;
+        // the act_grad epilogue reads y[m,k] laid out as C.
         Op::MatmulDx {
             dy,
             w: wt,
@@ -169,6 +201,7 @@ pub fn lower(op: &Op) -> KernelCall {
             m,
             n,
             k,
+            act_grad,
         } => matmul_call(
             Operand {
                 slice: dy,
@@ -180,15 +213,26 @@ pub fn lower(op: &Op) -> KernelCall {
                 rs: k,
                 cs: 1,
             },
-            None,
-            dx,
-            m,
-            k,
-            n,
-            Activation::Identity,
+            act_grad.map_or(Epilogue::Act(Activation::Identity), |(y, act)| {
+                Epilogue::ActGrad(y, act)
+            }),
+            MatmulOut {
+                c: dx,
+                row_sums: None,
+            },
+            [m, k, n],
         ),
-        // dw[n,k] = Σ_m dy[m,n]·x[m,k]: C = dw (M=n, N=k), inner dim m.
-        Op::MatmulDw { dy, x, dw, m, n, k } => matmul_call(
+        // dw[n,k] = Σ_m dy[m,n]·x[m,k]: C = dw (M=n, N=k), inner dim m; A(i, j) =
+        // dy[j, i], so C's row sums of A are db[i] = Σ_j dy[j, i].
+        Op::MatmulDw {
+            dy,
+            x,
+            dw,
+            m,
+            n,
+            k,
+            db,
+        } => matmul_call(
             Operand {
                 slice: dy,
                 rs: 1,
@@ -199,12 +243,12 @@ pub fn lower(op: &Op) -> KernelCall {
                 rs: k,
                 cs: 1,
             },
-            None,
-            dw,
-            n,
-            k,
-            m,
-            Activation::Identity,
+            Epilogue::Act(Activation::Identity),
+            MatmulOut {
+                c: dw,
+                row_sums: db,
+            },
+            [n, k, m],
         ),
         Op::ActivationForward { x, y, act } => KernelCall {
             shader: Shader::Activation,

@@ -395,31 +395,34 @@ pub fn backward_with_dropout(
     let mlp = &net.mlp;
     let last = mlp.layers.len() - 1;
     let mut ops = Vec::new();
+    // Whether the layer above already wrote this layer's dz (its input-gradient
+    // matmul ran the activation's derivative in its epilogue).
+    let mut dz_written = false;
     for l in (0..=last).rev() {
         let layer = mlp.layers[l];
         let len = rows * layer.outputs;
-        let a_l = if l == last {
-            y
-        } else {
-            ws.output(mlp, l, rows)
-        };
-        let da = if l == last {
-            dy
-        } else {
-            ws.output_grads[l].sub(0, len)
-        };
         let dz = match ws.preact_grads[l] {
+            Some(buf) if dz_written => buf.sub(0, len),
             Some(buf) => {
                 let dz = buf.sub(0, len);
                 ops.push(Op::ActivationBackward {
-                    y: a_l,
-                    dy: da,
+                    y: if l == last {
+                        y
+                    } else {
+                        ws.output(mlp, l, rows)
+                    },
+                    dy: if l == last {
+                        dy
+                    } else {
+                        ws.output_grads[l].sub(0, len)
+                    },
                     dx: dz,
                     act: layer.act,
                 });
                 dz
             }
-            None => da,
+            None if l == last => dy,
+            None => ws.output_grads[l].sub(0, len),
         };
         let input = if l == 0 {
             x
@@ -434,40 +437,68 @@ pub fn backward_with_dropout(
                 m: rows,
                 n: layer.outputs,
                 k: layer.inputs,
-            });
-            ops.push(Op::ColumnSum {
-                x: dz,
-                out: net.bias_grad(l),
-                rows,
-                cols: layer.outputs,
+                db: Some(net.bias_grad(l)),
             });
         }
-        let dx = if l > 0 {
-            Some(ws.output_grads[l - 1].sub(0, rows * layer.inputs))
-        } else {
-            targets.input_grad
-        };
-        if let Some(dx) = dx {
-            // Through a dropped hidden output: the gradient with respect to the
-            // dropped values, then the same mask.
-            let through = dropout.filter(|_| l > 0).map(|d| {
-                let grad = ws.dropped[l - 1].1.sub(0, rows * layer.inputs);
-                (grad, d.op(l - 1, grad, dx))
-            });
+        dz_written = false;
+        if l > 0 {
+            let (dx_op, written) = hidden_input_grad(net, ws, l, dz, rows, dropout);
+            ops.extend(dx_op);
+            dz_written = written;
+        } else if let Some(dx) = targets.input_grad {
             ops.push(Op::MatmulDx {
                 dy: dz,
-                w: net.weight(l),
-                dx: through.as_ref().map_or(dx, |(grad, _)| *grad),
+                w: net.weight(0),
+                dx,
                 m: rows,
                 n: layer.outputs,
                 k: layer.inputs,
+                act_grad: None,
             });
-            if let Some((_, mask)) = through {
-                ops.push(mask);
-            }
         }
     }
     ops
+}
+
+/// The ops that carry layer `l`'s `dz` down to layer `l − 1`, and whether they
+/// wrote that layer's `dz` (its activation's derivative fused into the matmul)
+/// rather than its `da`. Through a dropped hidden output: the gradient with
+/// respect to the dropped values, then the same mask, then (in the layer's
+/// own step) the activation backward.
+fn hidden_input_grad(
+    net: &NetworkBuffers,
+    ws: &Workspace,
+    l: usize,
+    dz: Slice,
+    rows: usize,
+    dropout: Option<&Dropout>,
+) -> (Vec<Op>, bool) {
+    let mlp = &net.mlp;
+    let layer = mlp.layers[l];
+    let below = l - 1;
+    let len = rows * layer.inputs;
+    let matmul = |dx: Slice, act_grad| Op::MatmulDx {
+        dy: dz,
+        w: net.weight(l),
+        dx,
+        m: rows,
+        n: layer.outputs,
+        k: layer.inputs,
+        act_grad,
+    };
+    let da = ws.output_grads[below].sub(0, len);
+    if let Some(d) = dropout {
+        let grad = ws.dropped[below].1.sub(0, len);
+        return (vec![matmul(grad, None), d.op(below, grad, da)], false);
+    }
+    match ws.preact_grads[below] {
+        Some(buf) => {
+            let y = ws.output(mlp, below, rows);
+            let act = mlp.layers[below].act;
+            (vec![matmul(buf.sub(0, len), Some((y, act)))], true)
+        }
+        None => (vec![matmul(da, None)], false),
+    }
 }
 
 #[cfg(test)]
