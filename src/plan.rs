@@ -300,6 +300,21 @@ pub enum Op {
     Fill { dst: Slice, value: f32 },
     /// `counter[0] += 1` (u32).
     Increment { counter: Slice },
+    /// A whole dense network forward in one launch: for each layer `l`,
+    /// `a_l[r,j] = act_l(Σ_k a_{l−1}[r,k]·W_l[j,k] + b_l[j])` with `a_{−1} = x`,
+    /// every `a_l` written to `outputs[l]` (rows × `layers[l].outputs`). The
+    /// same numbers as one [`Op::MatmulBiasAct`] per layer; the hidden
+    /// activations stay in workgroup memory between layers, so every hidden
+    /// width must be at most [`MLP_FUSED_MAX_HIDDEN`] and there are at most
+    /// [`MLP_FUSED_MAX_LAYERS`] layers.
+    MlpForward {
+        x: Slice,
+        /// The network's flat parameter buffer; the layers' offsets are into it.
+        params: Slice,
+        layers: Vec<FusedLayer>,
+        outputs: Vec<Slice>,
+        rows: usize,
+    },
 }
 
 impl Op {
@@ -326,6 +341,7 @@ impl Op {
             Op::GatherRows { .. } => "gather_rows",
             Op::Fill { .. } => "fill",
             Op::Increment { .. } => "increment",
+            Op::MlpForward { .. } => "mlp_forward",
         }
     }
 
@@ -384,6 +400,12 @@ impl Op {
             } => (vec![src, indices], vec![dst]),
             Op::Fill { dst, .. } => (vec![], vec![dst]),
             Op::Increment { counter } => (vec![], vec![counter]),
+            Op::MlpForward {
+                x,
+                params,
+                ref outputs,
+                ..
+            } => (vec![x, params], outputs.clone()),
         }
     }
 
@@ -529,8 +551,97 @@ impl Op {
             } => need("dst", dst, indices.len * cols),
             Op::Fill { .. } => Ok(()),
             Op::Increment { counter } => need("counter", counter, 1),
+            Op::MlpForward {
+                x,
+                params,
+                layers,
+                outputs,
+                rows,
+            } => check_fused_mlp(x, params, layers, outputs, *rows),
         }
     }
+}
+
+/// The widest hidden layer [`Op::MlpForward`] takes: a workgroup keeps
+/// [`MLP_FUSED_ROWS`] rows of this many activations (8 KiB, half of WebGPU's
+/// default 16 KiB of workgroup storage), one column per thread of 256.
+pub const MLP_FUSED_MAX_HIDDEN: usize = 256;
+/// Rows of the batch each workgroup of `mlp_forward.wgsl` owns.
+pub const MLP_FUSED_ROWS: usize = 8;
+/// The most layers [`Op::MlpForward`] takes: x, the parameters and one output
+/// per layer are 8 storage bindings, WebGPU's default per-stage limit.
+pub const MLP_FUSED_MAX_LAYERS: usize = 6;
+
+/// One dense layer of an [`Op::MlpForward`]: `W[outputs, inputs]` at word
+/// `weight` of the parameter buffer, `b[outputs]` at word `bias`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FusedLayer {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub act: Activation,
+    pub weight: usize,
+    pub bias: usize,
+}
+
+/// The shape checks of [`Op::MlpForward`]: a chain of layers that fits the
+/// kernel, parameters inside `params`, and one output of the right size per layer.
+fn check_fused_mlp(
+    x: &Slice,
+    params: &Slice,
+    layers: &[FusedLayer],
+    outputs: &[Slice],
+    rows: usize,
+) -> Result<(), String> {
+    if layers.is_empty() || layers.len() > MLP_FUSED_MAX_LAYERS {
+        return Err(format!(
+            "{} layers; the fused forward takes 1 to {MLP_FUSED_MAX_LAYERS}",
+            layers.len()
+        ));
+    }
+    if outputs.len() != layers.len() {
+        return Err(format!(
+            "{} outputs for {} layers",
+            outputs.len(),
+            layers.len()
+        ));
+    }
+    if x.len != rows * layers[0].inputs {
+        return Err(format!(
+            "x has {} elements, expected {}",
+            x.len,
+            rows * layers[0].inputs
+        ));
+    }
+    let last = layers.len() - 1;
+    for (l, (layer, out)) in layers.iter().zip(outputs).enumerate() {
+        if l > 0 && layer.inputs != layers[l - 1].outputs {
+            return Err(format!(
+                "layer {l} takes {} inputs but layer {} gives {}",
+                layer.inputs,
+                l - 1,
+                layers[l - 1].outputs
+            ));
+        }
+        if l < last && layer.outputs > MLP_FUSED_MAX_HIDDEN {
+            return Err(format!(
+                "hidden layer {l} is {} wide; the fused forward keeps at most {MLP_FUSED_MAX_HIDDEN}",
+                layer.outputs
+            ));
+        }
+        let inside = |at: usize, len: usize| at + len <= params.len;
+        if !inside(layer.weight, layer.inputs * layer.outputs) || !inside(layer.bias, layer.outputs)
+        {
+            return Err(format!("layer {l}'s parameters lie outside params"));
+        }
+        if out.len != rows * layer.outputs {
+            return Err(format!(
+                "output {l} has {} elements, expected {}",
+                out.len,
+                rows * layer.outputs
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A named list of ops: one D update, one G update, one sampling pass...
