@@ -4,7 +4,8 @@
 //   a_l[r, j] = act_l( Σ_k a_{l−1}[r, k] · W_l[j, k] + b_l[j] )   r < rows, j < outputs_l
 // act ids as in activation.wgsl: 0 identity, 1 relu, 2 leaky_relu(slope),
 // 3 tanh, 4 sigmoid (the definitions are repeated: WGSL has no includes).
-// The same sums as one matmul_bias_act per layer, in k order.
+// The same numbers as one matmul_bias_act per layer; each output is accumulated
+// in k order, so the last bits can differ from the tiled matmul kernels.
 //
 // Buffers (f32, element offsets in the uniform)
 //   binding 0  uniform Params: rows, layer count, x offset, then per layer
