@@ -340,6 +340,21 @@ pub enum Op {
         loss_scale: f32,
         prob_means: Option<ProbMeans>,
     },
+    /// A whole dense network forward in one launch: for each layer `l`,
+    /// `a_l[r,j] = act_l(Σ_k a_{l−1}[r,k]·W_l[j,k] + b_l[j])` with `a_{−1} = x`,
+    /// every `a_l` written to `outputs[l]` (rows × `layers[l].outputs`). The
+    /// same numbers as one [`Op::MatmulBiasAct`] per layer; the hidden
+    /// activations stay in workgroup memory between layers, so every hidden
+    /// width must be at most [`MLP_FUSED_MAX_HIDDEN`] and there are at most
+    /// [`MLP_FUSED_MAX_LAYERS`] layers.
+    MlpForward {
+        x: Slice,
+        /// The network's flat parameter buffer; the layers' offsets are into it.
+        params: Slice,
+        layers: Vec<FusedLayer>,
+        outputs: Vec<Slice>,
+        rows: usize,
+    },
 }
 
 /// Where [`Op::BceMeans`] puts the mean of σ(z) over the first `split` rows
@@ -377,6 +392,7 @@ impl Op {
             Op::Increment { .. } => "increment",
             Op::DrawBatch { .. } => "draw_batch",
             Op::BceMeans { .. } => "bce_means",
+            Op::MlpForward { .. } => "mlp_forward",
         }
     }
 
@@ -465,6 +481,12 @@ impl Op {
                 stats,
                 ..
             } => (vec![logits, targets], vec![loss, grad, stats]),
+            Op::MlpForward {
+                x,
+                params,
+                ref outputs,
+                ..
+            } => (vec![x, params], outputs.clone()),
         }
     }
 
@@ -672,6 +694,13 @@ impl Op {
                 need("grad", grad, logits.len)?;
                 check_bce_slots(stats, *loss_slot, prob_means, logits.len)
             }
+            Op::MlpForward {
+                x,
+                params,
+                layers,
+                outputs,
+                rows,
+            } => check_fused_mlp(x, params, layers, outputs, *rows),
         }
     }
 }
@@ -694,6 +723,88 @@ fn check_bce_slots(
         Some(s) => Err(format!("stat slot {s} is outside the {} stats", stats.len)),
         None => Ok(()),
     }
+}
+
+/// The widest hidden layer [`Op::MlpForward`] takes: a workgroup keeps
+/// [`MLP_FUSED_ROWS`] rows of this many activations (8 KiB, half of WebGPU's
+/// default 16 KiB of workgroup storage), one column per thread of 256.
+pub const MLP_FUSED_MAX_HIDDEN: usize = 256;
+/// Rows of the batch each workgroup of `mlp_forward.wgsl` owns.
+pub const MLP_FUSED_ROWS: usize = 8;
+/// The most layers [`Op::MlpForward`] takes: x, the parameters and one output
+/// per layer are 8 storage bindings, WebGPU's default per-stage limit.
+pub const MLP_FUSED_MAX_LAYERS: usize = 6;
+
+/// One dense layer of an [`Op::MlpForward`]: `W[outputs, inputs]` at word
+/// `weight` of the parameter buffer, `b[outputs]` at word `bias`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FusedLayer {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub act: Activation,
+    pub weight: usize,
+    pub bias: usize,
+}
+
+/// The shape checks of [`Op::MlpForward`]: a chain of layers that fits the
+/// kernel, parameters inside `params`, and one output of the right size per layer.
+fn check_fused_mlp(
+    x: &Slice,
+    params: &Slice,
+    layers: &[FusedLayer],
+    outputs: &[Slice],
+    rows: usize,
+) -> Result<(), String> {
+    if layers.is_empty() || layers.len() > MLP_FUSED_MAX_LAYERS {
+        return Err(format!(
+            "{} layers; the fused forward takes 1 to {MLP_FUSED_MAX_LAYERS}",
+            layers.len()
+        ));
+    }
+    if outputs.len() != layers.len() {
+        return Err(format!(
+            "{} outputs for {} layers",
+            outputs.len(),
+            layers.len()
+        ));
+    }
+    if x.len != rows * layers[0].inputs {
+        return Err(format!(
+            "x has {} elements, expected {}",
+            x.len,
+            rows * layers[0].inputs
+        ));
+    }
+    let last = layers.len() - 1;
+    for (l, (layer, out)) in layers.iter().zip(outputs).enumerate() {
+        if l > 0 && layer.inputs != layers[l - 1].outputs {
+            return Err(format!(
+                "layer {l} takes {} inputs but layer {} gives {}",
+                layer.inputs,
+                l - 1,
+                layers[l - 1].outputs
+            ));
+        }
+        if l < last && layer.outputs > MLP_FUSED_MAX_HIDDEN {
+            return Err(format!(
+                "hidden layer {l} is {} wide; the fused forward keeps at most {MLP_FUSED_MAX_HIDDEN}",
+                layer.outputs
+            ));
+        }
+        let inside = |at: usize, len: usize| at + len <= params.len;
+        if !inside(layer.weight, layer.inputs * layer.outputs) || !inside(layer.bias, layer.outputs)
+        {
+            return Err(format!("layer {l}'s parameters lie outside params"));
+        }
+        if out.len != rows * layer.outputs {
+            return Err(format!(
+                "output {l} has {} elements, expected {}",
+                out.len,
+                rows * layer.outputs
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A named list of ops: one D update, one G update, one sampling pass...

@@ -16,10 +16,11 @@ pub enum Shader {
     Gather,
     Fill,
     Counter,
+    MlpForward,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
@@ -31,6 +32,7 @@ impl Shader {
         Shader::Gather,
         Shader::Fill,
         Shader::Counter,
+        Shader::MlpForward,
     ];
 
     /// The file name under `shaders/`.
@@ -47,6 +49,7 @@ impl Shader {
             Shader::Gather => "gather.wgsl",
             Shader::Fill => "fill.wgsl",
             Shader::Counter => "counter.wgsl",
+            Shader::MlpForward => "mlp_forward.wgsl",
         }
     }
 
@@ -63,6 +66,7 @@ impl Shader {
             Shader::Gather => include_str!("../shaders/gather.wgsl"),
             Shader::Fill => include_str!("../shaders/fill.wgsl"),
             Shader::Counter => include_str!("../shaders/counter.wgsl"),
+            Shader::MlpForward => include_str!("../shaders/mlp_forward.wgsl"),
         }
     }
 }

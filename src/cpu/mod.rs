@@ -364,6 +364,42 @@ impl CpuPlan {
                     self.bce_prob_means(op);
                 }
             }
+            Op::MlpForward {
+                x,
+                params,
+                ref layers,
+                ref outputs,
+                rows,
+            } => self.mlp_forward(x, params, layers, outputs, rows),
+        }
+    }
+
+    /// The fused MLP forward, layer by layer with the reference dense layer:
+    /// bit for bit what one [`Op::MatmulBiasAct`] per layer computes.
+    fn mlp_forward(
+        &mut self,
+        x: Slice,
+        params: Slice,
+        layers: &[crate::plan::FusedLayer],
+        outputs: &[Slice],
+        rows: usize,
+    ) {
+        let mut input = x;
+        for (layer, &y) in layers.iter().zip(outputs) {
+            let mut out = self.take(y);
+            let p = self.f32s(params);
+            kernels::matmul_bias_act(
+                self.f32s(input),
+                &p[layer.weight..layer.weight + layer.inputs * layer.outputs],
+                Some(&p[layer.bias..layer.bias + layer.outputs]),
+                &mut out[y.offset..y.offset + y.len],
+                rows,
+                layer.outputs,
+                layer.inputs,
+                layer.act,
+            );
+            self.put(y, out);
+            input = y;
         }
     }
 

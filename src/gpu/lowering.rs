@@ -3,7 +3,9 @@
 //! and the workgroup grid. This is the one place that knows the binding
 //! layout of every WGSL file (documented at the top of each file).
 
-use crate::plan::{Activation, Op, RowFormat, Slice};
+use crate::plan::{
+    Activation, FusedLayer, MLP_FUSED_MAX_LAYERS, MLP_FUSED_ROWS, Op, RowFormat, Slice,
+};
 use crate::shaders::Shader;
 
 /// Workgroup size of the one-dimensional kernels.
@@ -475,6 +477,54 @@ pub fn lower(op: &Op) -> KernelCall {
         },
         Op::DrawBatch { .. } => draw_batch_call(op),
         Op::BceMeans { .. } => bce_means_call(op),
+        Op::MlpForward {
+            x,
+            params,
+            ref layers,
+            ref outputs,
+            rows,
+        } => mlp_forward_call(x, params, layers, outputs, rows),
+    }
+}
+
+/// `mlp_forward.wgsl`: a 4-word header, then 8 words per layer for
+/// [`MLP_FUSED_MAX_LAYERS`] layers; bindings 3.. take the layers' outputs, the
+/// unused ones the last output's buffer (bound, never written).
+fn mlp_forward_call(
+    x: Slice,
+    params: Slice,
+    layers: &[FusedLayer],
+    outputs: &[Slice],
+    rows: usize,
+) -> KernelCall {
+    let mut words = vec![w(rows), w(layers.len()), w(x.offset), 0];
+    for (layer, y) in layers.iter().zip(outputs) {
+        words.extend([
+            w(layer.inputs),
+            w(layer.outputs),
+            layer.act.id(),
+            f(layer.act.slope()),
+            w(params.offset + layer.weight),
+            w(params.offset + layer.bias),
+            w(y.offset),
+            0,
+        ]);
+    }
+    words.resize(4 + 8 * MLP_FUSED_MAX_LAYERS, 0);
+    let last = *outputs.last().expect("a fused forward has a layer");
+    let mut storage = vec![(1, x), (2, params)];
+    for l in 0..MLP_FUSED_MAX_LAYERS {
+        storage.push((3 + l as u32, outputs.get(l).copied().unwrap_or(last)));
+    }
+    let blocks = rows.div_ceil(MLP_FUSED_ROWS).max(1);
+    let gx = blocks.min(MAX_GROUPS_PER_DIM as usize);
+    KernelCall {
+        shader: Shader::MlpForward,
+        entry: "mlp_forward",
+        uniform_binding: 0,
+        params: padded(words),
+        storage,
+        workgroups: [gx as u32, blocks.div_ceil(gx) as u32, 1],
     }
 }
 

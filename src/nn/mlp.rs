@@ -13,7 +13,10 @@
 
 use rand::Rng;
 
-use crate::plan::{Activation, Elem, Init, Op, Plan, Slice, align_words};
+use crate::plan::{
+    Activation, Elem, FusedLayer, Init, MLP_FUSED_MAX_HIDDEN, MLP_FUSED_MAX_LAYERS, Op, Plan,
+    Slice, align_words,
+};
 
 /// One dense layer's shape and nonlinearity.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -302,6 +305,10 @@ impl Workspace {
 
 /// Forward pass over `rows` rows of `x`; the output lands in `out` when given
 /// (for example straight into the discriminator's input), else in the workspace.
+/// A network whose hidden layers fit the fused kernel (at most
+/// [`MLP_FUSED_MAX_HIDDEN`] wide, at most [`MLP_FUSED_MAX_LAYERS`] layers) runs
+/// as one [`Op::MlpForward`]; others as one op per layer. Both write every
+/// layer's output to the same workspace slices.
 pub fn forward(
     net: &NetworkBuffers,
     ws: &Workspace,
@@ -309,7 +316,58 @@ pub fn forward(
     rows: usize,
     out: Option<Slice>,
 ) -> Vec<Op> {
-    forward_with_dropout(net, ws, x, rows, out, None)
+    match fused_forward(net, ws, x, rows, out) {
+        Some(op) => vec![op],
+        None => forward_with_dropout(net, ws, x, rows, out, None),
+    }
+}
+
+/// Whether the fused forward kernel takes this network.
+pub fn fits_fused_forward(mlp: &Mlp) -> bool {
+    let hidden = &mlp.layers[..mlp.layers.len() - 1];
+    mlp.layers.len() <= MLP_FUSED_MAX_LAYERS
+        && hidden.iter().all(|l| l.outputs <= MLP_FUSED_MAX_HIDDEN)
+}
+
+/// [`forward`] as one [`Op::MlpForward`], when the network fits the kernel.
+fn fused_forward(
+    net: &NetworkBuffers,
+    ws: &Workspace,
+    x: Slice,
+    rows: usize,
+    out: Option<Slice>,
+) -> Option<Op> {
+    assert!(rows <= ws.rows, "more rows than the workspace holds");
+    let mlp = &net.mlp;
+    if !fits_fused_forward(mlp) {
+        return None;
+    }
+    let last = mlp.layers.len() - 1;
+    let layers = mlp
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| FusedLayer {
+            inputs: layer.inputs,
+            outputs: layer.outputs,
+            act: layer.act,
+            weight: net.layout.weights[l].offset,
+            bias: net.layout.biases[l].offset,
+        })
+        .collect();
+    let outputs = (0..=last)
+        .map(|l| match out {
+            Some(o) if l == last => o,
+            _ => ws.output(mlp, l, rows),
+        })
+        .collect();
+    Some(Op::MlpForward {
+        x,
+        params: net.params,
+        layers,
+        outputs,
+        rows,
+    })
 }
 
 /// [`forward`], with dropout after every hidden layer when `dropout` is given
