@@ -215,6 +215,25 @@ impl Executor {
         }
     }
 
+    /// On the GPU, the dispatch floor of a step of `phases` beside the time of
+    /// one (over `steps` real steps, so call it after saving what matters);
+    /// `None` on the CPU backend, which has no dispatches.
+    pub fn step_floor(
+        &mut self,
+        phases: &[&str],
+        steps: usize,
+    ) -> anyhow::Result<Option<crate::profile::StepFloor>> {
+        match self {
+            Executor::Cpu { .. } => Ok(None),
+            Executor::Gpu { ctx, plan, .. } => {
+                ctx.wait_idle()?;
+                Ok(Some(crate::gpu::floor::step_floor(
+                    ctx, plan, phases, steps,
+                )?))
+            }
+        }
+    }
+
     /// Reports that have arrived (all of them when `wait`), oldest first.
     pub fn reports(&mut self, wait: bool) -> anyhow::Result<Vec<(u64, Vec<f32>)>> {
         Ok(match self {

@@ -723,6 +723,43 @@ fn bench_reports_both_backends_side_by_side() {
     );
 }
 
+/// `bench --quick --only floor` measures each dispatch-floor variant at N = 100
+/// on the GPU, one JSON entry and one table line per variant.
+#[test]
+fn bench_measures_the_dispatch_floor_one_line_per_variant() {
+    let o = shadergan(&["bench", "--quick", "--only", "floor", "--json"]);
+    if common::gpu().is_none() {
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("needs a GPU"), "{}", stderr(&o));
+        return;
+    }
+    assert!(o.status.success(), "bench failed: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
+    assert!(
+        v["results"].as_array().unwrap().is_empty(),
+        "only the floor ran"
+    );
+    let floor = v["floor"].as_array().unwrap();
+    assert_eq!(floor.len(), shadergan::gpu::floor::VARIANTS.len());
+    for f in floor {
+        assert_eq!(f["dispatches"], 100);
+        let us = f["device_us"].as_f64().or(f["wall_us"].as_f64()).unwrap();
+        assert!(us.is_finite() && us > 0.0, "{f}");
+    }
+    let table = stderr(&o);
+    for variant in shadergan::gpu::floor::VARIANTS {
+        assert_eq!(
+            table
+                .lines()
+                .filter(|l| l.starts_with(&format!("{} ", variant.name)))
+                .count(),
+            1,
+            "{}:\n{table}",
+            variant.name
+        );
+    }
+}
+
 /// `train --profile` times every kernel of a step after the checkpoint is saved:
 /// the checkpoint equals one from a run without the profile.
 #[test]
@@ -763,6 +800,16 @@ fn train_profile_lists_every_kernel_and_leaves_the_checkpoint_alone() {
         );
     }
     assert!(table.contains("per kernel:") && table.contains('%'));
+    // The CPU backend has no dispatch floor, only the count.
+    let launches = table
+        .lines()
+        .filter(|l| l.starts_with("  d_step") || l.starts_with("  g_step"))
+        .count();
+    assert!(
+        table.contains(&format!("dispatches per step: {launches} (d_step ")),
+        "{table}"
+    );
+    assert!(!table.contains("dispatch floor:"), "{table}");
     assert!(!plain.join("profile.txt").exists());
     let load =
         |d: &Path| shadergan::io::checkpoint::load(&d.join("checkpoint.safetensors")).unwrap();

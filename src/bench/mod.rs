@@ -8,12 +8,15 @@
 //! - **GPU steps** are timed by the wall clock, [`STEPS_PER_SUBMIT`] steps per
 //!   submit, as `train` records them.
 //! - **CPU** runs the same plan with the reference kernels (multi-threaded SGEMM).
+//! - **The dispatch floor** ([`crate::gpu::floor`]): µs per trivial launch, N of
+//!   them in one submit, recorded in several ways; GPU only.
 
 pub mod cases;
 
 use std::time::Instant;
 
 use crate::cpu::CpuPlan;
+use crate::gpu::floor::{self, FloorFigure};
 use crate::gpu::{GpuContext, GpuPlan, profile};
 use cases::{Case, Unit};
 
@@ -150,6 +153,83 @@ pub fn measure_gpu(ctx: &GpuContext, case: &Case, min_seconds: f64) -> anyhow::R
         }
     }
     Ok(out)
+}
+
+/// Launch counts of the dispatch floor: per submit, for each variant.
+pub fn floor_sizes(quick: bool) -> &'static [usize] {
+    if quick { &[100] } else { &[100, 1000, 10_000] }
+}
+
+/// Every floor variant whose name (or "dispatch floor") contains `only`, at each
+/// of [`floor_sizes`]: medians of 5 submits (3 when `quick`).
+pub fn measure_floor(
+    ctx: &GpuContext,
+    quick: bool,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<FloorFigure>> {
+    let repeats = if quick { 3 } else { 5 };
+    let mut out = Vec::new();
+    for v in &floor::VARIANTS {
+        if let Some(text) = only
+            && !v.name.contains(text)
+            && !"dispatch floor".contains(text)
+        {
+            continue;
+        }
+        eprintln!("measuring the dispatch floor: {} …", v.name);
+        for &n in floor_sizes(quick) {
+            out.push(floor::measure(ctx, v, n, repeats)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The floor as a table: one line per variant, µs per launch at each N, then
+/// the wall clock and the host's recording time per launch at the largest N.
+pub fn format_floor(figures: &[FloorFigure]) -> String {
+    let Some(first) = figures.first() else {
+        return String::new();
+    };
+    let sizes: Vec<usize> = figures
+        .iter()
+        .filter(|f| f.variant == first.variant)
+        .map(|f| f.dispatches)
+        .collect();
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let mut s = format!(
+        "dispatch floor: µs per launch of a 1-thread kernel (increment, counter.wgsl), N in one submit, {}\n",
+        if first.device_us.is_some() {
+            "device time from timestamp queries"
+        } else {
+            "wall clock (the adapter has no timestamp queries)"
+        }
+    );
+    s += &format!("{:<48}", "variant");
+    for n in &sizes {
+        s += &format!(" {:>9}", format!("N={n}"));
+    }
+    s += &format!(" {:>8} {:>8}\n", "wall¹", "record¹");
+    let mut names: Vec<&str> = figures.iter().map(|f| f.variant).collect();
+    names.dedup();
+    for name in names {
+        s += &format!("{name:<48}");
+        let mine: Vec<&FloorFigure> = figures.iter().filter(|f| f.variant == name).collect();
+        for f in &mine {
+            s += &format!(" {:>9}", format_value(f.us_per_dispatch()));
+        }
+        if let Some(f) = mine.iter().find(|f| f.dispatches == largest) {
+            s += &format!(
+                " {:>8} {:>8}",
+                format_value(f.wall_us),
+                format_value(f.encode_us)
+            );
+        }
+        s += "\n";
+    }
+    s += &format!(
+        "¹ at N={largest}: wall clock from submit to idle, and host time to record the commands, per launch\n"
+    );
+    s
 }
 
 /// Where the numbers came from, for the report's header.

@@ -1,5 +1,6 @@
 //! `shadergan bench`: the GPU and the CPU backend side by side on matmul
-//! sizes, the elementwise kernels, Adam and whole GAN steps.
+//! sizes, the elementwise kernels, Adam and whole GAN steps, then the GPU's
+//! dispatch floor (µs per trivial launch, recorded several ways).
 
 use clap::Args;
 use shadergan::bench::{self, Machine, Row, cases};
@@ -80,10 +81,28 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
         };
         rows.push(Row::new(&case, g, c));
     }
-    anyhow::ensure!(!rows.is_empty(), "no case matches --only");
-    let table = bench::format_table(&machine, &rows);
+    let floor = match &gpu {
+        Some(ctx) => bench::measure_floor(ctx, a.quick, a.only.as_deref())?,
+        None => Vec::new(),
+    };
+    anyhow::ensure!(
+        !rows.is_empty() || !floor.is_empty(),
+        "no case matches --only{}",
+        if gpu.is_none() {
+            " (the dispatch floor needs a GPU)"
+        } else {
+            ""
+        }
+    );
+    let mut table = if rows.is_empty() {
+        String::new()
+    } else {
+        bench::format_table(&machine, &rows)
+    };
+    table += &bench::format_floor(&floor);
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "machine": machine, "min_time_s": a.min_time, "quick": a.quick, "results": rows,
+        "floor": floor,
     }))?;
     if let Some(out) = &a.out {
         write_atomic(out, json.as_bytes())?;

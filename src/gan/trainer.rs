@@ -410,7 +410,9 @@ pub fn train(
                 ", host clock per op"
             }
         );
-        let table = crate::profile::format_profile(&times, &what);
+        let mut table = crate::profile::format_profile(&times, &what);
+        let floor = exec.step_floor(&step_phases, opts.profile_steps)?;
+        table += &crate::profile::format_dispatch_summary(&times, floor.as_ref());
         eprint!("{table}");
         write_atomic(&out.join("profile.txt"), table.as_bytes())?;
     }

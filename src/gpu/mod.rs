@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod executor;
+pub mod floor;
 pub mod lowering;
 pub mod profiler;
 pub mod readback;
