@@ -44,19 +44,11 @@ pub fn train_in_legs(
     let legs = legs.clamp(1, recipe.steps);
     let mut resume = None;
     for leg in 1..=legs {
+        // No sample_every: a scatter of samples at the end of each leg only.
         let opts = LoopOptions {
             steps: recipe.steps * leg / legs,
-            d_steps: recipe.d_steps,
-            d_steps_from: recipe.d_steps_from,
-            sample_every: 0, // a scatter of samples at the end of each leg only
-            eval_every: 0,
-            observer: None,
-            log_every: 100,
-            progress: false,
-            profile_steps: 0,
-            checkpoint_every: 0,
             resume: resume.take(),
-            recipe_json: None,
+            ..LoopOptions::for_recipe(recipe)
         };
         let summary = train_recipe(recipe, &dataset, SEED, gpu.clone(), &opts, out)?;
         on_leg(&summary);

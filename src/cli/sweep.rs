@@ -186,18 +186,9 @@ fn train_and_score(
     let out = root.join(format!("seed-{seed}"));
     let observer = mode_trace::observer(a.eval_every, &dataset, &out, None)?;
     let opts = LoopOptions {
-        steps: recipe.steps,
-        d_steps: recipe.d_steps,
-        d_steps_from: recipe.d_steps_from,
-        sample_every: 0,
         eval_every: a.eval_every,
         observer,
-        log_every: 100,
-        progress: false,
-        profile_steps: 0,
-        checkpoint_every: 0,
-        resume: None,
-        recipe_json: None,
+        ..LoopOptions::for_recipe(recipe)
     };
     let summary = train_recipe(recipe, &dataset, seed, gpu.clone(), &opts, &out)?;
     anyhow::ensure!(
