@@ -50,7 +50,7 @@ pub fn select(choice: BackendChoice, adapter: Option<&str>) -> Result<Selected, 
                 Ok(Selected {
                     notice: Some(format!(
                         "only a software GPU adapter was found ({}): training on the CPU backend, \
-                         which is much faster there; --backend gpu runs the shaders on it anyway",
+                         which is much faster there; the GPU backend runs the shaders on it anyway",
                         ctx.adapter_info.name
                     )),
                     gpu: None,

@@ -190,7 +190,8 @@ fn a_nan_in_the_parameters_stops_the_run_naming_the_step_and_the_network() {
             &[
                 "non-finite generator parameters at step 30",
                 "generator parameter 0 is NaN",
-                "no checkpoint had been written",
+                // The library's note names its field; the command line, the flag.
+                "no checkpoint had been written (use --checkpoint-every N)",
             ],
         );
         assert!(!out.join("checkpoint.safetensors").exists(), "{backend}");

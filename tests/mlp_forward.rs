@@ -11,8 +11,8 @@ use shadergan::cpu::CpuPlan;
 use shadergan::gpu::GpuPlan;
 use shadergan::nn::{Mlp, NetworkBuffers, Workspace, forward};
 use shadergan::plan::{
-    Activation, FusedLayer, MLP_FUSED_MAX_HIDDEN, MLP_FUSED_MAX_LAYERS, Op, Plan, Slice,
-    align_words,
+    Activation, FusedLayer, MLP_FUSED_MAX_HIDDEN, MLP_FUSED_MAX_LAYERS, MLP_FUSED_MIN_ROWS, Op,
+    Plan, Slice, align_words,
 };
 
 const ROWS: [usize; 4] = [1, 7, 33, 300];
@@ -253,14 +253,19 @@ fn fused_forward_shapes_are_validated() {
     assert!(e.contains("hidden layer 0 is 257 wide"), "{e}");
 }
 
-/// The ops `nn::forward` emits for `mlp` over 5 rows.
-fn forward_ops(mlp: &Mlp) -> Vec<Op> {
+/// The ops `nn::forward` emits for `mlp` over `rows` rows.
+fn forward_ops_over(mlp: &Mlp, rows: usize) -> Vec<Op> {
     let mut plan = Plan::default();
     let init = vec![0.0; mlp.layout().total];
     let net = NetworkBuffers::declare(&mut plan, "net", mlp, init);
-    let ws = Workspace::declare(&mut plan, "net", mlp, 5);
-    let x = plan.f32_buffer("x", 5 * mlp.input_size());
-    forward(&net, &ws, x, 5, None)
+    let ws = Workspace::declare(&mut plan, "net", mlp, rows);
+    let x = plan.f32_buffer("x", rows * mlp.input_size());
+    forward(&net, &ws, x, rows, None)
+}
+
+/// The ops `nn::forward` emits for `mlp` over a batch large enough to fuse.
+fn forward_ops(mlp: &Mlp) -> Vec<Op> {
+    forward_ops_over(mlp, MLP_FUSED_MIN_ROWS)
 }
 
 #[test]
@@ -270,6 +275,9 @@ fn forward_fuses_networks_that_fit_and_only_those() {
     let ops = forward_ops(&seed_g);
     assert_eq!(ops.len(), 1);
     assert_eq!(ops[0].kernel_name(), "mlp_forward");
+    // A small batch stays per layer: too few row blocks to fill a card.
+    let small = forward_ops_over(&seed_g, MLP_FUSED_MIN_ROWS - 1);
+    assert_eq!(small.len(), 3);
 
     let wide = Mlp::new(100, &[MLP_FUSED_MAX_HIDDEN + 1], 784, relu, tanh);
     let names: Vec<_> = forward_ops(&wide).iter().map(Op::kernel_name).collect();

@@ -47,7 +47,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.checkpoint.display()))?;
     if let Some(count) = a.noise_seeds {
         // Refused before a device is opened.
-        draws::check(&dataset, a.noise_seed, count)?;
+        draws::check(&dataset, a.noise_seed, count).map_err(super::settings::in_flags)?;
         let gpu = a.device.select()?.gpu;
         let sweep = draws::score_draws(
             gpu.as_ref(),
@@ -77,7 +77,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             data_dir: a.data.as_deref(),
             with_parzen: !a.no_parzen,
         },
-    )?;
+    )
+    .map_err(super::settings::any_in_flags)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

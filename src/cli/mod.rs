@@ -59,7 +59,8 @@ impl DeviceArgs {
         }
         let selected = backend::select(self.backend.into(), self.adapter.as_deref())?;
         if let Some(note) = &selected.notice {
-            eprintln!("note: {note}");
+            // The one notice: `auto` fell back from a software adapter to the CPU.
+            eprintln!("note: {note} (--backend gpu)");
         }
         Ok(selected)
     }

@@ -43,6 +43,9 @@ pub fn print_report(r: &Report) {
         );
     }
     for s in &r.skipped {
-        println!("skipped {s}");
+        println!(
+            "skipped {}",
+            super::settings::note_in_flags(s, &["data_dir"])
+        );
     }
 }

@@ -94,7 +94,7 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
     let trained = trained(a)?;
     let name = trained.recipe.dataset_name()?;
     if let Some(count) = a.noise_seeds {
-        draws::check(name.as_str(), a.noise_seed, count)?;
+        draws::check(name.as_str(), a.noise_seed, count).map_err(super::settings::in_flags)?;
     }
     let root = root_folder(a.out.as_deref(), &trained.stem)?;
     let gpus = a.device.select_each()?;
@@ -182,22 +182,16 @@ fn train_and_score(
     seed: u64,
     gpu: &Option<GpuContext>,
 ) -> anyhow::Result<Report> {
-    let dataset = data::load(name, a.data.as_deref(), seed)?.dataset;
+    let dataset = data::load(name, a.data.as_deref(), seed)
+        .map_err(super::settings::any_in_flags)?
+        .dataset;
     let out = root.join(format!("seed-{seed}"));
+    super::settings::check_eval_every(a.eval_every, &dataset.kind)?;
     let observer = mode_trace::observer(a.eval_every, &dataset, &out, None)?;
     let opts = LoopOptions {
-        steps: recipe.steps,
-        d_steps: recipe.d_steps,
-        d_steps_from: recipe.d_steps_from,
-        sample_every: 0,
         eval_every: a.eval_every,
         observer,
-        log_every: 100,
-        progress: false,
-        profile_steps: 0,
-        checkpoint_every: 0,
-        resume: None,
-        recipe_json: None,
+        ..LoopOptions::for_recipe(recipe)
     };
     let summary = train_recipe(recipe, &dataset, seed, gpu.clone(), &opts, &out)?;
     anyhow::ensure!(
@@ -219,7 +213,8 @@ fn train_and_score(
             data_dir: a.data.as_deref(),
             with_parzen: !a.no_parzen,
         },
-    )?;
+    )
+    .map_err(super::settings::any_in_flags)?;
     if let Some(count) = a.noise_seeds {
         // Before eval.json, which marks the run finished.
         let draws = draws::score_draws(

@@ -493,7 +493,8 @@ fn check_resumed_architecture(
 
 /// Completes the error of a run stopped by a lost GPU device or a failed
 /// write with the checkpoint that survives it (every write is atomic, so the
-/// last one written is intact), as a divergence error does.
+/// last one written is intact), as a divergence error does; the note names
+/// flags (a divergence error's own note, from the library, names fields).
 fn with_kept_checkpoint(e: anyhow::Error, out: &Path) -> anyhow::Error {
     let lost = e.chain().any(|c| {
         matches!(
@@ -502,10 +503,15 @@ fn with_kept_checkpoint(e: anyhow::Error, out: &Path) -> anyhow::Error {
         )
     });
     let io = e.chain().any(|c| c.is::<std::io::Error>());
-    if !lost && !io {
-        return e;
+    let note = checkpoint::kept_note(out);
+    let said = super::settings::note_in_flags(&note, &["checkpoint_every"]);
+    if lost || io {
+        return anyhow::anyhow!("{e:#}; {said}");
     }
-    anyhow::anyhow!("{e:#}; {}", checkpoint::kept_note(out))
+    match format!("{e:#}").strip_suffix(&note) {
+        Some(head) if said != note => anyhow::anyhow!("{head}{said}"),
+        _ => e,
+    }
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC.
@@ -554,12 +560,17 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     let kept = resume.as_ref().map(|r| r.kept).unwrap_or_default();
     let eval_every = a.eval_every.or(kept.eval_every).unwrap_or(0);
     let name = recipe.dataset_name()?;
-    let loaded = data::load(name, a.data.as_deref(), seed)?;
+    let loaded =
+        data::load(name, a.data.as_deref(), seed).map_err(super::settings::any_in_flags)?;
     if let Some(notice) = &loaded.notice {
-        eprintln!("note: {notice}");
+        eprintln!(
+            "note: {}",
+            super::settings::note_in_flags(notice, &["data_dir"])
+        );
     }
     let dataset = loaded.dataset;
     let resume_step = resume.as_ref().map(|r| r.ck.step);
+    super::settings::check_eval_every(eval_every, &dataset.kind)?;
     let observer = mode_trace::observer(eval_every, &dataset, &out, resume_step)?;
     if let Some(r) = &resume {
         check_resumed_architecture(&recipe, &r.ck, &r.dir, &dataset)?;
@@ -653,7 +664,10 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
             )?;
             super::report::print_report(&report);
         }
-        Err(e) => eprintln!("note: no evaluation at the end of training: {e:#}"),
+        Err(e) => eprintln!(
+            "note: no evaluation at the end of training: {:#}",
+            super::settings::any_in_flags(e)
+        ),
     }
     Ok(())
 }

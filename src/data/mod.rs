@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
 
-use crate::gan::TrainingData;
+use crate::gan::{SettingError, TrainingData};
 pub use mixtures::Mixture;
 
 /// Where Debian's `dataset-fashion-mnist` puts the files.
@@ -174,16 +174,17 @@ pub fn load(name: DatasetName, data_dir: Option<&Path>, seed: u64) -> anyhow::Re
                 dataset: embedded_fashion_mnist()?,
                 notice: Some(format!(
                     "Fashion-MNIST's 60k training set is not in {SYSTEM_FASHION_MNIST} \
-                     (apt-get install dataset-fashion-mnist, or --data DIR): \
+                     (apt-get install dataset-fashion-mnist, or give data_dir): \
                      training on the embedded 10k test images"
                 )),
             })
         }
         DatasetName::Mnist => {
-            let dir = data_dir.ok_or_else(|| {
-                anyhow::anyhow!(
-                    "--dataset mnist needs --data DIR, the folder holding train-images-idx3-ubyte.gz"
-                )
+            let dir = data_dir.ok_or_else(|| SettingError {
+                field: "dataset",
+                problem: "mnist needs data_dir, the folder holding train-images-idx3-ubyte.gz"
+                    .into(),
+                mentions: &["data_dir"],
             })?;
             let (images, path) = read_train_images(dir, "MNIST")?;
             let source = format!("{} ({} images)", path.display(), images.count);

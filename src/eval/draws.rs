@@ -15,6 +15,7 @@ use super::modes::{self, ModeScore, SeedSummary};
 use super::report::{Sampler, score_draw};
 use crate::data::Mixture;
 use crate::gan::ModelSpec;
+use crate::gan::setting::{SettingError, require};
 use crate::gpu::GpuContext;
 
 /// Most draws one call scores (each is 2,500 samples through G).
@@ -95,24 +96,35 @@ impl DrawSweep {
     }
 }
 
-/// Refuses a draw sweep that cannot run: a dataset without modes, a count
-/// outside 1..=[`MAX_DRAWS`], or noise seeds past `u64::MAX`. Returns the
-/// mixture and the last noise seed.
-pub fn check(dataset: &str, first_noise_seed: u64, count: u64) -> anyhow::Result<(Mixture, u64)> {
-    let m = Mixture::named(dataset).ok_or_else(|| {
-        anyhow::anyhow!(
-            "--noise-seeds counts modes, which only the 2-D mixtures (ring, grid) have, not {dataset}"
-        )
+/// Refuses a draw sweep of `noise_seeds` draws that cannot run: a dataset
+/// without modes, a count outside 1..=[`MAX_DRAWS`], or noise seeds past
+/// `u64::MAX`. Returns the mixture and the last noise seed.
+pub fn check(
+    dataset: &str,
+    first_noise_seed: u64,
+    noise_seeds: u64,
+) -> Result<(Mixture, u64), SettingError> {
+    let m = Mixture::named(dataset).ok_or_else(|| SettingError {
+        field: "noise_seeds",
+        problem: format!(
+            "count modes, which only the 2-D mixtures (ring, grid) have, not {dataset}"
+        ),
+        mentions: &[],
     })?;
-    anyhow::ensure!(
-        (1..=MAX_DRAWS).contains(&count),
-        "--noise-seeds must be 1 to {MAX_DRAWS}, not {count}"
-    );
-    let last = first_noise_seed.checked_add(count - 1).ok_or_else(|| {
-        anyhow::anyhow!(
-            "--noise-seed {first_noise_seed} + --noise-seeds {count} passes the largest seed"
-        )
-    })?;
+    require(
+        (1..=MAX_DRAWS).contains(&noise_seeds),
+        "noise_seeds",
+        format!("must be 1 to {MAX_DRAWS}, not {noise_seeds}"),
+    )?;
+    let last = first_noise_seed
+        .checked_add(noise_seeds - 1)
+        .ok_or_else(|| SettingError {
+            field: "first_noise_seed",
+            problem: format!(
+                "{first_noise_seed} + noise_seeds {noise_seeds} passes the largest seed"
+            ),
+            mentions: &["noise_seeds"],
+        })?;
     Ok((m, last))
 }
 
@@ -187,5 +199,22 @@ mod tests {
         let sweep = DrawSweep::of("grid", 1, 1, vec![score(25, 0.9, &[])]);
         assert_eq!(sweep.all_covered, 1);
         assert_eq!(sweep.lines().len(), 2);
+    }
+
+    #[test]
+    fn refusals_name_the_fields_at_fault() {
+        let said = |dataset, first, count| check(dataset, first, count).unwrap_err().to_string();
+        assert_eq!(
+            said("mnist", 1, 2),
+            "noise_seeds count modes, which only the 2-D mixtures (ring, grid) have, not mnist"
+        );
+        assert_eq!(said("ring", 1, 0), "noise_seeds must be 1 to 10000, not 0");
+        let e = check("ring", u64::MAX, 2).unwrap_err();
+        assert_eq!(e.field, "first_noise_seed");
+        assert_eq!(
+            e.to_string(),
+            "first_noise_seed 18446744073709551615 + noise_seeds 2 passes the largest seed"
+        );
+        assert_eq!(check("ring", u64::MAX, 1).unwrap().1, u64::MAX);
     }
 }

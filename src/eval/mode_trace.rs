@@ -14,6 +14,7 @@ use super::report::{Request, evaluate};
 use crate::data::{DataKind, Dataset, DatasetName};
 use crate::gan::ModelSpec;
 use crate::gan::observer::{Observer, StepObserver};
+use crate::gan::setting::{SettingError, require};
 use crate::gpu::GpuContext;
 use crate::io::{atomic::write_atomic, grid, plot, step_csv};
 
@@ -23,14 +24,13 @@ pub const TRACE_NOISE_SEED: u64 = 1;
 
 const HEADER: &str = "step,modes_covered,modes_total,high_quality,reverse_kl,missed";
 
-/// Refuses `--eval-every` on data without modes (the image sets), before a run starts.
-pub fn check_dataset(eval_every: u64, kind: &DataKind) -> anyhow::Result<()> {
-    anyhow::ensure!(
+/// Refuses an `eval_every` on data without modes (the image sets), before a run starts.
+pub fn check_dataset(eval_every: u64, kind: &DataKind) -> Result<(), SettingError> {
+    require(
         eval_every == 0 || matches!(kind, DataKind::Points(_)),
-        "--eval-every traces mode coverage on the mixtures (ring, grid); score image runs with \
-         `eval --checkpoint`"
-    );
-    Ok(())
+        "eval_every",
+        "traces mode coverage on the mixtures (ring, grid), not on images",
+    )
 }
 
 /// The rows so far: one score per traced step.
@@ -65,9 +65,9 @@ impl ModeTrace {
             with_parzen: false,
         };
         let report = evaluate(gpu, model, g, &request)?;
-        let score = report
-            .modes
-            .ok_or_else(|| anyhow::anyhow!("--eval-every: '{dataset}' has no mode protocol"))?;
+        let score = report.modes.ok_or_else(|| {
+            anyhow::anyhow!("tracing mode coverage: '{dataset}' has no mode protocol")
+        })?;
         self.rows.retain(|(s, _)| *s < step);
         self.rows.push((step, score));
         Ok(())

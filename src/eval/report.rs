@@ -10,7 +10,7 @@ use super::classifier::{self, Classifier};
 use super::{frechet, modes, parzen};
 use crate::backend::Executor;
 use crate::data::{self, Mixture};
-use crate::gan::{ModelSpec, build_sampler_plan, fixed_noise};
+use crate::gan::{ModelSpec, SettingError, build_sampler_plan, fixed_noise};
 use crate::gpu::GpuContext;
 use crate::plan::Slice;
 
@@ -149,7 +149,8 @@ pub struct Report {
     pub modes: Option<modes::ModeScore>,
     pub classifier: Option<ClassifierScores>,
     pub parzen: Option<parzen::ParzenScore>,
-    /// Protocols skipped, and why.
+    /// Protocols skipped, and why (naming the [`Request`] field that would
+    /// run them: `data_dir`).
     pub skipped: Vec<String>,
 }
 
@@ -171,7 +172,16 @@ pub fn real_images(dataset: &str, data_dir: Option<&Path>) -> anyhow::Result<Rea
     let test = match (dataset, dir.as_deref()) {
         (_, Some(d)) if d.is_dir() => data::read_split(d, "t10k")?.0.pixels,
         ("fashion-mnist", _) => data::idx::parse_images(data::EMBEDDED_IMAGES, "embedded")?.pixels,
-        _ => anyhow::bail!("evaluating '{dataset}' needs --data DIR with its t10k and train files"),
+        _ => {
+            return Err(SettingError {
+                field: "data_dir",
+                problem: format!(
+                    "is needed to evaluate '{dataset}': the folder with its t10k and train files"
+                ),
+                mentions: &[],
+            }
+            .into());
+        }
     };
     let train = match dir.as_deref() {
         Some(d) if d.is_dir() => Some(data::read_split(d, "train")?.0),
@@ -275,7 +285,7 @@ pub fn evaluate(
             if real.train_head.is_none() {
                 report
                     .skipped
-                    .push("real-vs-real floor: no training set (give --data DIR)".into());
+                    .push("real-vs-real floor: no training set (give data_dir)".into());
             }
             match (with_parzen, dataset, &real.parzen_validation) {
                 (true, "mnist", Some(val)) => {
@@ -290,7 +300,7 @@ pub fn evaluate(
                 }
                 (true, "mnist", None) => report
                     .skipped
-                    .push("Parzen: needs MNIST's 60k training set (--data DIR)".into()),
+                    .push("Parzen: needs MNIST's 60k training set (data_dir)".into()),
                 _ => {}
             }
         }

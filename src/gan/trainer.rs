@@ -24,6 +24,8 @@ use crate::backend::Executor;
 use crate::data::{DataKind, Dataset};
 use crate::gpu::GpuContext;
 use crate::io::{atomic::write_atomic, checkpoint, grid, plot, step_csv};
+use crate::nn::NetworkBuffers;
+use crate::plan::Slice;
 
 /// Everything a run is configured by (saved as `config.json`).
 #[derive(Clone, Debug, Serialize)]
@@ -130,9 +132,9 @@ pub struct LoopOptions {
 }
 
 impl LoopOptions {
-    /// A plain run of `recipe`: its steps and D schedule, the losses logged
-    /// every 100 steps, samples and the checkpoint only at the end, no
-    /// observer, progress bar or profile, and no resume.
+    /// The loop `recipe` asks for (its steps and D updates per step), logging
+    /// every 100 steps, with no sample grids, evals, progress bar, profile or
+    /// checkpoints before the last; set the others by struct update.
     pub fn for_recipe(recipe: &super::recipe::Recipe) -> LoopOptions {
         LoopOptions {
             steps: recipe.steps,
@@ -148,6 +150,18 @@ impl LoopOptions {
             resume: None,
             recipe_json: None,
         }
+    }
+
+    /// Steps from `step` to the next log, sample, checkpoint or eval point,
+    /// or to the last step, whichever comes first.
+    fn steps_to_next_point(&self, step: u64) -> u64 {
+        let mut n = self.log_every - step % self.log_every;
+        for every in [self.sample_every, self.checkpoint_every, self.eval_every] {
+            if every > 0 {
+                n = n.min(every - step % every);
+            }
+        }
+        n.min(self.steps - step)
     }
 }
 
@@ -180,25 +194,8 @@ pub fn train(
     opts: &LoopOptions,
     out: &Path,
 ) -> anyhow::Result<Summary> {
-    anyhow::ensure!(opts.steps > 0, "steps must be at least 1");
-    anyhow::ensure!(opts.d_steps > 0, "d_steps must be at least 1");
-    anyhow::ensure!(opts.log_every > 0, "log_every must be at least 1");
+    check_options(opts)?;
     check_fits(cfg, dataset, opts, gpu.as_ref())?;
-    let init = match &opts.resume {
-        None => InitialParams::default(),
-        Some(ck) => {
-            anyhow::ensure!(
-                ck.model == cfg.model,
-                "the checkpoint's architecture differs from this run's"
-            );
-            InitialParams {
-                generator: Some(ck.generator.clone()),
-                discriminator: Some(ck.discriminator.clone()),
-                generator_ema: ck.generator_ema.clone(),
-            }
-        }
-    };
-    let gan = build_gan_plan(cfg, &dataset.data, init)?;
     let GanPlan {
         plan,
         generator,
@@ -208,103 +205,284 @@ pub fn train(
         generator_ema,
         param_sums,
         ..
-    } = gan;
+    } = build_gan_plan(cfg, &dataset.data, initial_params(cfg, opts)?)?;
     // Each report: the four stats, then the four parameter sums.
     let mut exec = Executor::new(gpu, plan, vec![stats, param_sums])?;
     let backend = exec.describe();
-    let mut start_step = 0;
-    let mut history: Vec<(u64, Stats)> = Vec::new();
-    if let Some(ck) = &opts.resume {
-        let t = ck.training.as_ref().ok_or_else(|| {
-            anyhow::anyhow!("the checkpoint has no optimizer state (not written by `train`)")
-        })?;
-        exec.write(generator.adam_m, &t.generator_adam.0)?;
-        exec.write(generator.adam_v, &t.generator_adam.1)?;
-        exec.write(discriminator.adam_m, &t.discriminator_adam.0)?;
-        exec.write(discriminator.adam_v, &t.discriminator_adam.1)?;
-        // The step counters are u32 words; the write takes their bits.
-        exec.write(generator.step, &[f32::from_bits(t.generator_updates)])?;
-        exec.write(
-            discriminator.step,
-            &[f32::from_bits(t.discriminator_updates)],
-        )?;
-        start_step = ck.step;
-        history = read_losses(out, start_step)?;
-    }
-
+    let (start_step, mut history) = match &opts.resume {
+        None => (0, Vec::new()),
+        Some(ck) => {
+            restore_training_state(&mut exec, ck, &generator, &discriminator)?;
+            (ck.step, read_losses(out, ck.step)?)
+        }
+    };
     let lock = lock_run_folder(out, opts.resume.is_none())?;
     std::fs::create_dir_all(out.join("samples"))
         .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", out.display()))?;
-    let run_id = opts
-        .resume
+    let run = Run {
+        cfg,
+        dataset,
+        opts,
+        out,
+        generator,
+        discriminator,
+        generator_ema,
+        samples,
+        run_id: run_id(opts),
+    };
+    run.write_config(&backend)?;
+    let bar = progress_bar(opts, start_step);
+    let start = Instant::now();
+    let (step, interrupted) = run.train_steps(&mut exec, &mut history, start_step, bar.as_ref())?;
+    run.absorb_reports(&mut exec, &mut history, true)?;
+    let seconds = start.elapsed().as_secs_f64();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    run.write_final(&mut exec, &history, step)?;
+    if opts.profile_steps > 0 && !interrupted {
+        // After the checkpoint: the profiled steps are real steps and must not reach it.
+        write_profile(&mut exec, opts, &backend, out)?;
+    }
+    Ok(Summary {
+        steps: step,
+        seconds,
+        last: history.last().map(|(_, s)| *s).unwrap_or_default(),
+        backend,
+        out: out.to_path_buf(),
+        interrupted,
+        lock,
+    })
+}
+
+/// Refuses loop options that cannot run a step.
+fn check_options(opts: &LoopOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(opts.steps > 0, "steps must be at least 1");
+    anyhow::ensure!(opts.d_steps > 0, "d_steps must be at least 1");
+    anyhow::ensure!(opts.log_every > 0, "log_every must be at least 1");
+    Ok(())
+}
+
+/// The networks a run starts from: the resumed checkpoint's (whose
+/// architecture must be the run's), else fresh ones.
+fn initial_params(cfg: &GanConfig, opts: &LoopOptions) -> anyhow::Result<InitialParams> {
+    let Some(ck) = &opts.resume else {
+        return Ok(InitialParams::default());
+    };
+    anyhow::ensure!(
+        ck.model == cfg.model,
+        "the checkpoint's architecture differs from this run's"
+    );
+    Ok(InitialParams {
+        generator: Some(ck.generator.clone()),
+        discriminator: Some(ck.discriminator.clone()),
+        generator_ema: ck.generator_ema.clone(),
+    })
+}
+
+/// Puts a resumed checkpoint's optimizer state (Adam moments and update
+/// counters of both networks) into the executor's buffers.
+fn restore_training_state(
+    exec: &mut Executor,
+    ck: &checkpoint::Checkpoint,
+    generator: &NetworkBuffers,
+    discriminator: &NetworkBuffers,
+) -> anyhow::Result<()> {
+    let t = ck.training.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("the checkpoint has no optimizer state (not written by `train`)")
+    })?;
+    exec.write(generator.adam_m, &t.generator_adam.0)?;
+    exec.write(generator.adam_v, &t.generator_adam.1)?;
+    exec.write(discriminator.adam_m, &t.discriminator_adam.0)?;
+    exec.write(discriminator.adam_v, &t.discriminator_adam.1)?;
+    // The step counters are u32 words; the write takes their bits.
+    exec.write(generator.step, &[f32::from_bits(t.generator_updates)])?;
+    exec.write(
+        discriminator.step,
+        &[f32::from_bits(t.discriminator_updates)],
+    )?;
+    Ok(())
+}
+
+/// The run's id: the resumed run's, else a fresh one.
+fn run_id(opts: &LoopOptions) -> String {
+    opts.resume
         .as_ref()
         .and_then(|ck| ck.training.as_ref()?.run_id.clone())
-        .unwrap_or_else(new_run_id);
-    let config = RunConfig {
-        dataset: dataset.name.as_str().into(),
-        data_source: dataset.source.clone(),
-        model: cfg.model.clone(),
-        batch: cfg.batch,
-        steps: opts.steps,
-        d_steps: opts.d_steps,
-        d_steps_from: opts.d_steps_from,
-        d_adam: cfg.d_adam,
-        g_adam: cfg.g_adam,
-        real_label: cfg.real_label,
-        d_dropout: cfg.d_dropout,
-        g_ema: cfg.g_ema,
-        seed: cfg.seed,
-        backend: backend.clone(),
-        sample_every: opts.sample_every,
-        log_every: opts.log_every,
-        checkpoint_every: opts.checkpoint_every,
-        eval_every: opts.eval_every,
-        run_id: run_id.clone(),
-        shadergan_version: env!("CARGO_PKG_VERSION"),
-    };
-    write_atomic(
-        &out.join("config.json"),
-        serde_json::to_string_pretty(&config)?.as_bytes(),
-    )?;
+        .unwrap_or_else(new_run_id)
+}
 
-    // The generator that samples (its average when there is one) is the one observed.
-    let sampling = generator_ema.unwrap_or(generator.params);
-    let mut step_phases: Vec<&str> = vec!["d_step"; opts.d_steps as usize];
-    step_phases.push("g_step");
-    let log_every = opts.log_every.max(1);
-    let bar = progress_bar(opts);
-    if let Some(bar) = &bar {
-        bar.set_position(start_step);
+/// What a run reads as it trains and writes its folder: its settings, the
+/// device buffers it reads back, the folder and the run's id.
+struct Run<'a> {
+    cfg: &'a GanConfig,
+    dataset: &'a Dataset,
+    opts: &'a LoopOptions,
+    out: &'a Path,
+    generator: NetworkBuffers,
+    discriminator: NetworkBuffers,
+    generator_ema: Option<Slice>,
+    /// G's output on the fixed noise, written by the `sample` phase.
+    samples: Slice,
+    run_id: String,
+}
+
+impl Run<'_> {
+    /// The generator that samples (its average when there is one): the one
+    /// observed and scored.
+    fn sampling(&self) -> Slice {
+        self.generator_ema.unwrap_or(self.generator.params)
     }
-    let start = Instant::now();
-    let mut step = start_step;
-    let save = |exec: &Executor, step: u64| -> anyhow::Result<()> {
-        let counter = |s| -> anyhow::Result<u32> { Ok(exec.read(s)?[0].to_bits()) };
-        let training = opts
-            .recipe_json
-            .clone()
-            .map(|recipe| -> anyhow::Result<checkpoint::TrainingState> {
-                Ok(checkpoint::TrainingState {
-                    recipe,
-                    generator_adam: (exec.read(generator.adam_m)?, exec.read(generator.adam_v)?),
-                    discriminator_adam: (
-                        exec.read(discriminator.adam_m)?,
-                        exec.read(discriminator.adam_v)?,
-                    ),
-                    generator_updates: counter(generator.step)?,
-                    discriminator_updates: counter(discriminator.step)?,
-                    run_id: Some(run_id.clone()),
-                })
-            })
-            .transpose()?;
-        let ck = checkpoint::Checkpoint {
+
+    /// Writes `config.json`: every setting, the backend and the run's id.
+    fn write_config(&self, backend: &str) -> anyhow::Result<()> {
+        let (cfg, opts) = (self.cfg, self.opts);
+        let config = RunConfig {
+            dataset: self.dataset.name.as_str().into(),
+            data_source: self.dataset.source.clone(),
             model: cfg.model.clone(),
-            step,
-            dataset: dataset.name.as_str().into(),
+            batch: cfg.batch,
+            steps: opts.steps,
+            d_steps: opts.d_steps,
+            d_steps_from: opts.d_steps_from,
+            d_adam: cfg.d_adam,
+            g_adam: cfg.g_adam,
+            real_label: cfg.real_label,
+            d_dropout: cfg.d_dropout,
+            g_ema: cfg.g_ema,
             seed: cfg.seed,
-            generator: exec.read(generator.params)?,
-            discriminator: exec.read(discriminator.params)?,
-            generator_ema: generator_ema.map(|s| exec.read(s)).transpose()?,
+            backend: backend.into(),
+            sample_every: opts.sample_every,
+            log_every: opts.log_every,
+            checkpoint_every: opts.checkpoint_every,
+            eval_every: opts.eval_every,
+            run_id: self.run_id.clone(),
+            shadergan_version: env!("CARGO_PKG_VERSION"),
+        };
+        write_atomic(
+            &self.out.join("config.json"),
+            serde_json::to_string_pretty(&config)?.as_bytes(),
+        )
+    }
+
+    /// Trains from `step` to the last step, one stretch between log,
+    /// sample, checkpoint or eval points at a time, doing each point's
+    /// writes; stops early when a stop is asked for. Returns the step
+    /// reached and whether a stop cut the run short.
+    fn train_steps(
+        &self,
+        exec: &mut Executor,
+        history: &mut Vec<(u64, Stats)>,
+        mut step: u64,
+        bar: Option<&indicatif::ProgressBar>,
+    ) -> anyhow::Result<(u64, bool)> {
+        let opts = self.opts;
+        let mut phases = Vec::new();
+        while step < opts.steps {
+            if stop_requested() {
+                return Ok((step, true));
+            }
+            let n = opts.steps_to_next_point(step);
+            phases.clear();
+            for s in step..step + n {
+                let d_updates = d_updates_in_step(s, opts.d_steps, opts.d_steps_from);
+                phases.extend(std::iter::repeat_n("d_step", d_updates as usize));
+                phases.push("g_step");
+            }
+            phases.push("check_params");
+            exec.run(&phases, Some(step + n))?;
+            step += n;
+            self.absorb_reports(exec, history, false)?;
+            self.write_at_point(exec, history, step)?;
+            if let Some(bar) = bar {
+                show_progress(bar, step, history);
+            }
+        }
+        Ok((step, false))
+    }
+
+    /// The writes due at `step` before the last: a sample grid (with the
+    /// losses), the observer's look, a checkpoint (with the losses).
+    fn write_at_point(
+        &self,
+        exec: &mut Executor,
+        history: &mut Vec<(u64, Stats)>,
+        step: u64,
+    ) -> anyhow::Result<()> {
+        let opts = self.opts;
+        let due = |every: u64| every > 0 && step.is_multiple_of(every) && step < opts.steps;
+        if due(opts.sample_every) {
+            exec.run(&["sample"], None)?;
+            self.write_step_samples(exec, step)?;
+            write_losses(history, self.out)?;
+        }
+        if due(opts.eval_every)
+            && let Some(observer) = &opts.observer
+        {
+            observer.observe(exec, self.sampling(), &self.cfg.model, step)?;
+        }
+        if due(opts.checkpoint_every) {
+            self.absorb_reports(exec, history, true)?;
+            write_losses(history, self.out)?;
+            self.save_checkpoint(exec, step)?;
+        }
+        Ok(())
+    }
+
+    /// The writes where the run ends at `step`: the last sample grid, the
+    /// losses, the observer's last look and the checkpoint.
+    fn write_final(
+        &self,
+        exec: &mut Executor,
+        history: &[(u64, Stats)],
+        step: u64,
+    ) -> anyhow::Result<()> {
+        exec.run(&["sample"], None)?;
+        self.write_step_samples(exec, step)?;
+        write_losses(history, self.out)?;
+        if self.opts.eval_every > 0
+            && let Some(observer) = &self.opts.observer
+        {
+            observer.observe(exec, self.sampling(), &self.cfg.model, step)?;
+        }
+        self.save_checkpoint(exec, step)
+    }
+
+    /// Writes `samples/step-NNNNNNN.png` from the last `sample` phase.
+    fn write_step_samples(&self, exec: &Executor, step: u64) -> anyhow::Result<()> {
+        let name = format!("step-{step:07}");
+        write_samples(exec, self.samples, self.dataset, self.out, &name)
+    }
+
+    /// Takes the executor's reports into the history (`wait`: all of them,
+    /// waiting for the device); a divergence says which network went bad.
+    fn absorb_reports(
+        &self,
+        exec: &mut Executor,
+        history: &mut Vec<(u64, Stats)>,
+        wait: bool,
+    ) -> anyhow::Result<()> {
+        absorb_reports(history, exec.reports(wait)?).map_err(|e| self.diverged(e, exec))
+    }
+
+    /// [`diverged`] for this run's networks and folder.
+    fn diverged(&self, e: anyhow::Error, exec: &Executor) -> anyhow::Error {
+        diverged(e, exec, &self.generator, &self.discriminator, self.out)
+    }
+
+    /// Writes `checkpoint.safetensors` at `step`: both networks, G's average,
+    /// and (with a recipe) the optimizer state `--resume` continues from.
+    /// Refuses non-finite parameters, writing nothing.
+    fn save_checkpoint(&self, exec: &Executor, step: u64) -> anyhow::Result<()> {
+        let training = self.training_state(exec)?;
+        let ck = checkpoint::Checkpoint {
+            model: self.cfg.model.clone(),
+            step,
+            dataset: self.dataset.name.as_str().into(),
+            seed: self.cfg.seed,
+            generator: exec.read(self.generator.params)?,
+            discriminator: exec.read(self.discriminator.params)?,
+            generator_ema: self.generator_ema.map(|s| exec.read(s)).transpose()?,
             training,
         };
         // A NaN or Inf the losses never saw (a ReLU's max can drop it) stops the run here.
@@ -316,115 +494,67 @@ pub fn train(
         {
             let e =
                 anyhow::anyhow!("training diverged: non-finite parameters found at step {step}");
-            return Err(diverged(e, exec, &generator, &discriminator, out));
+            return Err(self.diverged(e, exec));
         }
-        checkpoint::save(&out.join("checkpoint.safetensors"), &ck)
-    };
-    let mut phases = Vec::new();
-    let mut interrupted = false;
-    while step < opts.steps {
-        if stop_requested() {
-            interrupted = true;
-            break;
-        }
-        // Run up to the next log point (and never past a sample point).
-        let mut n = log_every - step % log_every;
-        if opts.sample_every > 0 {
-            n = n.min(opts.sample_every - step % opts.sample_every);
-        }
-        if opts.checkpoint_every > 0 {
-            n = n.min(opts.checkpoint_every - step % opts.checkpoint_every);
-        }
-        if opts.eval_every > 0 {
-            n = n.min(opts.eval_every - step % opts.eval_every);
-        }
-        n = n.min(opts.steps - step);
-        phases.clear();
-        for s in step..step + n {
-            let d_updates = d_updates_in_step(s, opts.d_steps, opts.d_steps_from);
-            phases.extend(std::iter::repeat_n("d_step", d_updates as usize));
-            phases.push("g_step");
-        }
-        phases.push("check_params");
-        exec.run(&phases, Some(step + n))?;
-        step += n;
-        absorb_reports(&mut history, exec.reports(false)?)
-            .map_err(|e| diverged(e, &exec, &generator, &discriminator, out))?;
-        if opts.sample_every > 0 && step.is_multiple_of(opts.sample_every) && step < opts.steps {
-            exec.run(&["sample"], None)?;
-            write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
-            write_losses(&history, out)?;
-        }
-        if opts.eval_every > 0
-            && step.is_multiple_of(opts.eval_every)
-            && step < opts.steps
-            && let Some(observer) = &opts.observer
-        {
-            observer.observe(&exec, sampling, &cfg.model, step)?;
-        }
-        if opts.checkpoint_every > 0
-            && step.is_multiple_of(opts.checkpoint_every)
-            && step < opts.steps
-        {
-            absorb_reports(&mut history, exec.reports(true)?)
-                .map_err(|e| diverged(e, &exec, &generator, &discriminator, out))?;
-            write_losses(&history, out)?;
-            save(&exec, step)?;
-        }
-        if let Some(bar) = &bar {
-            bar.set_position(step);
-            if let Some((_, s)) = history.last() {
-                bar.set_message(format!(
-                    "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
-                    s.d_loss, s.g_loss, s.d_real, s.d_fake
-                ));
-            }
-        }
-    }
-    absorb_reports(&mut history, exec.reports(true)?)
-        .map_err(|e| diverged(e, &exec, &generator, &discriminator, out))?;
-    let seconds = start.elapsed().as_secs_f64();
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+        checkpoint::save(&self.out.join("checkpoint.safetensors"), &ck)
     }
 
-    exec.run(&["sample"], None)?;
-    write_samples(&exec, samples, dataset, out, &format!("step-{step:07}"))?;
-    write_losses(&history, out)?;
-    if opts.eval_every > 0
-        && let Some(observer) = &opts.observer
-    {
-        observer.observe(&exec, sampling, &cfg.model, step)?;
+    /// The optimizer state a checkpoint keeps for `--resume`, when the run
+    /// has its recipe to keep beside it.
+    fn training_state(&self, exec: &Executor) -> anyhow::Result<Option<checkpoint::TrainingState>> {
+        let Some(recipe) = self.opts.recipe_json.clone() else {
+            return Ok(None);
+        };
+        let counter = |s| -> anyhow::Result<u32> { Ok(exec.read(s)?[0].to_bits()) };
+        let (g, d) = (&self.generator, &self.discriminator);
+        Ok(Some(checkpoint::TrainingState {
+            recipe,
+            generator_adam: (exec.read(g.adam_m)?, exec.read(g.adam_v)?),
+            discriminator_adam: (exec.read(d.adam_m)?, exec.read(d.adam_v)?),
+            generator_updates: counter(g.step)?,
+            discriminator_updates: counter(d.step)?,
+            run_id: Some(self.run_id.clone()),
+        }))
     }
-    save(&exec, step)?;
-    if opts.profile_steps > 0 && !interrupted {
-        // After the checkpoint: the profiled steps are real steps and must not reach it.
-        let times = exec.profile(&step_phases, opts.profile_steps)?;
-        let what = format!(
-            "profile of one step ({} backend, mean of {} steps{})",
-            backend,
-            opts.profile_steps,
-            if exec.is_gpu() {
-                ", device time per kernel from timestamp queries"
-            } else {
-                ", host clock per op"
-            }
-        );
-        let mut table = crate::profile::format_profile(&times, &what);
-        let floor = exec.step_floor(&step_phases, opts.profile_steps)?;
-        table += &crate::profile::format_dispatch_summary(&times, floor.as_ref());
-        eprint!("{table}");
-        write_atomic(&out.join("profile.txt"), table.as_bytes())?;
+}
+
+/// Shows `step` and the last losses on the progress bar.
+fn show_progress(bar: &indicatif::ProgressBar, step: u64, history: &[(u64, Stats)]) {
+    bar.set_position(step);
+    if let Some((_, s)) = history.last() {
+        bar.set_message(format!(
+            "D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
+            s.d_loss, s.g_loss, s.d_real, s.d_fake
+        ));
     }
-    Ok(Summary {
-        steps: step,
-        seconds,
-        last: history.last().map(|(_, s)| *s).unwrap_or_default(),
+}
+
+/// `train --profile`: times each kernel of one step over `opts.profile_steps`
+/// extra steps, prints the table and writes it as `profile.txt`.
+fn write_profile(
+    exec: &mut Executor,
+    opts: &LoopOptions,
+    backend: &str,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let mut step_phases: Vec<&str> = vec!["d_step"; opts.d_steps as usize];
+    step_phases.push("g_step");
+    let times = exec.profile(&step_phases, opts.profile_steps)?;
+    let what = format!(
+        "profile of one step ({} backend, mean of {} steps{})",
         backend,
-        out: out.to_path_buf(),
-        interrupted,
-        lock,
-    })
+        opts.profile_steps,
+        if exec.is_gpu() {
+            ", device time per kernel from timestamp queries"
+        } else {
+            ", host clock per op"
+        }
+    );
+    let mut table = crate::profile::format_profile(&times, &what);
+    let floor = exec.step_floor(&step_phases, opts.profile_steps)?;
+    table += &crate::profile::format_dispatch_summary(&times, floor.as_ref());
+    eprint!("{table}");
+    write_atomic(&out.join("profile.txt"), table.as_bytes())
 }
 
 /// Refuses, before anything is allocated, a run past this machine's memory
@@ -487,7 +617,8 @@ fn new_run_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-fn progress_bar(opts: &LoopOptions) -> Option<indicatif::ProgressBar> {
+/// The bar of `opts.progress`, starting at `start_step`.
+fn progress_bar(opts: &LoopOptions, start_step: u64) -> Option<indicatif::ProgressBar> {
     if !opts.progress {
         return None;
     }
@@ -499,6 +630,7 @@ fn progress_bar(opts: &LoopOptions) -> Option<indicatif::ProgressBar> {
         .expect("valid template")
         .progress_chars("=> "),
     );
+    bar.set_position(start_step);
     Some(bar)
 }
 
@@ -507,8 +639,8 @@ fn progress_bar(opts: &LoopOptions) -> Option<indicatif::ProgressBar> {
 fn diverged(
     e: anyhow::Error,
     exec: &Executor,
-    generator: &crate::nn::NetworkBuffers,
-    discriminator: &crate::nn::NetworkBuffers,
+    generator: &NetworkBuffers,
+    discriminator: &NetworkBuffers,
     out: &Path,
 ) -> anyhow::Error {
     let mut bad = Vec::new();
@@ -615,7 +747,7 @@ fn write_losses(history: &[(u64, Stats)], out: &Path) -> anyhow::Result<()> {
 /// Writes `samples/<name>.png`: an image grid, or a scatter of points over the data.
 fn write_samples(
     exec: &Executor,
-    samples: crate::plan::Slice,
+    samples: Slice,
     dataset: &Dataset,
     out: &Path,
     name: &str,
@@ -675,10 +807,7 @@ mod tests {
         };
         let opts = LoopOptions::for_recipe(&recipe);
         assert_eq!((opts.steps, opts.d_steps, opts.d_steps_from), (77, 3, 20));
-        assert_eq!(
-            (opts.log_every, opts.sample_every, opts.eval_every),
-            (100, 0, 0)
-        );
+        assert_eq!(opts.log_every, 100);
         assert!(opts.resume.is_none() && opts.observer.is_none() && !opts.progress);
     }
 }

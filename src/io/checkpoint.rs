@@ -257,7 +257,8 @@ pub fn save(path: &Path, ck: &Checkpoint) -> anyhow::Result<()> {
 
 /// What a run stopped by an error leaves behind, for the end of its error
 /// line: the checkpoint in `run_dir` that loads (every write is atomic, so the
-/// last one written is intact), or that none was written.
+/// last one written is intact), or that none was written (and the loop's
+/// `checkpoint_every`, which writes them during a run).
 pub fn kept_note(run_dir: &Path) -> String {
     if !run_dir.is_dir() {
         return format!(
@@ -267,7 +268,7 @@ pub fn kept_note(run_dir: &Path) -> String {
     }
     let path = run_dir.join("checkpoint.safetensors");
     if !path.exists() {
-        return "no checkpoint had been written (use --checkpoint-every N)".to_string();
+        return "no checkpoint had been written (use checkpoint_every N)".to_string();
     }
     match load(&path) {
         Ok(ck) => format!(

@@ -316,10 +316,7 @@ pub fn forward(
     rows: usize,
     out: Option<Slice>,
 ) -> Vec<Op> {
-    match fused_forward(net, ws, x, rows, out) {
-        Some(op) => vec![op],
-        None => forward_with_dropout(net, ws, x, rows, out, None),
-    }
+    forward_with_dropout(net, ws, x, rows, out, None)
 }
 
 /// Whether the fused forward kernel takes this network.
@@ -339,7 +336,7 @@ fn fused_forward(
 ) -> Option<Op> {
     assert!(rows <= ws.rows, "more rows than the workspace holds");
     let mlp = &net.mlp;
-    if !fits_fused_forward(mlp) {
+    if !fits_fused_forward(mlp) || rows < crate::plan::MLP_FUSED_MIN_ROWS {
         return None;
     }
     let last = mlp.layers.len() - 1;
@@ -385,6 +382,12 @@ pub fn forward_with_dropout(
         dropout.is_none() || !ws.dropped.is_empty(),
         "dropout needs Workspace::with_dropout"
     );
+    // Without dropout, a network that fits runs as one fused dispatch.
+    if dropout.is_none()
+        && let Some(op) = fused_forward(net, ws, x, rows, out)
+    {
+        return vec![op];
+    }
     let mlp = &net.mlp;
     let last = mlp.layers.len() - 1;
     let mut input = x;
