@@ -155,6 +155,7 @@ fn gradient_plan_with(c: &Case, with_dropout: bool) -> (Plan, Grads) {
         BackwardTargets {
             weight_grads: true,
             input_grad: Some(dx),
+            input_act: None,
         },
         dropout.as_ref(),
     ));

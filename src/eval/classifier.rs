@@ -145,6 +145,7 @@ pub fn train(
         BackwardTargets {
             weight_grads: true,
             input_grad: None,
+            input_act: None,
         },
     ));
     ops.extend(net.adam_step(s.adam));

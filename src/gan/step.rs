@@ -30,7 +30,7 @@ use rand::SeedableRng;
 
 use super::model::ModelSpec;
 
-use crate::nn::mlp::{Dropout, backward_with_dropout, forward_with_dropout};
+use crate::nn::mlp::{Dropout, backward_from_preact, backward_with_dropout, forward_with_dropout};
 use crate::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
 use crate::plan::{AdamHyper, Elem, Init, Op, Plan, ProbMeans, RandomSource, RowFormat, Slice};
 
@@ -493,6 +493,7 @@ fn d_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
         BackwardTargets {
             weight_grads: true,
             input_grad: None,
+            input_act: None,
         },
         dropout.as_ref(),
     ));
@@ -543,6 +544,11 @@ fn g_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
         dropout.as_ref(),
     ));
     ops.extend(g_loss_ops(b, g_logits, bufs));
+    // With an output activation, D's input-gradient matmul runs its
+    // derivative in the epilogue and writes G's last dz directly.
+    let g_last = g.mlp.layers.len() - 1;
+    let g_act = g.mlp.layers[g_last].act;
+    let g_dz = nets.g_ws.preact_grads[g_last].map(|buf| buf.sub(0, bufs.fake.len));
     ops.extend(backward_with_dropout(
         d,
         &nets.d_ws,
@@ -552,22 +558,28 @@ fn g_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
         b,
         BackwardTargets {
             weight_grads: false,
-            input_grad: Some(bufs.d_fake_grad),
+            input_grad: Some(g_dz.unwrap_or(bufs.d_fake_grad)),
+            input_act: g_dz.map(|_| (bufs.fake, g_act)),
         },
         dropout.as_ref(),
     ));
-    ops.extend(backward(
-        g,
-        &nets.g_ws,
-        bufs.z,
-        bufs.fake,
-        bufs.d_fake_grad,
-        gb,
-        BackwardTargets {
-            weight_grads: true,
-            input_grad: None,
-        },
-    ));
+    let g_targets = BackwardTargets {
+        weight_grads: true,
+        input_grad: None,
+        input_act: None,
+    };
+    ops.extend(match g_dz {
+        Some(dz) => backward_from_preact(g, &nets.g_ws, bufs.z, dz, gb, g_targets),
+        None => backward(
+            g,
+            &nets.g_ws,
+            bufs.z,
+            bufs.fake,
+            bufs.d_fake_grad,
+            gb,
+            g_targets,
+        ),
+    });
     ops.extend(g.adam_step(cfg.g_adam));
     if let Some(avg) = nets.generator_ema {
         ops.push(Op::Ema {

@@ -424,6 +424,20 @@ pub struct BackwardTargets {
     pub weight_grads: bool,
     /// Write the gradient with respect to the input here.
     pub input_grad: Option<Slice>,
+    /// With `input_grad`: the output `y` and the activation of the network
+    /// that produced the input. `input_grad` then receives the gradient with
+    /// respect to that network's last pre-activation (the derivative runs in
+    /// the input-gradient matmul's epilogue), ready for [`backward_from_preact`].
+    pub input_act: Option<(Slice, Activation)>,
+}
+
+/// The gradient a backward pass starts from.
+#[derive(Clone, Copy, Debug)]
+enum TopGrad {
+    /// `dy` with respect to the forward output `y`.
+    Output { y: Slice, dy: Slice },
+    /// `dz` with respect to the last layer's pre-activation.
+    Preact(Slice),
 }
 
 /// Backward pass over `rows` rows. `x` is the forward input, `y` the forward
@@ -453,6 +467,33 @@ pub fn backward_with_dropout(
     targets: BackwardTargets,
     dropout: Option<&Dropout>,
 ) -> Vec<Op> {
+    let top = TopGrad::Output { y, dy };
+    backward_layers(net, ws, x, top, rows, targets, dropout)
+}
+
+/// [`backward`] from `dz`, the gradient with respect to the last layer's
+/// pre-activation (as the next network's input-gradient matmul writes it
+/// with [`BackwardTargets::input_act`]), not through the output activation.
+pub fn backward_from_preact(
+    net: &NetworkBuffers,
+    ws: &Workspace,
+    x: Slice,
+    dz: Slice,
+    rows: usize,
+    targets: BackwardTargets,
+) -> Vec<Op> {
+    backward_layers(net, ws, x, TopGrad::Preact(dz), rows, targets, None)
+}
+
+fn backward_layers(
+    net: &NetworkBuffers,
+    ws: &Workspace,
+    x: Slice,
+    top: TopGrad,
+    rows: usize,
+    targets: BackwardTargets,
+    dropout: Option<&Dropout>,
+) -> Vec<Op> {
     let mlp = &net.mlp;
     let last = mlp.layers.len() - 1;
     let mut ops = Vec::new();
@@ -462,28 +503,26 @@ pub fn backward_with_dropout(
     for l in (0..=last).rev() {
         let layer = mlp.layers[l];
         let len = rows * layer.outputs;
-        let dz = match ws.preact_grads[l] {
-            Some(buf) if dz_written => buf.sub(0, len),
-            Some(buf) => {
+        // The layer's output and its gradient (below the top, in the workspace).
+        let (a_l, da) = match top {
+            TopGrad::Output { y, dy } if l == last => (y, dy),
+            TopGrad::Preact(dz) if l == last => (dz, dz),
+            _ => (ws.output(mlp, l, rows), ws.output_grads[l].sub(0, len)),
+        };
+        let dz = match (top, ws.preact_grads[l]) {
+            (TopGrad::Preact(dz), _) if l == last => dz,
+            (_, Some(buf)) if dz_written => buf.sub(0, len),
+            (_, Some(buf)) => {
                 let dz = buf.sub(0, len);
                 ops.push(Op::ActivationBackward {
-                    y: if l == last {
-                        y
-                    } else {
-                        ws.output(mlp, l, rows)
-                    },
-                    dy: if l == last {
-                        dy
-                    } else {
-                        ws.output_grads[l].sub(0, len)
-                    },
+                    y: a_l,
+                    dy: da,
                     dx: dz,
                     act: layer.act,
                 });
                 dz
             }
-            None if l == last => dy,
-            None => ws.output_grads[l].sub(0, len),
+            (_, None) => da,
         };
         let input = if l == 0 {
             x
@@ -514,7 +553,7 @@ pub fn backward_with_dropout(
                 m: rows,
                 n: layer.outputs,
                 k: layer.inputs,
-                act_grad: None,
+                act_grad: targets.input_act,
             });
         }
     }
