@@ -150,7 +150,7 @@ pub fn recipe_from_args(a: &TrainArgs) -> anyhow::Result<Recipe> {
             let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
             anyhow::anyhow!("unknown --preset '{name}' (presets: {})", names.join(", "))
         })?,
-        None => Recipe::seed(a.dataset.map_or(DatasetName::FashionMnist, dataset_name)),
+        None => Recipe::without_preset(a.dataset.map_or(DatasetName::FashionMnist, dataset_name)),
     };
     if let Some(d) = a.dataset {
         r.dataset = dataset_name(d).as_str().into();
