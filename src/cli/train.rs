@@ -163,7 +163,7 @@ pub fn dataset_name(d: DatasetArg) -> DatasetName {
 pub fn recipe_from_args(a: &TrainArgs) -> anyhow::Result<Recipe> {
     let mut r = match super::settings::named(a.preset.as_deref(), a.recipe.as_deref())? {
         Some(r) => r,
-        None => Recipe::seed(a.dataset.map_or(DatasetName::FashionMnist, dataset_name)),
+        None => Recipe::without_preset(a.dataset.map_or(DatasetName::FashionMnist, dataset_name)),
     };
     if let Some(d) = a.dataset {
         r.dataset = dataset_name(d).as_str().into();
