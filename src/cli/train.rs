@@ -280,10 +280,11 @@ struct Resumed {
     config: Option<serde_json::Value>,
 }
 
-/// `config.json` of a run folder as JSON, if it is there and readable.
+/// `config.json` of a run folder as JSON, if it is there: `Null` when it is
+/// not JSON, so the checks that need its fields refuse it by name.
 fn read_config(dir: &Path) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
-    serde_json::from_str(&text).ok()
+    Some(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
 
 /// Locks the run in `dir` (one writer per folder), removes what killed
@@ -449,11 +450,12 @@ fn describe(m: &ModelSpec) -> String {
 
 /// Refuses to resume a checkpoint whose architecture is not the run's: not
 /// the one its own recipe builds on `dataset`, or not the one in the run
-/// folder's `config.json` (a checkpoint copied in from another run).
+/// folder's `config.json`, `config` (a checkpoint copied in from another run).
 fn check_resumed_architecture(
     recipe: &Recipe,
     ck: &checkpoint::Checkpoint,
     dir: &Path,
+    config: Option<&serde_json::Value>,
     dataset: &data::Dataset,
 ) -> anyhow::Result<()> {
     let path = dir.join("checkpoint.safetensors");
@@ -469,11 +471,11 @@ fn check_resumed_architecture(
         describe(&ck.model),
         describe(&built)
     );
-    let config = dir.join("config.json");
-    if let Ok(text) = std::fs::read_to_string(&config) {
-        let model = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| serde_json::from_value::<ModelSpec>(v.get("model")?.clone()).ok())
+    if let Some(run_config) = config {
+        let config = dir.join("config.json");
+        let model = run_config
+            .get("model")
+            .and_then(|m| serde_json::from_value::<ModelSpec>(m.clone()).ok())
             .ok_or_else(|| {
                 anyhow::anyhow!(
                     "--resume {}: {} has no readable model",
@@ -577,7 +579,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     super::settings::check_eval_every(eval_every, &dataset.kind)?;
     let observer = mode_trace::observer(eval_every, &dataset, &out, resume_step)?;
     if let Some(r) = &resume {
-        check_resumed_architecture(&recipe, &r.ck, &r.dir, &dataset)?;
+        check_resumed_architecture(&recipe, &r.ck, &r.dir, r.config.as_ref(), &dataset)?;
         check_identity(&r.ck, r.config.as_ref(), &r.dir)?;
     }
     let rows = dataset.data.rows();

@@ -594,22 +594,34 @@ fn check_fits(
 ///
 /// [`RunLock`]: crate::io::run_lock::RunLock
 fn lock_run_folder(out: &Path, fresh: bool) -> anyhow::Result<crate::io::run_lock::RunLock> {
+    // Refused before the lock file is made, and again once the lock is held
+    // (another run may have started in between).
+    let refuse_taken = || -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !(fresh && holds_run_files(out)?),
+            "run folder {} already holds files (another run's?); choose an empty folder",
+            out.display()
+        );
+        Ok(())
+    };
+    if out.exists() {
+        refuse_taken()?;
+    }
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", out.display()))?;
     let lock = crate::io::run_lock::RunLock::acquire(out)?;
     crate::io::atomic::remove_stale_temporaries(out, &["samples"])?;
-    if fresh {
-        let lock_name = std::ffi::OsStr::new(crate::io::run_lock::LOCK_FILE);
-        let taken = std::fs::read_dir(out)?
-            .flatten()
-            .any(|e| e.file_name() != lock_name);
-        anyhow::ensure!(
-            !taken,
-            "run folder {} already holds files (another run's?); choose an empty folder",
-            out.display()
-        );
-    }
+    refuse_taken()?;
     Ok(lock)
+}
+
+/// Whether `out` holds anything but the run lock's file and stale temporaries.
+fn holds_run_files(out: &Path) -> std::io::Result<bool> {
+    let lock_name = std::ffi::OsStr::new(crate::io::run_lock::LOCK_FILE);
+    Ok(std::fs::read_dir(out)?.flatten().any(|e| {
+        e.file_name() != lock_name
+            && !crate::io::atomic::is_temporary_name(&e.file_name().to_string_lossy())
+    }))
 }
 
 /// A fresh run id: 64 random bits in hex.

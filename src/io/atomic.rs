@@ -26,7 +26,7 @@ fn temporary_path(path: &Path) -> PathBuf {
 }
 
 /// Whether `name` is the temporary of an atomic write (`.NAME.tmp-PID`).
-fn is_temporary(name: &str) -> bool {
+pub fn is_temporary_name(name: &str) -> bool {
     name.starts_with('.')
         && name
             .rsplit_once(TEMPORARY_MARK)
@@ -45,7 +45,7 @@ pub fn remove_stale_temporaries(dir: &Path, subdirs: &[&str]) -> anyhow::Result<
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            if is_temporary(&name.to_string_lossy()) && entry.path().is_file() {
+            if is_temporary_name(&name.to_string_lossy()) && entry.path().is_file() {
                 fs::remove_file(entry.path()).with_context(|| {
                     format!(
                         "cannot remove the stale temporary {}",
