@@ -4,9 +4,9 @@
 //!
 //!     cargo run --release --example matmul_study -- [--quick] [variant.wgsl ...]
 //!
-//! `*` marks the kernel the lowering picks (`gpu::lowering::matmul_entry`).
+//! `*` marks the kernel the lowering picks (`gpu::lowering::lower`).
 //! Each .wgsl argument adds a rung: an edited copy of shaders/matmul.wgsl,
-//! its `matmul_bias_act` on 64-tiles. Times are device times from timestamp
+//! its `matmul_bias_act` on 64-tiles, or `FILE:ENTRY:TILE` for another entry. Times are device times from timestamp
 //! queries where the adapter has them, else the wall clock. `--quick`: three
 //! small shapes, seconds on llvmpipe; the default goes up to 4096³.
 
@@ -14,13 +14,19 @@ use std::process::ExitCode;
 
 use shadergan::bench::cases::matmul;
 use shadergan::cpu::CpuPlan;
-use shadergan::gpu::lowering::{lower, matmul_entry};
+use shadergan::gpu::lowering::lower;
 use shadergan::gpu::{GpuContext, GpuPlan, time_launches};
 
 type Shape = (usize, usize, usize);
-pub const SHAPES: [Shape; 5] = [
+pub const SHAPES: [Shape; 11] = [
+    (64, 128, 100),
     (64, 128, 784),
+    (128, 128, 784),
+    (64, 784, 128),
     (128, 128, 128),
+    (256, 128, 784),
+    (1024, 128, 784),
+    (2048, 128, 784),
     (1024, 1024, 1024),
     (4096, 4096, 4096),
     (8192, 128, 784),
@@ -31,18 +37,26 @@ const NAIVE: &str = include_str!("matmul_naive.wgsl");
 const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
 /// A rung as data: name, WGSL, entry point, tile, and whether the lowering picks it.
 type Row<'a> = (&'a str, &'a str, &'static str, u32, bool);
-const LADDER: [Row; 4] = [
+const LADDER: [Row; 6] = [
     ("1 naive", NAIVE, "matmul_naive", 16, false), // one thread per output, no reuse
     ("2 64-tile", MATMUL, "matmul_bias_act", 64, true), // 4×4 per thread, K staged in slabs
     ("3 128-tile", MATMUL, "matmul_bias_act_128", 128, true), // 8×8 per thread, large outputs
-    ("4 split-K", MATMUL, "matmul_bias_act_splitk", 32, true), // K split 4 ways: small M×N, long K
+    ("4 split-K", MATMUL, "matmul_bias_act_splitk", 32, false), // K split 4 ways in a 32-tile
+    ("5 small", MATMUL, "matmul_bias_act_small", 16, true), // K split 16 ways in a 16-tile, no staging
+    (
+        "6 small vec4",
+        MATMUL,
+        "matmul_bias_act_small_vec4",
+        16,
+        true,
+    ), // the same, every load a vec4
 ];
 
 /// One kernel of the ladder; the grid is ⌈N/tile⌉ × ⌈M/tile⌉ workgroups.
 pub struct Rung {
     pub name: String,
     pub source: String,
-    pub entry: &'static str,
+    pub entry: String,
     pub tile: u32,
     /// One of the kernels the lowering picks from.
     pub lowered: bool,
@@ -53,21 +67,42 @@ fn rung((name, source, entry, tile, lowered): Row) -> Rung {
     Rung {
         name,
         source,
-        entry,
+        entry: entry.to_string(),
         tile,
         lowered,
     }
 }
 
-/// The four rungs, then one per variant file (its `matmul_bias_act` on 64-tiles).
+/// The ladder's rungs, then one per variant: `FILE` (an edited copy of
+/// shaders/matmul.wgsl, its `matmul_bias_act` on 64-tiles) or
+/// `FILE:ENTRY:TILE` (that entry point on TILE-edged square tiles).
 pub fn rungs(variants: &[String]) -> anyhow::Result<Vec<Rung>> {
     let mut all: Vec<Rung> = LADDER.map(rung).into();
-    for path in variants {
+    for spec in variants {
+        let mut parts = spec.split(':');
+        let path = parts.next().unwrap_or_default();
+        let entry = parts.next().unwrap_or("matmul_bias_act");
+        let tile = parts.next().map_or(Ok(64), str::parse);
+        let tile = tile.map_err(|e| anyhow::anyhow!("bad tile in {spec}: {e}"))?;
         let source = std::fs::read_to_string(path);
         let source = source.map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
-        all.push(rung((path, &source, "matmul_bias_act", 64, false)));
+        all.push(Rung {
+            name: spec.clone(),
+            source,
+            entry: entry.to_string(),
+            tile,
+            lowered: false,
+        });
     }
     Ok(all)
+}
+
+impl Rung {
+    /// Whether the kernel computes this shape: the vec4 kernels need whole
+    /// vectors along K (the lowering never gives them anything else).
+    pub fn runs(&self, (_, _, k): Shape) -> bool {
+        !self.entry.ends_with("_vec4") || k.is_multiple_of(4)
+    }
 }
 
 /// One line of the ladder.
@@ -90,7 +125,7 @@ pub fn ladder(
     budget: f64,
     mut each: impl FnMut(&Line),
 ) -> anyhow::Result<Vec<Line>> {
-    let compile = |r: &Rung| ctx.compile(&r.name, &r.source, r.entry);
+    let compile = |r: &Rung| ctx.compile(&r.name, &r.source, &r.entry);
     let pipelines = rungs.iter().map(compile).collect::<Result<Vec<_>, _>>()?;
     let mut lines = Vec::new();
     for &(m, n, k) in shapes {
@@ -105,6 +140,9 @@ pub fn ladder(
         buffers.phases.clear(); // the rungs' pipelines are built here
         let gpu = GpuPlan::new(ctx, buffers)?;
         for (rung, pipeline) in rungs.iter().zip(&pipelines) {
+            if !rung.runs((m, n, k)) {
+                continue;
+            }
             let bind_group = gpu.bind_group(ctx, &call, pipeline);
             let grid = [n, m, 1].map(|d| (d as u32).div_ceil(rung.tile));
             let launches = |reps| time_launches(ctx, pipeline, &bind_group, grid, reps);
@@ -117,7 +155,7 @@ pub fn ladder(
             let line = Line {
                 shape: (m, n, k),
                 rung: rung.name.clone(),
-                picked: rung.lowered && matmul_entry(m, n, k).0 == rung.entry,
+                picked: rung.lowered && call.entry == rung.entry,
                 seconds: launches(reps)?,
                 rel_err: (diff / want.iter().map(|w| sq(*w)).sum::<f64>()).sqrt(),
             };
@@ -133,7 +171,9 @@ fn run() -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let variants: Vec<String> = args.into_iter().filter(|a| a != "--quick").collect();
     if let Some(flag) = variants.iter().find(|a| a.starts_with('-')) {
-        anyhow::bail!("unknown option {flag} (usage: matmul_study [--quick] [variant.wgsl ...])");
+        anyhow::bail!(
+            "unknown option {flag} (usage: matmul_study [--quick] [variant.wgsl[:entry:tile] ...])"
+        );
     }
     let rungs = rungs(&variants)?;
     let ctx = GpuContext::new()?;

@@ -444,3 +444,245 @@ fn matmul_bias_act_splitk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// matmul_bias_act_small: the same product for small outputs (a batch of 64–512
+// rows through one of the seed model's layers), where the time is the latency
+// of walking K rather than the arithmetic.
+//   A workgroup of 256 threads computes a 16×16 tile of C as 16 K-groups of 16
+//   threads. K-group g walks its own contiguous stretch of K, [g·L, (g+1)·L)
+//   with L = ⌈K/16⌉, four k per iteration; thread q of the group holds the 4×4
+//   block at rows 4·(q/4).., cols 4·(q%4).. of the tile in four vec4 registers.
+//   A and B are read straight from global memory through the cache: there is
+//   no workgroup-memory staging and so no barrier inside the walk, and each
+//   thread's walk is a sixteenth of K. Rows and columns past the edge read a
+//   clamped (valid) index and are never stored, so any M, N, K works.
+//   The 16 partial tiles then meet in workgroup memory, and thread t sums
+//   output (t/16, t%16) over g = 0, 1, …, 15 in that order (the same bits
+//   every run), then runs the epilogue. Row sums of A (has_rows): every thread
+//   sums its four rows over its stretch; the column-0 threads' sums meet the
+//   same way.
+//   grid (ceil(N/16), ceil(M/16), 1); 17 KiB of workgroup memory.
+//   Chosen by the lowering when larger tiles would leave most SMs idle (see
+//   `matmul_entry` in src/gpu/lowering.rs).
+
+const SMALL_TILE: u32 = 16u;
+const SMALL_SIDE: u32 = SMALL_TILE / 4u;                     // 4×4 blocks per tile side
+const SMALL_GROUPS: u32 = 256u / (SMALL_SIDE * SMALL_SIDE);  // K-groups per workgroup
+const SMALL_OUTS: u32 = SMALL_TILE * SMALL_TILE;
+
+var<workgroup> small_part: array<f32, 4096>; // [g·SMALL_OUTS + row·SMALL_TILE + col]
+var<workgroup> small_rows: array<f32, 512>;  // [g·SMALL_TILE + row]
+
+// A thread's 4×4 block of partial sums (one vec4 per row) and its rows' sums of A.
+struct Block {
+    r0: vec4<f32>,
+    r1: vec4<f32>,
+    r2: vec4<f32>,
+    r3: vec4<f32>,
+    rows: vec4<f32>,
+}
+
+// A(rows, k) and B(k, cols) for one k: `ar` are the four rows' offsets into a,
+// `bc` the four columns' offsets into b.
+struct Pair {
+    av: vec4<f32>,
+    bv: vec4<f32>,
+}
+
+fn small_load(ar: vec4<u32>, bc: vec4<u32>, k: u32) -> Pair {
+    let ka = k * p.a_cs;
+    let kb = k * p.b_rs;
+    return Pair(vec4<f32>(a[ar.x + ka], a[ar.y + ka], a[ar.z + ka], a[ar.w + ka]),
+                vec4<f32>(b[bc.x + kb], b[bc.y + kb], b[bc.z + kb], b[bc.w + kb]));
+}
+
+fn small_fma(s: Block, v: Pair) -> Block {
+    return Block(s.r0 + v.av.x * v.bv, s.r1 + v.av.y * v.bv, s.r2 + v.av.z * v.bv,
+                 s.r3 + v.av.w * v.bv, s.rows + v.av);
+}
+
+fn small_put(base: u32, v: vec4<f32>) {
+    small_part[base] = v.x;
+    small_part[base + 1u] = v.y;
+    small_part[base + 2u] = v.z;
+    small_part[base + 3u] = v.w;
+}
+
+@compute @workgroup_size(256)
+fn matmul_bias_act_small(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let g = tid / (SMALL_SIDE * SMALL_SIDE);
+    let q = tid % (SMALL_SIDE * SMALL_SIDE);
+    let br = (q / SMALL_SIDE) * 4u; // the block's first row and column within the tile
+    let bcol = (q % SMALL_SIDE) * 4u;
+    let lanes = vec4<u32>(0u, 1u, 2u, 3u);
+    let rows = min(vec4<u32>(wid.y * SMALL_TILE + br) + lanes, vec4<u32>(p.M - 1u));
+    let cols = min(vec4<u32>(wid.x * SMALL_TILE + bcol) + lanes, vec4<u32>(p.N - 1u));
+    let ar = vec4<u32>(p.a_off) + rows * p.a_rs;
+    let bc = vec4<u32>(p.b_off) + cols * p.b_cs;
+
+    let stretch = (p.K + SMALL_GROUPS - 1u) / SMALL_GROUPS;
+    let k_begin = min(g * stretch, p.K);
+    let k_end = min(k_begin + stretch, p.K);
+    var s = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var k = k_begin;
+    // Four k per iteration, every load issued before the first multiply-add:
+    // 32 independent loads in flight per thread hide the memory latency.
+    for (; k + 4u <= k_end; k += 4u) {
+        let v0 = small_load(ar, bc, k);
+        let v1 = small_load(ar, bc, k + 1u);
+        let v2 = small_load(ar, bc, k + 2u);
+        let v3 = small_load(ar, bc, k + 3u);
+        s = small_fma(small_fma(small_fma(small_fma(s, v0), v1), v2), v3);
+    }
+    for (; k < k_end; k++) {
+        s = small_fma(s, small_load(ar, bc, k));
+    }
+
+    let base = g * SMALL_OUTS + br * SMALL_TILE + bcol;
+    small_put(base, s.r0);
+    small_put(base + SMALL_TILE, s.r1);
+    small_put(base + 2u * SMALL_TILE, s.r2);
+    small_put(base + 3u * SMALL_TILE, s.r3);
+    if (bcol == 0u) {
+        let r = g * SMALL_TILE + br;
+        small_rows[r] = s.rows.x;
+        small_rows[r + 1u] = s.rows.y;
+        small_rows[r + 2u] = s.rows.z;
+        small_rows[r + 3u] = s.rows.w;
+    }
+    workgroupBarrier();
+
+    let row = wid.y * SMALL_TILE + tid / SMALL_TILE;
+    let col = wid.x * SMALL_TILE + tid % SMALL_TILE;
+    if (tid < SMALL_OUTS && row < p.M && col < p.N) {
+        var v = 0.0;
+        for (var h = 0u; h < SMALL_GROUPS; h++) {
+            v += small_part[h * SMALL_OUTS + tid];
+        }
+        store_c(row, col, v);
+    }
+    let sum_row = wid.y * SMALL_TILE + tid;
+    if (sums_rows(wid) && tid < SMALL_TILE && sum_row < p.M) {
+        var r = 0.0;
+        for (var h = 0u; h < SMALL_GROUPS; h++) {
+            r += small_rows[h * SMALL_TILE + tid];
+        }
+        c[p.rows_off + sum_row] = r;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// matmul_bias_act_small_vec4: matmul_bias_act_small with every load a vec4.
+//   The same tile, K-groups, partial sums and epilogue; what differs is how a
+//   thread reads its 4×4 blocks. Each operand is read as vec4s along the
+//   dimension in which it is contiguous, through a4 and b4 (the same buffers
+//   as a and b, bound as array<vec4<f32>>):
+//     A along k (a_cs = 1: x, dz of the forward and input products): one
+//       vec4 per row, A(r, k..k+3);
+//     A along m (a_rs = 1: dzᵀ of the weight product): one vec4 per k,
+//       A(r..r+3, k);
+//     B along k (b_rs = 1: Wᵀ of the forward product): one vec4 per column;
+//     B along n (b_cs = 1: W of the input product, x of the weight product):
+//       one vec4 per k.
+//   Both blocks become mat4x4s whose column j is the vec4 over rows (A) or
+//   columns (B) at k + j, so four k cost 8 vec4 loads and one matrix product
+//   (64 multiply-adds), against 32 scalar loads in matmul_bias_act_small.
+//   The lowering picks this entry only when the vectors are whole: offsets,
+//   the strides that step between vectors, and the vector dimension's
+//   extent (K, M or N) multiples of 4. Then blocks past the edge of a vector
+//   dimension clamp to the last whole vector and are never stored, and each
+//   K-group's stretch is a multiple of 4.
+//   grid (ceil(N/16), ceil(M/16), 1), as matmul_bias_act_small.
+
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+
+// A's block at rows r0..r0+3 (clamped rows `rows`) and k..k+3: column j over rows at k + j.
+fn a_block(r0: u32, rows: vec4<u32>, k: u32) -> mat4x4<f32> {
+    if (p.a_cs == 1u) {
+        let o = (vec4<u32>(p.a_off) + rows * p.a_rs + k) / 4u;
+        return transpose(mat4x4<f32>(a4[o.x], a4[o.y], a4[o.z], a4[o.w]));
+    }
+    let o = (p.a_off + k * p.a_cs + r0) / 4u;
+    let step = p.a_cs / 4u;
+    return mat4x4<f32>(a4[o], a4[o + step], a4[o + 2u * step], a4[o + 3u * step]);
+}
+
+// B's block at k..k+3 and columns c0..c0+3 (clamped columns `cols`): column j over columns at k + j.
+fn b_block(c0: u32, cols: vec4<u32>, k: u32) -> mat4x4<f32> {
+    if (p.b_rs == 1u) {
+        let o = (vec4<u32>(p.b_off) + cols * p.b_cs + k) / 4u;
+        return transpose(mat4x4<f32>(b4[o.x], b4[o.y], b4[o.z], b4[o.w]));
+    }
+    let o = (p.b_off + k * p.b_rs + c0) / 4u;
+    let step = p.b_rs / 4u;
+    return mat4x4<f32>(b4[o], b4[o + step], b4[o + 2u * step], b4[o + 3u * step]);
+}
+
+// The first row (column) of the block that holds r: r itself if the block
+// fits, else the last whole block along a vector dimension (any row along
+// a scalar one: those use the clamped per-row offsets instead).
+fn whole_block_start(r: u32, extent: u32) -> u32 {
+    return min(r, max(extent, 4u) - 4u);
+}
+
+@compute @workgroup_size(256)
+fn matmul_bias_act_small_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let g = tid / (SMALL_SIDE * SMALL_SIDE);
+    let q = tid % (SMALL_SIDE * SMALL_SIDE);
+    let br = (q / SMALL_SIDE) * 4u;
+    let bcol = (q % SMALL_SIDE) * 4u;
+    let lanes = vec4<u32>(0u, 1u, 2u, 3u);
+    let r0 = whole_block_start(wid.y * SMALL_TILE + br, p.M);
+    let c0 = whole_block_start(wid.x * SMALL_TILE + bcol, p.N);
+    let rows = min(vec4<u32>(wid.y * SMALL_TILE + br) + lanes, vec4<u32>(p.M - 1u));
+    let cols = min(vec4<u32>(wid.x * SMALL_TILE + bcol) + lanes, vec4<u32>(p.N - 1u));
+
+    let stretch = ((p.K + SMALL_GROUPS - 1u) / SMALL_GROUPS + 3u) / 4u * 4u;
+    let k_begin = min(g * stretch, p.K);
+    let k_end = min(k_begin + stretch, p.K);
+    var acc = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var row_sums = vec4<f32>(0.0);
+    // acc (column c = the vec4 over rows at column c0 + c) += A·Bᵀ over four k.
+    for (var k = k_begin; k < k_end; k += 4u) {
+        let ab = a_block(r0, rows, k);
+        let bb = b_block(c0, cols, k);
+        acc += ab * transpose(bb);
+        row_sums += ab * vec4<f32>(1.0);
+    }
+
+    // The same partial layout as matmul_bias_act_small: [g][row][col].
+    let base = g * SMALL_OUTS + br * SMALL_TILE + bcol;
+    let tacc = transpose(acc); // column i = the vec4 over columns at row i
+    small_put(base, tacc[0]);
+    small_put(base + SMALL_TILE, tacc[1]);
+    small_put(base + 2u * SMALL_TILE, tacc[2]);
+    small_put(base + 3u * SMALL_TILE, tacc[3]);
+    if (bcol == 0u) {
+        let r = g * SMALL_TILE + br;
+        small_rows[r] = row_sums.x;
+        small_rows[r + 1u] = row_sums.y;
+        small_rows[r + 2u] = row_sums.z;
+        small_rows[r + 3u] = row_sums.w;
+    }
+    workgroupBarrier();
+
+    let row = wid.y * SMALL_TILE + tid / SMALL_TILE;
+    let col = wid.x * SMALL_TILE + tid % SMALL_TILE;
+    if (tid < SMALL_OUTS && row < p.M && col < p.N) {
+        var v = 0.0;
+        for (var h = 0u; h < SMALL_GROUPS; h++) {
+            v += small_part[h * SMALL_OUTS + tid];
+        }
+        store_c(row, col, v);
+    }
+    let sum_row = wid.y * SMALL_TILE + tid;
+    if (sums_rows(wid) && tid < SMALL_TILE && sum_row < p.M) {
+        var r = 0.0;
+        for (var h = 0u; h < SMALL_GROUPS; h++) {
+            r += small_rows[h * SMALL_TILE + tid];
+        }
+        c[p.rows_off + sum_row] = r;
+    }
+}

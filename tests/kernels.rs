@@ -229,8 +229,9 @@ fn matmul_dw_with_bias_gradient_matches_cpu() {
     let mut r = rng(41);
     let mut entries = std::collections::BTreeSet::new();
     let mut shapes = matmul_shapes();
-    // A long batch (K of the product) over a small layer takes the split-K kernel.
-    shapes.extend([(300, 33, 7), (1001, 1, 65)]);
+    // A long batch (K of the product) over a small layer takes the small-output
+    // kernel; a wide layer over a short batch the 64-tile one.
+    shapes.extend([(300, 33, 7), (1001, 1, 65), (3, 800, 700)]);
     for (m, n, k) in shapes {
         entries.insert(matmul_entry(n, k, m).0);
         let mut plan = Plan::default();
@@ -281,7 +282,7 @@ fn matmul_dw_with_bias_gradient_matches_cpu() {
             &what,
         );
     }
-    assert!(entries.contains("matmul_bias_act_splitk") && entries.contains("matmul_bias_act"));
+    assert!(entries.contains("matmul_bias_act_small") && entries.contains("matmul_bias_act"));
 }
 
 /// db must share dw's buffer (one binding writes both), and may not overlap it.
@@ -988,20 +989,26 @@ fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
     );
 }
 
-/// Small outputs over a long K run `matmul_bias_act_splitk` (four K-groups per
-/// workgroup); odd sizes check its bounds, K not a multiple of the 64-wide
-/// group stride, and all three products.
+/// Small outputs run `matmul_bias_act_small` (sixteen K-groups per 16×16
+/// tile); odd sizes check its bounds, K not a multiple of the sixteen
+/// stretches nor of the four-k unrolling, and all three products.
 #[test]
-fn small_outputs_over_long_k_take_the_split_k_kernel_and_match_cpu() {
+fn small_outputs_take_the_small_kernel_and_match_cpu() {
     use shadergan::gpu::lowering::matmul_entry;
     let mut r = rng(31);
-    for (case, &(m, n, k)) in [(64, 128, 784), (1, 1, 300), (33, 70, 1001), (127, 65, 257)]
-        .iter()
-        .enumerate()
+    for (case, &(m, n, k)) in [
+        (64, 128, 784),
+        (1, 1, 300),
+        (33, 70, 1001),
+        (127, 65, 257),
+        (7, 3, 5),
+    ]
+    .iter()
+    .enumerate()
     {
         assert_eq!(
             matmul_entry(m, n, k).0,
-            "matmul_bias_act_splitk",
+            "matmul_bias_act_small",
             "{m}×{n}×{k}"
         );
         let act = ACTIVATIONS[case % ACTIVATIONS.len()];
@@ -1021,7 +1028,7 @@ fn small_outputs_over_long_k_take_the_split_k_kernel_and_match_cpu() {
         });
         // dw = dy3ᵀ·x3 with a small n'×k' output over a long batch m' = k.
         let (wm, wn, wk) = (k, n, m);
-        assert_eq!(matmul_entry(wn, wk, wm).0, "matmul_bias_act_splitk");
+        assert_eq!(matmul_entry(wn, wk, wm).0, "matmul_bias_act_small");
         let dy3 = input_f32(&mut plan, "dy3", &uniform(&mut r, wm * wn, -1.0, 1.0));
         let x3 = input_f32(&mut plan, "x3", &uniform(&mut r, wm * wk, -1.0, 1.0));
         let (dw, db) = weight_and_bias_grads(&mut plan, wn * wk, wn);
@@ -1067,7 +1074,7 @@ fn small_outputs_over_long_k_take_the_split_k_kernel_and_match_cpu() {
             assert_close(
                 err,
                 MATMUL_TOL,
-                &format!("splitk {m}×{n}×{k} {}", act.name()),
+                &format!("small {m}×{n}×{k} {}", act.name()),
             );
         }
         let want = cpu.f32s(dx).to_vec();
@@ -1077,13 +1084,102 @@ fn small_outputs_over_long_k_take_the_split_k_kernel_and_match_cpu() {
             assert_close(
                 err,
                 MATMUL_TOL,
-                &format!("splitk dx {dm}×{dk} over {dn} {with}"),
+                &format!("small dx {dm}×{dk} over {dn} {with}"),
             );
         }
         let err = norm_rel_err(&read_gpu(&gpu, dw), cpu.f32s(dw));
-        assert_close(err, MATMUL_TOL, &format!("splitk dw {wn}×{wk} over {wm}"));
+        assert_close(err, MATMUL_TOL, &format!("small dw {wn}×{wk} over {wm}"));
         let err = norm_rel_err(&read_gpu(&gpu, db), cpu.f32s(db));
-        assert_close(err, MATMUL_TOL, &format!("splitk db over {wm}"));
+        assert_close(err, MATMUL_TOL, &format!("small db over {wm}"));
+    }
+}
+
+/// An input after 4 words of padding: vec4-aligned, unlike [`input_f32`]'s.
+fn aligned_input(plan: &mut Plan, name: &str, values: &[f32]) -> Slice {
+    let mut v = vec![0.0; 4];
+    v.extend_from_slice(values);
+    plan.buffer(name, Elem::F32, v.len(), Init::F32(v))
+        .sub(4, values.len())
+}
+
+/// Small products whose operands are whole vec4s run
+/// `matmul_bias_act_small_vec4`: every layout it reads (A along k and along
+/// m, B along k and along n), rows and columns that end mid-tile (M = 7,
+/// N = 33), K = 4 (one vector per group) and a bias gradient, each against
+/// the CPU with poisoned outputs.
+#[test]
+fn small_products_of_whole_vectors_take_the_vec4_kernel_and_match_cpu() {
+    use shadergan::gpu::lowering::lower;
+    let mut r = rng(43);
+    for (case, &(m, n, k)) in [(64, 128, 784), (7, 33, 100), (5, 12, 4), (128, 1, 128)]
+        .iter()
+        .enumerate()
+    {
+        let act = ACTIVATIONS[case % ACTIVATIONS.len()];
+        let mut plan = Plan::default();
+        let mut input = |plan: &mut Plan, name: &str, len| {
+            aligned_input(plan, name, &uniform(&mut r, len, -1.0, 1.0))
+        };
+        // forward: x [m,k] and W [n,k], both along k.
+        let (x, w) = (input(&mut plan, "x", m * k), input(&mut plan, "w", n * k));
+        let b = input(&mut plan, "b", n);
+        let y = output_f32(&mut plan, "y", m * n);
+        // dx = dz·W2: dz [m,k] along k, W2 [k,n] along n; the product is m×n over k.
+        let (dz, w2) = (input(&mut plan, "dz", m * k), input(&mut plan, "w2", k * n));
+        let dx = output_f32(&mut plan, "dx", m * n);
+        // dW = dzᵀ·x over a batch of k rows: dz [k,m'] with m' = 4·⌈m/4⌉ along m, x [k,n] along n.
+        let wm = m.next_multiple_of(4);
+        let (dz3, x3) = (
+            input(&mut plan, "dz3", k * wm),
+            input(&mut plan, "x3", k * n),
+        );
+        let (dw, db) = weight_and_bias_grads(&mut plan, wm * n, wm);
+        let ops = vec![
+            Op::MatmulBiasAct {
+                x,
+                w,
+                b: Some(b),
+                y,
+                m,
+                n,
+                k,
+                act,
+            },
+            Op::MatmulDx {
+                dy: dz,
+                w: w2,
+                dx,
+                m,
+                n: k,
+                k: n,
+                act_grad: None,
+            },
+            Op::MatmulDw {
+                dy: dz3,
+                x: x3,
+                dw,
+                m: k,
+                n: wm,
+                k: n,
+                db: Some(db),
+            },
+        ];
+        for op in &ops {
+            let picked = lower(op).entry;
+            let vec4 = picked == "matmul_bias_act_small_vec4";
+            // dx's B (W [k, n]) and dW's B (x3 [k, n]) are read along n:
+            // whole vectors only when n is a multiple of 4.
+            let expect = matches!(op, Op::MatmulBiasAct { .. }) || n.is_multiple_of(4);
+            assert_eq!(vec4, expect, "{m}×{n}×{k}: {op:?} took {picked}");
+        }
+        plan.add_phase("op", ops);
+        let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
+            return;
+        };
+        for (name, s) in [("y", y), ("dx", dx), ("dw", dw), ("db", db)] {
+            let err = norm_rel_err(&read_gpu(&gpu, s), cpu.f32s(s));
+            assert_close(err, MATMUL_TOL, &format!("vec4 {name} {m}×{n}×{k}"));
+        }
     }
 }
 

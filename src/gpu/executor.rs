@@ -83,7 +83,9 @@ impl GpuPlan {
         plan.validate()?;
         let mut buffers = Vec::with_capacity(plan.buffers.len());
         for decl in &plan.buffers {
-            let bytes = (decl.len.max(1) * 4) as u64;
+            // Whole vec4s, so kernels may bind any buffer as array<vec4<f32>>.
+            let words = decl.len.max(1).next_multiple_of(4);
+            let bytes = (words * 4) as u64;
             ctx.check_buffer_size(&format!("buffer '{}'", decl.name), bytes)?;
             let usage = wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_SRC
@@ -95,8 +97,8 @@ impl GpuPlan {
                     usage,
                     mapped_at_creation: false,
                 }),
-                Init::F32(v) => ctx.buffer_from(&decl.name, v, usage),
-                Init::U32(v) => ctx.buffer_from(&decl.name, v, usage),
+                Init::F32(v) => ctx.buffer_from(&decl.name, &padded(v, words), usage),
+                Init::U32(v) => ctx.buffer_from(&decl.name, &padded(v, words), usage),
             };
             buffers.push(buffer);
         }
@@ -285,4 +287,11 @@ impl GpuPlan {
             .map(f32::from_bits)
             .collect())
     }
+}
+
+/// `v` with zeros appended up to `words` elements.
+fn padded<T: Copy + Default>(v: &[T], words: usize) -> Vec<T> {
+    let mut out = v.to_vec();
+    out.resize(words.max(v.len()), T::default());
+    out
 }

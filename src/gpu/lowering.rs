@@ -23,24 +23,46 @@ pub const MATMUL_BIG_MIN_TILES: u32 = 256;
 
 /// Output tile edge of `matmul_bias_act_splitk` (four K-groups per workgroup).
 pub const MATMUL_SPLITK_TILE: u32 = 32;
-/// The split-K kernel runs when 64-tiles would give fewer workgroups than this
-/// and K is at least [`MATMUL_SPLITK_MIN_K`]: then each workgroup's walk down K,
-/// not the number of workgroups, sets the time (D's first layer at batch 64:
-/// 2 workgroups walking K = 784; on an H100 each 16-deep slab of that walk
-/// took ~3 µs, nothing else being resident to hide the load latency).
-pub const MATMUL_SPLITK_MAX_GROUPS: u32 = 32;
-pub const MATMUL_SPLITK_MIN_K: usize = 64;
+/// Output tile edge of `matmul_bias_act_small` (sixteen K-groups per workgroup).
+pub const MATMUL_SMALL_TILE: u32 = 16;
+/// The small-output kernel runs when 64-tiles would give fewer workgroups
+/// than this: then the walk down K of the few workgroups sets the time (D's
+/// first layer at batch 64 is 2 of them walking K = 784), and sixteen
+/// 16×16-tile workgroups per 64-tile, each walking a sixteenth of K, fill
+/// the GPU instead.
+pub const MATMUL_SMALL_MAX_GROUPS: u32 = 132;
 
 /// The matmul entry point and its output tile edge for an `m`×`n` output over `k`.
-pub fn matmul_entry(m: usize, n: usize, k: usize) -> (&'static str, u32) {
+pub fn matmul_entry(m: usize, n: usize, _k: usize) -> (&'static str, u32) {
     let tiles = |edge: u32| w(m).div_ceil(edge) * w(n).div_ceil(edge);
     if tiles(MATMUL_BIG_TILE) >= MATMUL_BIG_MIN_TILES {
         ("matmul_bias_act_128", MATMUL_BIG_TILE)
-    } else if tiles(MATMUL_TILE) < MATMUL_SPLITK_MAX_GROUPS && k >= MATMUL_SPLITK_MIN_K {
-        ("matmul_bias_act_splitk", MATMUL_SPLITK_TILE)
+    } else if tiles(MATMUL_TILE) < MATMUL_SMALL_MAX_GROUPS {
+        ("matmul_bias_act_small", MATMUL_SMALL_TILE)
     } else {
         ("matmul_bias_act", MATMUL_TILE)
     }
+}
+
+/// Whether `matmul_bias_act_small_vec4` can read both operands of an
+/// `m`×`n` product over `k` as whole vec4s: each along the dimension in which
+/// it is contiguous (A along k when its column stride is 1, else along m; B
+/// along k when its row stride is 1, else along n), with the offset, the
+/// stride between vectors and the vector dimension's extent multiples of 4,
+/// and K a multiple of 4 (the K-groups walk four k at a time).
+fn whole_vectors(a: &Operand, b: &Operand, [m, n, k]: [usize; 3]) -> bool {
+    let four = |v: usize| v.is_multiple_of(4);
+    let a_ok = if a.cs == 1 {
+        four(a.rs)
+    } else {
+        a.rs == 1 && four(m) && four(a.cs)
+    };
+    let b_ok = if b.rs == 1 {
+        four(b.cs)
+    } else {
+        b.cs == 1 && four(n) && four(b.rs)
+    };
+    a_ok && b_ok && four(k) && four(a.slice.offset) && four(b.slice.offset)
 }
 
 /// One kernel launch, ready to be turned into a bind group and a dispatch.
@@ -147,7 +169,10 @@ fn matmul_call(
         u32::from(out.row_sums.is_some()),
         w(out.row_sums.map_or(0, |s| s.offset)),
     ];
-    let (entry, tile) = matmul_entry(m, n, k);
+    let (mut entry, tile) = matmul_entry(m, n, k);
+    if entry == "matmul_bias_act_small" && whole_vectors(&a, &b, [m, n, k]) {
+        entry = "matmul_bias_act_small_vec4";
+    }
     KernelCall {
         shader: Shader::Matmul,
         entry,
