@@ -726,16 +726,21 @@ fn check_bce_slots(
 }
 
 /// The widest hidden layer [`Op::MlpForward`] takes: a workgroup keeps
-/// [`MLP_FUSED_ROWS`] rows of this many activations (8 KiB, half of WebGPU's
-/// default 16 KiB of workgroup storage), one column per thread of 256.
+/// [`MLP_FUSED_ROWS`] rows of this many activations as the next layer's input.
+/// With the partial sums, `mlp_forward.wgsl` uses 24 KiB of workgroup memory
+/// (more than WebGPU's default 16 KiB; the device is requested with the
+/// adapter's own limits, 32 KiB or more on the adapters it runs on).
 pub const MLP_FUSED_MAX_HIDDEN: usize = 256;
 /// Rows of the batch each workgroup of `mlp_forward.wgsl` owns.
 pub const MLP_FUSED_ROWS: usize = 8;
-/// The fewest rows `nn::mlp::forward` fuses: the kernel runs one workgroup of
-/// [`MLP_FUSED_ROWS`] rows per block, so a small batch leaves most of a large
-/// card idle. Measured on an H200 (Vulkan, 2026-12-01): at 64 and 128 rows the
-/// fused seed forward took 108–147 µs against about 40 µs for its three
-/// per-layer launches; from 1024 rows (128 workgroups) on it paid.
+/// The fewest rows `nn::mlp::forward` fuses. Each workgroup walks every layer
+/// for its 8 rows one after another, so a small batch keeps a few SMs busy
+/// for the whole network's latency while per-layer launches of
+/// `matmul_bias_act_small` spread over the card. Measured on an H200 (Vulkan,
+/// 2026-12-01, `bench --only step`): the seed step fused everywhere ran at
+/// 3,240 / 2,888 / 1,889 steps/s at batch 64 / 256 / 1024, per layer at
+/// 5,334 / 3,985 / 1,780; the fused forward took about 55 µs per network
+/// whatever the rows.
 pub const MLP_FUSED_MIN_ROWS: usize = 1024;
 /// The most layers [`Op::MlpForward`] takes: x, the parameters and one output
 /// per layer are 8 storage bindings, WebGPU's default per-stage limit.

@@ -175,9 +175,10 @@ fn matmul_ladder_rungs_match_the_cpu() {
     let Some(ctx) = common::gpu() else { return };
     let variant = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/matmul.wgsl").to_string();
     let rungs = matmul_study::rungs(&[variant]).unwrap();
-    assert_eq!(rungs.len(), 5);
-    // split-K, 64-tile, split-K and 128-tile picks; K below, at and above a slab of 16.
-    let shapes = [(3, 7, 300), (65, 63, 17), (33, 130, 70), (2048, 2048, 3)];
+    assert_eq!(rungs.len(), 7);
+    // small vec4, small (K odd), small (K not a multiple of 4), 64-tile and
+    // 128-tile picks; K below, at and above a slab of 16.
+    let shapes = [(3, 7, 300), (65, 63, 17), (33, 130, 70), (700, 1000, 20), (2048, 2048, 3)];
     let lines = matmul_study::ladder(ctx, &shapes, &rungs, 0.0, |_| {}).unwrap();
     let runnable = |s| rungs.iter().filter(|r| r.runs(s)).count();
     assert_eq!(
