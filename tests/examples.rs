@@ -178,7 +178,13 @@ fn matmul_ladder_rungs_match_the_cpu() {
     assert_eq!(rungs.len(), 7);
     // small vec4, small (K odd), small (K not a multiple of 4), 64-tile and
     // 128-tile picks; K below, at and above a slab of 16.
-    let shapes = [(3, 7, 300), (65, 63, 17), (33, 130, 70), (700, 1000, 20), (2048, 2048, 3)];
+    let shapes = [
+        (3, 7, 300),
+        (65, 63, 17),
+        (33, 130, 70),
+        (700, 1000, 20),
+        (2048, 2048, 3),
+    ];
     let lines = matmul_study::ladder(ctx, &shapes, &rungs, 0.0, |_| {}).unwrap();
     let runnable = |s| rungs.iter().filter(|r| r.runs(s)).count();
     assert_eq!(
