@@ -686,3 +686,143 @@ fn matmul_bias_act_small_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
         c[p.rows_off + sum_row] = r;
     }
 }
+
+// ---------------------------------------------------------------------------
+// matmul_dw_group: the weight and bias gradients of up to three dense layers
+// in one launch (every layer's dW = dzᵀ·x and db = Σ dz, the products of
+// the header with mode 0, identity, has_rows = 1 for db).
+//   Part q (q < parts) is one product C_q = A_q·B_q as matmul_bias_act_small
+//   computes it, on its own operands: A_q from a (q = 0), a1 or a2, B_q from
+//   b, b1 or b2, C_q and its row sums in c. The grid is one row of
+//   workgroups, the parts' 16×16 tiles one after another: part q owns
+//   workgroups [first_tile_q, first_tile_q + tiles_q), row-major over its
+//   ⌈N_q/16⌉ columns of tiles. Each workgroup runs the small kernel's body
+//   (16 K-groups, scalar loads, partials meeting in a fixed order) for its
+//   part: the layers' products run side by side instead of one launch each.
+//
+// Buffers: binding 0 uniform GroupParams (parts, then per part M, N, K,
+//   a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, rows_off, has_rows,
+//   tiles_x, first_tile); bindings 1, 2 (a, b) part 0's operands, 5, 6 part
+//   1's, 7, 8 part 2's (bound to part 0's buffers when unused); binding 4 c.
+// Dispatch: (Σ_q tiles_q, 1, 1).
+
+struct Part {
+    M: u32, N: u32, K: u32,
+    a_off: u32, a_rs: u32, a_cs: u32,
+    b_off: u32, b_rs: u32, b_cs: u32,
+    c_off: u32, rows_off: u32, has_rows: u32,
+    tiles_x: u32, first_tile: u32, _p0: u32, _p1: u32,
+}
+
+struct GroupParams {
+    parts: u32, _g0: u32, _g1: u32, _g2: u32,
+    part: array<Part, 3>,
+}
+
+@group(0) @binding(0) var<uniform> gp: GroupParams;
+@group(0) @binding(5) var<storage, read> a1: array<f32>;
+@group(0) @binding(6) var<storage, read> b1: array<f32>;
+@group(0) @binding(7) var<storage, read> a2: array<f32>;
+@group(0) @binding(8) var<storage, read> b2: array<f32>;
+
+fn group_a(q: u32, i: u32) -> f32 {
+    switch q {
+        case 1u: { return a1[i]; }
+        case 2u: { return a2[i]; }
+        default: { return a[i]; }
+    }
+}
+
+fn group_b(q: u32, i: u32) -> f32 {
+    switch q {
+        case 1u: { return b1[i]; }
+        case 2u: { return b2[i]; }
+        default: { return b[i]; }
+    }
+}
+
+fn group_load(q: u32, pt: Part, ar: vec4<u32>, bc: vec4<u32>, k: u32) -> Pair {
+    let ka = k * pt.a_cs;
+    let kb = k * pt.b_rs;
+    return Pair(vec4<f32>(group_a(q, ar.x + ka), group_a(q, ar.y + ka),
+                          group_a(q, ar.z + ka), group_a(q, ar.w + ka)),
+                vec4<f32>(group_b(q, bc.x + kb), group_b(q, bc.y + kb),
+                          group_b(q, bc.z + kb), group_b(q, bc.w + kb)));
+}
+
+// The part that owns workgroup `w`.
+fn group_part(w: u32) -> u32 {
+    var q = 0u;
+    for (var i = 1u; i < gp.parts; i++) {
+        if (w >= gp.part[i].first_tile) {
+            q = i;
+        }
+    }
+    return q;
+}
+
+@compute @workgroup_size(256)
+fn matmul_dw_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let q = group_part(wid.x);
+    let pt = gp.part[q];
+    let tile = wid.x - pt.first_tile;
+    let tx = tile % pt.tiles_x;
+    let ty = tile / pt.tiles_x;
+    let g = tid / (SMALL_SIDE * SMALL_SIDE);
+    let bq = tid % (SMALL_SIDE * SMALL_SIDE);
+    let br = (bq / SMALL_SIDE) * 4u;
+    let bcol = (bq % SMALL_SIDE) * 4u;
+    let lanes = vec4<u32>(0u, 1u, 2u, 3u);
+    let rows = min(vec4<u32>(ty * SMALL_TILE + br) + lanes, vec4<u32>(pt.M - 1u));
+    let cols = min(vec4<u32>(tx * SMALL_TILE + bcol) + lanes, vec4<u32>(pt.N - 1u));
+    let ar = vec4<u32>(pt.a_off) + rows * pt.a_rs;
+    let bc = vec4<u32>(pt.b_off) + cols * pt.b_cs;
+
+    let stretch = (pt.K + SMALL_GROUPS - 1u) / SMALL_GROUPS;
+    let k_begin = min(g * stretch, pt.K);
+    let k_end = min(k_begin + stretch, pt.K);
+    var s = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var k = k_begin;
+    for (; k + 4u <= k_end; k += 4u) {
+        let v0 = group_load(q, pt, ar, bc, k);
+        let v1 = group_load(q, pt, ar, bc, k + 1u);
+        let v2 = group_load(q, pt, ar, bc, k + 2u);
+        let v3 = group_load(q, pt, ar, bc, k + 3u);
+        s = small_fma(small_fma(small_fma(small_fma(s, v0), v1), v2), v3);
+    }
+    for (; k < k_end; k++) {
+        s = small_fma(s, group_load(q, pt, ar, bc, k));
+    }
+
+    let base = g * SMALL_OUTS + br * SMALL_TILE + bcol;
+    small_put(base, s.r0);
+    small_put(base + SMALL_TILE, s.r1);
+    small_put(base + 2u * SMALL_TILE, s.r2);
+    small_put(base + 3u * SMALL_TILE, s.r3);
+    if (bcol == 0u) {
+        let r = g * SMALL_TILE + br;
+        small_rows[r] = s.rows.x;
+        small_rows[r + 1u] = s.rows.y;
+        small_rows[r + 2u] = s.rows.z;
+        small_rows[r + 3u] = s.rows.w;
+    }
+    workgroupBarrier();
+
+    let row = ty * SMALL_TILE + tid / SMALL_TILE;
+    let col = tx * SMALL_TILE + tid % SMALL_TILE;
+    if (tid < SMALL_OUTS && row < pt.M && col < pt.N) {
+        var v = 0.0;
+        for (var h = 0u; h < SMALL_GROUPS; h++) {
+            v += small_part[h * SMALL_OUTS + tid];
+        }
+        c[pt.c_off + row * pt.N + col] = v;
+    }
+    let sum_row = ty * SMALL_TILE + tid;
+    if (pt.has_rows == 1u && tx == 0u && tid < SMALL_TILE && sum_row < pt.M) {
+        var r = 0.0;
+        for (var h = 0u; h < SMALL_GROUPS; h++) {
+            r += small_rows[h * SMALL_TILE + tid];
+        }
+        c[pt.rows_off + sum_row] = r;
+    }
+}

@@ -204,6 +204,11 @@ pub enum Op {
         k: usize,
         db: Option<Slice>,
     },
+    /// Several [`Op::MatmulDw`] products in one launch: the weight (and bias)
+    /// gradients of up to [`MATMUL_DW_GROUP_MAX`] dense layers, every `dw` and
+    /// `db` in one buffer. The same numbers as one `MatmulDw` per part (on the
+    /// GPU, summed in the small-output kernel's order).
+    MatmulDwGroup { parts: Vec<WeightGrad> },
     /// `y[i] = act(x[i])`.
     ActivationForward { x: Slice, y: Slice, act: Activation },
     /// `dx[i] = dy[i]·act'(y[i])`, with `y` the activation's output.
@@ -261,7 +266,11 @@ pub enum Op {
         sigma: f32,
     },
     /// One Adam step (bias-corrected, decoupled weight decay) over a flat buffer.
-    /// The step number is `step[0] + 1`; the op does not advance it.
+    /// The step number is `step[0] + 1`. Without `arrivals` the op does not
+    /// advance it; with `arrivals` (one u32 word, zero between launches, that
+    /// the GPU kernel counts its finished workgroups in) it also advances
+    /// `step[0]` by one, after every parameter has read it: what an
+    /// [`Op::Increment`] of `step` after the op would do, in the same launch.
     Adam {
         params: Slice,
         grads: Slice,
@@ -269,6 +278,7 @@ pub enum Op {
         v: Slice,
         step: Slice,
         hyper: AdamHyper,
+        arrivals: Option<Slice>,
     },
     /// Exponential moving average of a flat buffer:
     /// `avg[i] = beta·avg[i] + (1 − beta)·params[i]` (Polyak averaging of G).
@@ -373,6 +383,7 @@ impl Op {
             Op::MatmulBiasAct { .. } => "matmul_bias_act",
             Op::MatmulDx { .. } => "matmul_dx",
             Op::MatmulDw { .. } => "matmul_dw",
+            Op::MatmulDwGroup { .. } => "matmul_dw_group",
             Op::ActivationForward { .. } => "activation_forward",
             Op::ActivationBackward { .. } => "activation_backward",
             Op::ColumnSum { .. } => "column_sum",
@@ -420,6 +431,11 @@ impl Op {
                 wr.extend(db);
                 (vec![dy, x], wr)
             }
+            Op::MatmulDwGroup { ref parts } => {
+                let reads = parts.iter().flat_map(|p| [p.dy, p.x]).collect();
+                let writes = parts.iter().flat_map(|p| [Some(p.dw), p.db]);
+                (reads, writes.flatten().collect())
+            }
             Op::ActivationForward { x, y, .. } => (vec![x], vec![y]),
             Op::ActivationBackward { y, dy, dx, .. } => (vec![y, dy], vec![dx]),
             Op::ColumnSum { x, out, .. } => (vec![x], vec![out]),
@@ -452,8 +468,18 @@ impl Op {
                 m,
                 v,
                 step,
+                arrivals: None,
                 ..
             } => (vec![grads, step], vec![params, m, v]),
+            Op::Adam {
+                params,
+                grads,
+                m,
+                v,
+                step,
+                arrivals: Some(arrivals),
+                ..
+            } => (vec![grads], vec![params, m, v, step, arrivals]),
             Op::Ema { params, avg, .. } => (vec![params], vec![avg]),
             Op::RandomNormal { out, source } | Op::RandomUniform { out, source } => {
                 (vec![source.counter], vec![out])
@@ -552,6 +578,7 @@ impl Op {
                 }
                 need("dw", dw, n * k)
             }
+            Op::MatmulDwGroup { parts } => check_dw_group(parts),
             Op::ActivationForward { x, y, .. } => need("y", y, x.len),
             Op::ActivationBackward { y, dy, dx, .. } => {
                 need("dy", dy, y.len)?;
@@ -614,11 +641,15 @@ impl Op {
                 m,
                 v,
                 step,
+                arrivals,
                 ..
             } => {
                 need("grads", grads, params.len)?;
                 need("m", m, params.len)?;
                 need("v", v, params.len)?;
+                if let Some(a) = arrivals {
+                    need("arrivals", a, 1)?;
+                }
                 need("step", step, 1)
             }
             Op::Ema { params, avg, beta } => {
@@ -723,6 +754,67 @@ fn check_bce_slots(
         Some(s) => Err(format!("stat slot {s} is outside the {} stats", stats.len)),
         None => Ok(()),
     }
+}
+
+/// The most parts an [`Op::MatmulDwGroup`] takes: each adds two storage
+/// bindings (its `dy` and `x`) to the shared output, and 7 of WebGPU's default
+/// 8 per stage leaves room for none more.
+pub const MATMUL_DW_GROUP_MAX: usize = 3;
+
+/// One product of an [`Op::MatmulDwGroup`]: `dw[n,k] = Σ_m dy[m,n]·x[m,k]`
+/// and, with `db`, `db[n] = Σ_m dy[m,n]`, as [`Op::MatmulDw`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WeightGrad {
+    pub dy: Slice,
+    pub x: Slice,
+    pub dw: Slice,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub db: Option<Slice>,
+}
+
+impl WeightGrad {
+    /// The same product as one [`Op::MatmulDw`].
+    pub fn op(&self) -> Op {
+        Op::MatmulDw {
+            dy: self.dy,
+            x: self.x,
+            dw: self.dw,
+            m: self.m,
+            n: self.n,
+            k: self.k,
+            db: self.db,
+        }
+    }
+}
+
+/// Whether an `m`×`n` matmul output is small enough for the small-output
+/// kernel (`matmul_bias_act_small`): 64-tiles would give fewer workgroups
+/// than an H100 or H200 has SMs. The lowering picks kernels by it, and
+/// `nn::mlp` groups weight gradients that all pass it.
+pub fn small_matmul_output(m: usize, n: usize) -> bool {
+    m.div_ceil(64) * n.div_ceil(64) < 132
+}
+
+/// The checks of [`Op::MatmulDwGroup`]: 1 to [`MATMUL_DW_GROUP_MAX`] parts,
+/// each a valid [`Op::MatmulDw`], every output in the first part's buffer.
+fn check_dw_group(parts: &[WeightGrad]) -> Result<(), String> {
+    if parts.is_empty() || parts.len() > MATMUL_DW_GROUP_MAX {
+        return Err(format!(
+            "{} parts; a weight-gradient group takes 1 to {MATMUL_DW_GROUP_MAX}",
+            parts.len()
+        ));
+    }
+    for (i, part) in parts.iter().enumerate() {
+        part.op()
+            .check_shapes()
+            .map_err(|e| format!("part {i}: {e}"))?;
+        if part.dw.buffer != parts[0].dw.buffer {
+            return Err(format!("part {i}: dw is not in part 0's buffer"));
+        }
+    }
+    Ok(())
 }
 
 /// The widest hidden layer [`Op::MlpForward`] takes: a workgroup keeps
@@ -929,8 +1021,9 @@ impl Plan {
                     }
                 }
                 // Outputs share a buffer only where one binding writes them all
-                // (MatmulDw's dw and db), and then never overlap.
-                let one_binding = matches!(op, Op::MatmulDw { .. });
+                // (MatmulDw's dw and db, every part's of a MatmulDwGroup), and
+                // then never overlap.
+                let one_binding = matches!(op, Op::MatmulDw { .. } | Op::MatmulDwGroup { .. });
                 let clash = |o: &Slice, w: &Slice| {
                     let overlap = o.offset < w.offset + w.len && w.offset < o.offset + o.len;
                     o.buffer == w.buffer && (!one_binding || overlap)
@@ -970,7 +1063,7 @@ impl Plan {
 fn op_elem_types(op: &Op) -> Vec<(Slice, Elem)> {
     let (reads, writes) = op.reads_writes();
     let u32_slices: Vec<Slice> = match op {
-        Op::Adam { step, .. } => vec![*step],
+        Op::Adam { step, arrivals, .. } => [Some(*step), *arrivals].into_iter().flatten().collect(),
         Op::RandomNormal { source, .. } | Op::RandomUniform { source, .. } => {
             vec![source.counter]
         }

@@ -505,13 +505,20 @@ fn r_f32(r: &mut rand::rngs::StdRng) -> f32 {
     r.random_range(0.0..1.0)
 }
 
+/// Adam against the CPU at every length; the cases with `arrivals` (the
+/// launch advances the step counter itself) run the phase three times, so
+/// the counter must come back advanced by exactly 3 with the parameters of
+/// steps t, t+1, t+2, and the arrivals word back at 0.
 #[test]
 fn adam_matches_cpu() {
     let mut r = rng(8);
     for len in lengths() {
-        for (step_count, weight_decay, decay_steps) in
-            [(0u32, 0.0f32, 0u32), (9, 0.01, 0), (9, 0.0, 20)]
-        {
+        for (step_count, weight_decay, decay_steps, advance) in [
+            (0u32, 0.0f32, 0u32, false),
+            (9, 0.01, 0, false),
+            (9, 0.0, 20, false),
+            (4, 0.01, 20, true),
+        ] {
             // Parameters away from zero, so a relative error compares like with like.
             let params: Vec<f32> = uniform(&mut r, len, 0.5, 1.5)
                 .into_iter()
@@ -551,6 +558,7 @@ fn adam_matches_cpu() {
                 decay_steps,
                 ..AdamHyper::default()
             };
+            let arrivals = advance.then(|| input_u32(&mut plan, "arrivals", &[0]));
             plan.add_phase(
                 "op",
                 vec![Op::Adam {
@@ -560,9 +568,11 @@ fn adam_matches_cpu() {
                     v,
                     step,
                     hyper,
+                    arrivals,
                 }],
             );
-            let Some((cpu, gpu)) = run_both(plan, &["op"]) else {
+            let runs: &[&str] = if advance { &["op"; 3] } else { &["op"] };
+            let Some((cpu, gpu)) = run_both(plan, runs) else {
                 return;
             };
             for (name, s) in [("params", p), ("m", m), ("v", v)] {
@@ -570,8 +580,21 @@ fn adam_matches_cpu() {
                 assert_close(
                     err,
                     ELEMENTWISE_TOL,
-                    &format!("adam {name} len={len} t={}", step_count + 1),
+                    &format!(
+                        "adam {name} len={len} t={} advance={advance}",
+                        step_count + 1
+                    ),
                 );
+            }
+            let counter = step_count + if advance { 3 } else { 0 };
+            assert_eq!(cpu.u32s(step), [counter], "CPU step counter, len={len}");
+            assert_eq!(
+                read_gpu_u32(&gpu, step),
+                [counter],
+                "GPU step counter, len={len}"
+            );
+            if let Some(a) = arrivals {
+                assert_eq!(read_gpu_u32(&gpu, a), [0], "arrivals left, len={len}");
             }
         }
     }
@@ -1338,4 +1361,115 @@ fn helpers_for_a_callers_kernel_return_wgsl_errors_and_launch_reps_times() {
     );
     // An empty slice still gives a buffer that can be bound: one zeroed word.
     assert_eq!(ctx.buffer_from::<f32>("empty", &[], usage).size(), 4);
+}
+
+/// `Op::MatmulDwGroup`: up to three weight gradients (with bias gradients)
+/// in one launch against one `MatmulDw` per part on the CPU, at awkward
+/// shapes: batches of 1, 7, 33 and 300 rows, layers 1, 7, 127 and 256 wide
+/// over inputs of 2 and 784, parts of different sizes side by side, every
+/// output poisoned.
+#[test]
+fn weight_gradient_groups_match_one_product_per_part() {
+    use shadergan::gpu::lowering::lower;
+    use shadergan::plan::WeightGrad;
+    let mut r = rng(47);
+    let groups: [&[(usize, usize)]; 4] = [
+        &[(1, 2)],
+        &[(7, 784), (127, 7)],
+        &[(256, 2), (1, 127), (33, 256)],
+        &[(128, 784), (128, 128), (1, 128)],
+    ];
+    for (case, layers) in groups.iter().enumerate() {
+        let batch = [1, 7, 33, 300][case];
+        let mut plan = Plan::default();
+        let total: usize = layers.iter().map(|&(n, k)| n * k + 3 + n).sum();
+        let grads = output_f32(&mut plan, "grads", total);
+        let mut at = 0;
+        let mut parts = Vec::new();
+        for (i, &(n, k)) in layers.iter().enumerate() {
+            let dy = input_f32(
+                &mut plan,
+                &format!("dy{i}"),
+                &uniform(&mut r, batch * n, -1.0, 1.0),
+            );
+            let x = input_f32(
+                &mut plan,
+                &format!("x{i}"),
+                &uniform(&mut r, batch * k, -1.0, 1.0),
+            );
+            let dw = grads.sub(at, n * k);
+            let db = grads.sub(at + n * k + 3, n);
+            at += n * k + 3 + n;
+            parts.push(WeightGrad {
+                dy,
+                x,
+                dw,
+                m: batch,
+                n,
+                k,
+                db: Some(db),
+            });
+        }
+        let group = Op::MatmulDwGroup {
+            parts: parts.clone(),
+        };
+        assert_eq!(lower(&group).entry, "matmul_dw_group");
+        plan.add_phase("group", vec![group]);
+        plan.add_phase("each", parts.iter().map(WeightGrad::op).collect());
+        let mut cpu_each = shadergan::cpu::CpuPlan::new(plan.clone()).expect("valid plan");
+        cpu_each.run(&["each"]).expect("cpu run");
+        let Some((cpu, gpu)) = run_both(plan, &["group"]) else {
+            return;
+        };
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let same = bits(cpu.f32s(grads)) == bits(cpu_each.f32s(grads));
+        assert!(
+            same,
+            "group {case}: the CPU group is not its parts bit for bit"
+        );
+        for (i, p) in parts.iter().enumerate() {
+            for (what, s) in [("dw", p.dw), ("db", p.db.unwrap())] {
+                let err = norm_rel_err(&read_gpu(&gpu, s), cpu.f32s(s));
+                assert_close(err, MATMUL_TOL, &format!("group {case} part {i} {what}"));
+            }
+        }
+    }
+}
+
+/// A group of no parts, of more than three, or with outputs in two buffers
+/// is refused when the plan is built, naming the problem.
+#[test]
+fn weight_gradient_groups_are_validated() {
+    use shadergan::plan::{MATMUL_DW_GROUP_MAX, WeightGrad};
+    let refused = |parts: Vec<WeightGrad>| {
+        let mut plan = Plan::default();
+        plan.add_phase("op", vec![Op::MatmulDwGroup { parts }]);
+        plan.validate().expect_err("an invalid group").to_string()
+    };
+    let mut plan = Plan::default();
+    let dy = plan.f32_buffer("dy", 6);
+    let x = plan.f32_buffer("x", 6);
+    let grads = plan.f32_buffer("grads", 20);
+    let other = plan.f32_buffer("other", 20);
+    let part = |dw: Slice| WeightGrad {
+        dy,
+        x,
+        dw,
+        m: 2,
+        n: 3,
+        k: 3,
+        db: None,
+    };
+    let mut with = |parts: Vec<WeightGrad>| {
+        let mut p = plan.clone();
+        p.add_phase("op", vec![Op::MatmulDwGroup { parts }]);
+        p.validate().expect_err("an invalid group").to_string()
+    };
+    assert!(refused(vec![]).contains("0 parts"));
+    let four = vec![part(grads.sub(0, 9)); MATMUL_DW_GROUP_MAX + 1];
+    assert!(with(four).contains("4 parts"));
+    let split = vec![part(grads.sub(0, 9)), part(other.sub(0, 9))];
+    assert!(with(split).contains("not in part 0's buffer"));
+    let overlap = vec![part(grads.sub(0, 9)), part(grads.sub(5, 9))];
+    assert!(with(overlap).contains("two outputs"));
 }

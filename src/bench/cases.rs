@@ -245,6 +245,7 @@ pub fn adam(n: usize) -> Case {
             v: p.f32_buffer("v", n),
             step: p.buffer("step", Elem::U32, 1, Init::Zeros),
             hyper: AdamHyper::default(),
+            arrivals: None,
         }
     });
     case.group = "optimizer";

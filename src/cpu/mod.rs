@@ -5,7 +5,7 @@
 pub mod kernels;
 pub mod philox;
 
-use crate::plan::{Elem, Init, Op, Plan, RowFormat, Slice};
+use crate::plan::{Elem, Init, Op, Plan, RowFormat, Slice, WeightGrad};
 
 /// A plan living in host memory: every buffer as 32-bit words.
 pub struct CpuPlan {
@@ -102,6 +102,19 @@ impl CpuPlan {
         self.buffers[s.buffer.0] = v;
     }
 
+    /// `dw = dyᵀ·x` and, with `db`, `db = Σ_m dy[m, :]` (one weight gradient).
+    fn weight_grad(&mut self, g: &WeightGrad) {
+        let range = |s: Slice| s.offset..s.offset + s.len;
+        // dw and db share a buffer (checked by the plan): one take serves both.
+        let mut out = self.take(g.dw);
+        let (dy, x) = (self.f32s(g.dy), self.f32s(g.x));
+        kernels::matmul_dw(dy, x, &mut out[range(g.dw)], g.m, g.n, g.k);
+        if let Some(db) = g.db {
+            kernels::column_sum(dy, &mut out[range(db)], g.m, g.n);
+        }
+        self.put(g.dw, out);
+    }
+
     /// Runs one op. Plans are validated, so no op reads the buffer it writes
     /// and an op's outputs are in distinct buffers.
     pub fn execute(&mut self, op: &Op) {
@@ -157,16 +170,22 @@ impl CpuPlan {
                 dw,
                 m,
                 n,
-                k: kd,
+                k,
                 db,
-            } => {
-                // dw and db share a buffer (checked by the plan): one take serves both.
-                let mut out = self.take(dw);
-                k::matmul_dw(self.f32s(dy), self.f32s(x), &mut out[range(dw)], m, n, kd);
-                if let Some(db) = db {
-                    k::column_sum(self.f32s(dy), &mut out[range(db)], m, n);
+            } => self.weight_grad(&WeightGrad {
+                dy,
+                x,
+                dw,
+                m,
+                n,
+                k,
+                db,
+            }),
+            // The reference is one weight gradient after another.
+            Op::MatmulDwGroup { ref parts } => {
+                for part in parts {
+                    self.weight_grad(part);
                 }
-                self.put(dw, out);
             }
             Op::ActivationForward { x, y, act } => {
                 let mut out = self.take(y);
@@ -258,6 +277,7 @@ impl CpuPlan {
                 v,
                 step,
                 hyper,
+                arrivals,
             } => {
                 let t = self.u32s(step)[0].wrapping_add(1);
                 let mut p = self.take(params);
@@ -274,6 +294,9 @@ impl CpuPlan {
                 self.put(params, p);
                 self.put(m, mm);
                 self.put(v, vv);
+                if arrivals.is_some() {
+                    self.execute(&Op::Increment { counter: step });
+                }
             }
             Op::Ema { params, avg, beta } => {
                 let mut a = self.take(avg);

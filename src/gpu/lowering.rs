@@ -4,7 +4,8 @@
 //! layout of every WGSL file (documented at the top of each file).
 
 use crate::plan::{
-    Activation, FusedLayer, MLP_FUSED_MAX_LAYERS, MLP_FUSED_ROWS, Op, RowFormat, Slice,
+    Activation, FusedLayer, MATMUL_DW_GROUP_MAX, MLP_FUSED_MAX_LAYERS, MLP_FUSED_ROWS, Op,
+    RowFormat, Slice, WeightGrad, small_matmul_output,
 };
 use crate::shaders::Shader;
 
@@ -23,21 +24,18 @@ pub const MATMUL_BIG_MIN_TILES: u32 = 256;
 
 /// Output tile edge of `matmul_bias_act_splitk` (four K-groups per workgroup).
 pub const MATMUL_SPLITK_TILE: u32 = 32;
-/// Output tile edge of `matmul_bias_act_small` (sixteen K-groups per workgroup).
+/// Output tile edge of `matmul_bias_act_small` (sixteen K-groups per
+/// workgroup), which runs where [`small_matmul_output`] says: then the walk
+/// down K of the few 64-tile workgroups would set the time (D's first layer
+/// at batch 64 is 2 of them walking K = 784), and sixteen 16×16-tile
+/// workgroups per 64-tile, each walking a sixteenth of K, fill the GPU.
 pub const MATMUL_SMALL_TILE: u32 = 16;
-/// The small-output kernel runs when 64-tiles would give fewer workgroups
-/// than this: then the walk down K of the few workgroups sets the time (D's
-/// first layer at batch 64 is 2 of them walking K = 784), and sixteen
-/// 16×16-tile workgroups per 64-tile, each walking a sixteenth of K, fill
-/// the GPU instead.
-pub const MATMUL_SMALL_MAX_GROUPS: u32 = 132;
-
 /// The matmul entry point and its output tile edge for an `m`×`n` output over `k`.
 pub fn matmul_entry(m: usize, n: usize, _k: usize) -> (&'static str, u32) {
     let tiles = |edge: u32| w(m).div_ceil(edge) * w(n).div_ceil(edge);
     if tiles(MATMUL_BIG_TILE) >= MATMUL_BIG_MIN_TILES {
         ("matmul_bias_act_128", MATMUL_BIG_TILE)
-    } else if tiles(MATMUL_TILE) < MATMUL_SMALL_MAX_GROUPS {
+    } else if small_matmul_output(m, n) {
         ("matmul_bias_act_small", MATMUL_SMALL_TILE)
     } else {
         ("matmul_bias_act", MATMUL_TILE)
@@ -277,6 +275,7 @@ pub fn lower(op: &Op) -> KernelCall {
             },
             [n, k, m],
         ),
+        Op::MatmulDwGroup { ref parts } => dw_group_call(parts),
         Op::ActivationForward { x, y, act } => KernelCall {
             shader: Shader::Activation,
             entry: "activation_forward",
@@ -407,9 +406,14 @@ pub fn lower(op: &Op) -> KernelCall {
             v,
             step,
             hyper,
+            arrivals,
         } => KernelCall {
             shader: Shader::Adam,
-            entry: "adam",
+            entry: if arrivals.is_some() {
+                "adam_advance"
+            } else {
+                "adam"
+            },
             uniform_binding: 0,
             params: padded(vec![
                 w(params.len),
@@ -424,8 +428,12 @@ pub fn lower(op: &Op) -> KernelCall {
                 f(hyper.eps),
                 f(hyper.weight_decay),
                 hyper.decay_steps,
+                w(arrivals.map_or(0, |a| a.offset)),
             ]),
-            storage: vec![(1, params), (2, grads), (3, m), (4, v), (5, step)],
+            storage: [(1, params), (2, grads), (3, m), (4, v), (5, step)]
+                .into_iter()
+                .chain(arrivals.map(|a| (6, a)))
+                .collect(),
             workgroups: grid_1d(params.len),
         },
         Op::Ema { params, avg, beta } => KernelCall {
@@ -509,6 +517,45 @@ pub fn lower(op: &Op) -> KernelCall {
             ref outputs,
             rows,
         } => mlp_forward_call(x, params, layers, outputs, rows),
+    }
+}
+
+/// `matmul.wgsl`'s `matmul_dw_group`: a 4-word header, then 16 words per
+/// part (its product as `MatmulDw` lowers it: C = dw, M = n, N = k, inner
+/// dimension m, A(i, j) = dy[j, i], row sums db), and the parts' 16-tiles in
+/// one row of workgroups. Unused operand bindings take part 0's buffers.
+fn dw_group_call(parts: &[WeightGrad]) -> KernelCall {
+    let mut words = vec![w(parts.len()), 0, 0, 0];
+    let mut first_tile = 0;
+    for g in parts {
+        let (tiles_x, tiles_y) = (
+            w(g.k).div_ceil(MATMUL_SMALL_TILE),
+            w(g.n).div_ceil(MATMUL_SMALL_TILE),
+        );
+        words.extend([w(g.n), w(g.k), w(g.m)]);
+        words.extend([w(g.dy.offset), 1, w(g.n), w(g.x.offset), w(g.k), 1]);
+        words.extend([
+            w(g.dw.offset),
+            w(g.db.map_or(0, |s| s.offset)),
+            u32::from(g.db.is_some()),
+        ]);
+        words.extend([tiles_x, first_tile, 0, 0]);
+        first_tile += tiles_x * tiles_y;
+    }
+    words.resize(4 + 16 * MATMUL_DW_GROUP_MAX, 0);
+    let operand = |q: usize| parts.get(q).unwrap_or(&parts[0]);
+    let mut storage = vec![(1, parts[0].dy), (2, parts[0].x), (4, parts[0].dw)];
+    for (q, binding) in [(1, 5), (2, 7)] {
+        storage.push((binding, operand(q).dy));
+        storage.push((binding + 1, operand(q).x));
+    }
+    KernelCall {
+        shader: Shader::Matmul,
+        entry: "matmul_dw_group",
+        uniform_binding: 0,
+        params: words,
+        storage,
+        workgroups: [first_tile.max(1), 1, 1],
     }
 }
 

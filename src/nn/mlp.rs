@@ -14,8 +14,8 @@
 use rand::Rng;
 
 use crate::plan::{
-    Activation, Elem, FusedLayer, Init, MLP_FUSED_MAX_HIDDEN, MLP_FUSED_MAX_LAYERS, Op, Plan,
-    Slice, align_words,
+    Activation, Elem, FusedLayer, Init, MATMUL_DW_GROUP_MAX, MLP_FUSED_MAX_HIDDEN,
+    MLP_FUSED_MAX_LAYERS, Op, Plan, Slice, WeightGrad, align_words, small_matmul_output,
 };
 
 /// One dense layer's shape and nonlinearity.
@@ -141,10 +141,14 @@ pub struct NetworkBuffers {
     pub adam_m: Slice,
     pub adam_v: Slice,
     pub step: Slice,
+    /// One u32 word the Adam kernel counts its finished workgroups in (zero
+    /// between launches; not part of the network's state).
+    pub adam_arrivals: Slice,
 }
 
 impl NetworkBuffers {
-    /// Declares `{name}.params` (with `init`), `.grads`, `.adam_m`, `.adam_v`, `.step`.
+    /// Declares `{name}.params` (with `init`), `.grads`, `.adam_m`, `.adam_v`,
+    /// `.step` and `.adam_arrivals`.
     pub fn declare(plan: &mut Plan, name: &str, mlp: &Mlp, init: Vec<f32>) -> NetworkBuffers {
         let layout = mlp.layout();
         assert_eq!(
@@ -159,6 +163,7 @@ impl NetworkBuffers {
             adam_m: plan.f32_buffer(&format!("{name}.adam_m"), n),
             adam_v: plan.f32_buffer(&format!("{name}.adam_v"), n),
             step: plan.buffer(&format!("{name}.step"), Elem::U32, 1, Init::Zeros),
+            adam_arrivals: plan.buffer(&format!("{name}.adam_arrivals"), Elem::U32, 1, Init::Zeros),
             layout,
             mlp: mlp.clone(),
         }
@@ -184,19 +189,18 @@ impl NetworkBuffers {
         self.grads.sub(r.offset, r.len)
     }
 
-    /// One Adam update of every parameter, then the step counter advances.
+    /// One Adam update of every parameter; the same launch advances the step
+    /// counter.
     pub fn adam_step(&self, hyper: crate::plan::AdamHyper) -> Vec<Op> {
-        vec![
-            Op::Adam {
-                params: self.params,
-                grads: self.grads,
-                m: self.adam_m,
-                v: self.adam_v,
-                step: self.step,
-                hyper,
-            },
-            Op::Increment { counter: self.step },
-        ]
+        vec![Op::Adam {
+            params: self.params,
+            grads: self.grads,
+            m: self.adam_m,
+            v: self.adam_v,
+            step: self.step,
+            hyper,
+            arrivals: Some(self.adam_arrivals),
+        }]
     }
 }
 
@@ -497,6 +501,7 @@ fn backward_layers(
     let mlp = &net.mlp;
     let last = mlp.layers.len() - 1;
     let mut ops = Vec::new();
+    let mut weight_grads = Vec::new();
     // Whether the layer above already wrote this layer's dz (its input-gradient
     // matmul ran the activation's derivative in its epilogue).
     let mut dz_written = false;
@@ -530,7 +535,7 @@ fn backward_layers(
             ws.next_input(mlp, l - 1, rows, dropout.is_some())
         };
         if targets.weight_grads {
-            ops.push(Op::MatmulDw {
+            weight_grads.push(WeightGrad {
                 dy: dz,
                 x: input,
                 dw: net.weight_grad(l),
@@ -556,6 +561,28 @@ fn backward_layers(
                 act_grad: targets.input_act,
             });
         }
+    }
+    // Every layer's dz is written by now, so the weight gradients go last.
+    ops.extend(weight_grad_ops(weight_grads));
+    ops
+}
+
+/// The weight-gradient products as launches: those small enough for the
+/// small-output kernel in groups of up to [`MATMUL_DW_GROUP_MAX`] (one
+/// [`Op::MatmulDwGroup`] each, the layers side by side in one dispatch), the
+/// others one [`Op::MatmulDw`] each.
+fn weight_grad_ops(grads: Vec<WeightGrad>) -> Vec<Op> {
+    let (small, large): (Vec<_>, Vec<_>) = grads
+        .into_iter()
+        .partition(|g| small_matmul_output(g.n, g.k));
+    let mut ops: Vec<Op> = large.iter().map(WeightGrad::op).collect();
+    for chunk in small.chunks(MATMUL_DW_GROUP_MAX) {
+        ops.push(match chunk {
+            [one] => one.op(),
+            _ => Op::MatmulDwGroup {
+                parts: chunk.to_vec(),
+            },
+        });
     }
     ops
 }
