@@ -1460,7 +1460,7 @@ fn weight_gradient_groups_are_validated() {
         k: 3,
         db: None,
     };
-    let mut with = |parts: Vec<WeightGrad>| {
+    let with = |parts: Vec<WeightGrad>| {
         let mut p = plan.clone();
         p.add_phase("op", vec![Op::MatmulDwGroup { parts }]);
         p.validate().expect_err("an invalid group").to_string()
