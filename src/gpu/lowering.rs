@@ -22,8 +22,6 @@ pub const MATMUL_BIG_TILE: u32 = 128;
 /// the bigger tiles do not leave SMs idle. Below that, 64-tiles spread wider.
 pub const MATMUL_BIG_MIN_TILES: u32 = 256;
 
-/// Output tile edge of `matmul_bias_act_splitk` (four K-groups per workgroup).
-pub const MATMUL_SPLITK_TILE: u32 = 32;
 /// Output tile edge of `matmul_bias_act_small` (sixteen K-groups per
 /// workgroup), which runs where [`small_matmul_output`] says: then the walk
 /// down K of the few 64-tile workgroups would set the time (D's first layer
