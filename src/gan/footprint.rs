@@ -7,8 +7,11 @@
 //!
 //! ```text
 //! parameters   4 B × (P_G·(1 + grad + m + v [+ average]) + P_D·(1 + grad + m + v))
-//! activations  4 B × 3 × (B·pack·(z + Σhidden + data) + 2B·(pack·data + Σhidden + 1))
-//!              (outputs, gradients and dropout masks of both networks' layers)
+//! activations  4 B × 3 × (2·B·pack·(z + Σhidden + data) + 2B·(pack·data + Σhidden + 1))
+//!              + 4 B × B·pack·data
+//!              (outputs, gradients and dropout masks of both networks' layers;
+//!              G runs over both steps' noise at once, and the G step's fake
+//!              batch has its own rows)
 //!              + 4 B × sample rows × (z + Σhidden + data)
 //! dataset      rows × cols × (1 B for 8-bit images, 4 B for points)
 //! ```
@@ -156,13 +159,15 @@ pub fn estimate(shape: &RunShape) -> Result<Footprint, FootprintError> {
             .checked_mul(data)?
             .checked_add(hidden)?
             .checked_add(1)?;
-        let per_step = g_rows
+        let per_step = (2 * g_rows)
             .checked_mul(g_widths)?
             .checked_add((2 * b).checked_mul(d_widths)?)?;
         let sampler = (shape.sample_rows as u128).checked_mul(g_widths)?;
+        let fake_g = g_rows.checked_mul(data)?;
         per_step
             .checked_mul(3)?
             .checked_add(sampler)?
+            .checked_add(fake_g)?
             .checked_mul(4)
     })()
     .ok_or(FootprintError::Overflow)?;

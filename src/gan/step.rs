@@ -296,7 +296,8 @@ struct Networks {
     generator: NetworkBuffers,
     generator_ema: Option<Slice>,
     discriminator: NetworkBuffers,
-    /// G's activations over B·pack rows.
+    /// G's activations over 2·B·pack rows: the D step's fake batch, then the
+    /// G step's (G's forward runs once, in the D step, over both).
     g_ws: Workspace,
     /// D's activations over the 2B-row `[real; fake]` input.
     d_ws: Workspace,
@@ -330,7 +331,8 @@ fn declare_networks(
         plan.buffer("G.ema", Elem::F32, len, Init::F32(generator_ema))
     });
     let discriminator = NetworkBuffers::declare(plan, "D", &d_mlp, discriminator);
-    let g_ws = Workspace::declare(plan, "G", &g_mlp, gb);
+    // G runs once per step over both noise batches: the D step's and the G step's.
+    let g_ws = Workspace::declare(plan, "G", &g_mlp, 2 * gb);
     let d_rows = 2 * cfg.batch;
     let d_ws = if cfg.d_dropout > 0.0 {
         Workspace::with_dropout(plan, "D", &d_mlp, d_rows)
@@ -357,11 +359,17 @@ struct StepBuffers {
     /// Rows G makes per step: B·pack.
     fake_rows: usize,
     indices: Slice,
+    /// The noise of both batches, `[z_d; z_g]`, and its two halves.
     z: Slice,
-    /// `[real; fake]`, and its two halves.
+    z_d: Slice,
+    z_g: Slice,
+    /// `[real; fake]` (D's input in the D step), and its two halves.
     d_input: Slice,
     real: Slice,
     fake: Slice,
+    /// The G step's fake batch (D's input in the G step), right after
+    /// `d_input` in its buffer, so that G writes both fake batches at once.
+    fake_g: Slice,
     d_fake_grad: Slice,
     d_targets: Slice,
     g_targets: Slice,
@@ -382,8 +390,10 @@ fn declare_step_buffers(
     let dim = data.cols();
     let (dataset, format) = declare_dataset(plan, data);
     let indices = plan.buffer("batch_indices", Elem::U32, gb, Init::Zeros);
-    let z = plan.f32_buffer("z", gb * cfg.model.z_dim);
-    let d_input = plan.f32_buffer("d_input", 2 * gb * dim);
+    let z_dim = cfg.model.z_dim;
+    let z = plan.f32_buffer("z", 2 * gb * z_dim);
+    // [real; fake; fake_g]: the D step's input, then the G step's.
+    let inputs = plan.f32_buffer("d_input", 3 * gb * dim);
     let d_fake_grad = plan.f32_buffer("d_fake_grad", gb * dim);
     let mut d_targets = vec![cfg.real_label; b];
     d_targets.extend(std::iter::repeat_n(0.0, b));
@@ -396,9 +406,12 @@ fn declare_step_buffers(
         fake_rows: gb,
         indices,
         z,
-        d_input,
-        real: d_input.rows(0, gb, dim),
-        fake: d_input.rows(gb, gb, dim),
+        z_d: z.rows(0, gb, z_dim),
+        z_g: z.rows(gb, gb, z_dim),
+        d_input: inputs.rows(0, 2 * gb, dim),
+        real: inputs.rows(0, gb, dim),
+        fake: inputs.rows(gb, gb, dim),
+        fake_g: inputs.rows(2 * gb, gb, dim),
         d_fake_grad,
         d_targets,
         g_targets,
@@ -464,16 +477,9 @@ fn d_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
         noise_stream: STREAM_D_NOISE,
         indices: bufs.indices,
         dst: bufs.real,
-        noise: bufs.z,
+        noise: bufs.z_d,
     }];
-    let gb = bufs.fake_rows;
-    ops.extend(forward(
-        &nets.generator,
-        &nets.g_ws,
-        bufs.z,
-        gb,
-        Some(bufs.fake),
-    ));
+    ops.extend(fake_batches(cfg, nets, bufs));
     ops.extend(forward_with_dropout(
         d,
         &nets.d_ws,
@@ -498,6 +504,26 @@ fn d_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
         dropout.as_ref(),
     ));
     ops.extend(d.adam_step(cfg.d_adam));
+    ops
+}
+
+/// The G step's noise, then G's forward over both noise batches into
+/// `[fake; fake_g]`. The D step does not change G, so computing the G step's
+/// fake batch here, before D's update, gives the numbers the G step would:
+/// its noise comes from G's step counter, which only G's update advances
+/// (with several D steps per G step, each computes the same batch again).
+fn fake_batches(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
+    let g = &nets.generator;
+    let gb = bufs.fake_rows;
+    let both = Slice {
+        len: bufs.fake.len + bufs.fake_g.len,
+        ..bufs.fake
+    };
+    let mut ops = vec![Op::RandomNormal {
+        out: bufs.z_g,
+        source: random_source(cfg, STREAM_G_NOISE, g),
+    }];
+    ops.extend(forward(g, &nets.g_ws, bufs.z, 2 * gb, Some(both)));
     ops
 }
 
@@ -530,36 +556,27 @@ fn g_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
     let (g, d) = (&nets.generator, &nets.discriminator);
     let dropout = d_dropout(cfg, STREAM_D_DROPOUT_IN_G_STEP, g.step);
     let g_logits = nets.d_logits(b);
-    let mut ops = vec![Op::RandomNormal {
-        out: bufs.z,
-        source: random_source(cfg, STREAM_G_NOISE, g),
-    }];
-    ops.extend(forward(g, &nets.g_ws, bufs.z, gb, Some(bufs.fake)));
-    ops.extend(forward_with_dropout(
-        d,
-        &nets.d_ws,
-        bufs.fake,
-        b,
-        None,
-        dropout.as_ref(),
-    ));
+    // G's forward on this step's noise ran in the D step (`fake_batches`):
+    // its activations are G's workspace from row B·pack on.
+    let g_ws = nets.g_ws.rows_from(&nets.g_mlp, gb);
+    let mut ops = forward_with_dropout(d, &nets.d_ws, bufs.fake_g, b, None, dropout.as_ref());
     ops.extend(g_loss_ops(b, g_logits, bufs));
     // With an output activation, D's input-gradient matmul runs its
     // derivative in the epilogue and writes G's last dz directly.
     let g_last = g.mlp.layers.len() - 1;
     let g_act = g.mlp.layers[g_last].act;
-    let g_dz = nets.g_ws.preact_grads[g_last].map(|buf| buf.sub(0, bufs.fake.len));
+    let g_dz = g_ws.preact_grads[g_last].map(|buf| buf.sub(0, bufs.fake_g.len));
     ops.extend(backward_with_dropout(
         d,
         &nets.d_ws,
-        bufs.fake,
+        bufs.fake_g,
         g_logits,
         bufs.logit_grad.sub(0, b),
         b,
         BackwardTargets {
             weight_grads: false,
             input_grad: Some(g_dz.unwrap_or(bufs.d_fake_grad)),
-            input_act: g_dz.map(|_| (bufs.fake, g_act)),
+            input_act: g_dz.map(|_| (bufs.fake_g, g_act)),
         },
         dropout.as_ref(),
     ));
@@ -569,12 +586,12 @@ fn g_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
         input_act: None,
     };
     ops.extend(match g_dz {
-        Some(dz) => backward_from_preact(g, &nets.g_ws, bufs.z, dz, gb, g_targets),
+        Some(dz) => backward_from_preact(g, &g_ws, bufs.z_g, dz, gb, g_targets),
         None => backward(
             g,
-            &nets.g_ws,
-            bufs.z,
-            bufs.fake,
+            &g_ws,
+            bufs.z_g,
+            bufs.fake_g,
             bufs.d_fake_grad,
             gb,
             g_targets,

@@ -34,6 +34,8 @@ pub struct ScalarReadback {
     watched: Vec<Slice>,
     words: usize,
     slots: Vec<Slot>,
+    /// The newest tag handed back so far.
+    delivered: Option<u64>,
 }
 
 impl ScalarReadback {
@@ -56,6 +58,7 @@ impl ScalarReadback {
             watched,
             words,
             slots,
+            delivered: None,
         }
     }
 
@@ -114,7 +117,10 @@ impl ScalarReadback {
     }
 
     /// Reports that have arrived, oldest first, as (tag, values of the watched
-    /// slices concatenated). With `wait`, blocks until every report in flight is in.
+    /// slices concatenated), each newer than every report returned before:
+    /// mappings can complete out of submission order, and a report that
+    /// arrives after a newer one is dropped (the newer one supersedes it).
+    /// With `wait`, blocks until every report in flight is in.
     pub fn collect(
         &mut self,
         ctx: &GpuContext,
@@ -151,6 +157,10 @@ impl ScalarReadback {
             }
         }
         out.sort_by_key(|(tag, _)| *tag);
+        out.retain(|(tag, _)| self.delivered.is_none_or(|d| *tag > d));
+        if let Some((tag, _)) = out.last() {
+            self.delivered = Some(*tag);
+        }
         Ok(out)
     }
 }

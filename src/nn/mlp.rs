@@ -292,6 +292,40 @@ impl Workspace {
         ws
     }
 
+    /// The workspace from row `first` on: every slice starts `first` rows in.
+    /// A forward over two batches at once leaves the second batch's
+    /// activations there, and a backward over the second batch runs on this.
+    pub fn rows_from(&self, mlp: &Mlp, first: usize) -> Workspace {
+        assert!(
+            first <= self.rows,
+            "more rows skipped than the workspace holds"
+        );
+        let rest = self.rows - first;
+        let width = |l: usize| mlp.layers[l].outputs;
+        let shift = |l: usize, s: Slice| s.sub(first * width(l), rest * width(l));
+        Workspace {
+            rows: rest,
+            outputs: self
+                .outputs
+                .iter()
+                .enumerate()
+                .map(|(l, &s)| shift(l, s))
+                .collect(),
+            output_grads: self
+                .output_grads
+                .iter()
+                .enumerate()
+                .map(|(l, &s)| shift(l, s))
+                .collect(),
+            preact_grads: (self.preact_grads.iter().enumerate())
+                .map(|(l, s)| s.map(|s| shift(l, s)))
+                .collect(),
+            dropped: (self.dropped.iter().enumerate())
+                .map(|(l, &(a, g))| (shift(l, a), shift(l, g)))
+                .collect(),
+        }
+    }
+
     /// Layer `l`'s output as the next layer sees it: dropped when dropout is on.
     fn next_input(&self, mlp: &Mlp, l: usize, rows: usize, dropout: bool) -> Slice {
         if dropout {
