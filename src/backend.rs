@@ -85,7 +85,7 @@ pub enum Executor {
     Gpu {
         ctx: Box<GpuContext>,
         plan: GpuPlan,
-        readback: ScalarReadback,
+        readback: Box<ScalarReadback>,
         in_flight: VecDeque<wgpu::SubmissionIndex>,
     },
 }
@@ -105,7 +105,7 @@ impl Executor {
             },
             Some(ctx) => {
                 let gpu_plan = GpuPlan::new(&ctx, plan)?;
-                let readback = ScalarReadback::new(&ctx, watched, 8);
+                let readback = Box::new(ScalarReadback::new(&ctx, watched, 8));
                 Executor::Gpu {
                     ctx: Box::new(ctx),
                     plan: gpu_plan,
@@ -153,7 +153,7 @@ impl Executor {
                 in_flight,
             } => {
                 let index =
-                    plan.run_with_readback(ctx, phases, report.map(|tag| (&mut *readback, tag)))?;
+                    plan.run_with_readback(ctx, phases, report.map(|tag| (&mut **readback, tag)))?;
                 in_flight.push_back(index);
                 while in_flight.len() > MAX_SUBMITS_IN_FLIGHT {
                     let oldest = in_flight.pop_front().expect("non-empty");
