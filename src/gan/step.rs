@@ -6,15 +6,18 @@
 //! contiguous, B·pack rows of `dim` are exactly B rows of `pack·dim`):
 //! ```text
 //!   idx  ~ U{0..N}, real = data[idx], z ~ N(0, I)   (draw_batch: one launch)
-//!   fake = G(z)               (G forward, into rows B..2B)
+//!   z_g  ~ N(0, I)            (the G step's noise, from G's step counter)
+//!   [fake; fake_g] = G([z; z_g])   (one G forward over both, into rows B..3B)
 //!   s    = D([real; fake])    (D forward)
 //!   L_D  = mean_real BCE(s, t_real) + mean_fake BCE(s, 0)  (bce_means, grad scale 1/B,
 //!          with mean σ(s) over each half: one launch)
 //!   D   ← Adam(D, ∂L_D/∂D)    (D backward with weight gradients, adam)
 //! ```
-//! `g_step` (the generator update, non-saturating loss):
+//! `g_step` (the generator update, non-saturating loss), on the fake batch
+//! the D step made from z_g (the D step does not change G, so it is the
+//! batch this phase would make):
 //! ```text
-//!   z ~ N(0, I);  fake = G(z);  s = D(fake)
+//!   s = D(fake_g)
 //!   L_G = mean BCE(s, 1)                      ∂L_G/∂fake by D backward (input gradient only)
 //!   G  ← Adam(G, ∂L_G/∂G)                     (G backward from ∂L_G/∂fake)
 //! ```
