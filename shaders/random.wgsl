@@ -216,6 +216,9 @@ fn dropout(
 //                   format 1 (u8):  (byte(indices[r]·cols + c) − center)·scale, bytes
 //                                   packed four to a word, little-endian
 //   noise[i]    = random_normal's output i on stream noise_stream       i < noise_len
+//   noise[more_off + i] = random_normal's output i on stream more_stream at
+//                 step counter2[more_counter_offset], seed more_seed     i < more_len
+//                 (a second noise batch with its own counter: 0 long when unused)
 //   The gather computes each row's index itself (it cannot read indices:
 //   other workgroups write them in the same dispatch).
 //
@@ -225,25 +228,28 @@ fn dropout(
 //   binding 6  src     u32 read (f32 rows are copied by their bits)
 //   binding 7  indices u32 read_write     indices[idx_off + r]
 //   binding 8  dst     u32 read_write     dst[dst_off + r·cols + c] (f32 bits)
-//   binding 9  noise   f32 read_write     noise[noise_off + i]
+//   binding 9  noise   f32 read_write     noise[noise_off + i], noise[more_off + i]
+//   binding 10 counter2 u32 read          the second noise's step counter
 //
 // Dispatch
 //   Workgroups of 256, linear workgroup id g = wid.y·num_workgroups.x + wid.x,
 //   grid folded as (min(G, 65535), ceil(G/65535), 1) with
-//   G = gather_groups + ceil((ceil(rows/4) + ceil(noise_len/4))/256) and
-//   gather_groups = ceil(rows·cols/256).
+//   G = gather_groups + ceil((ceil(rows/4) + ceil(noise_len/4) + ceil(more_len/4))/256)
+//   and gather_groups = ceil(rows·cols/256).
 //   g < gather_groups: the workgroup copies elements 256g .. 256g+255 of dst;
 //     the rows those span (at most 256) get their indices drawn by the first
 //     threads into workgroup memory, then every thread copies one element.
 //   otherwise thread t = (g − gather_groups)·256 + lid.x draws index block t
-//     (t < ceil(rows/4)) or noise block t − ceil(rows/4); the rest return.
+//     (t < ceil(rows/4)), then noise blocks, then the second noise's blocks;
+//     the rest return.
 
 struct DrawParams {
     rows: u32, cols: u32, src_off: u32, idx_off: u32,
     dst_off: u32, noise_off: u32, noise_len: u32, bound: u32,
     seed_lo: u32, seed_hi: u32, index_stream: u32, noise_stream: u32,
     counter_offset: u32, format: u32, center: f32, scale: f32,
-    gather_groups: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    gather_groups: u32, more_off: u32, more_len: u32, more_stream: u32,
+    more_counter_offset: u32, more_seed_lo: u32, more_seed_hi: u32, _pad0: u32,
 }
 
 @group(0) @binding(5) var<uniform> d: DrawParams;
@@ -251,6 +257,7 @@ struct DrawParams {
 @group(0) @binding(7) var<storage, read_write> draw_indices: array<u32>;
 @group(0) @binding(8) var<storage, read_write> draw_dst: array<u32>;
 @group(0) @binding(9) var<storage, read_write> draw_noise: array<f32>;
+@group(0) @binding(10) var<storage, read> draw_counter2: array<u32>;
 
 var<workgroup> draw_rows: array<u32, 256>;
 
@@ -301,13 +308,28 @@ fn draw_random(t: u32) {
         return;
     }
     let b = t - index_blocks;
-    if (4u * b >= d.noise_len) {
+    let noise_blocks = (d.noise_len + 3u) / 4u;
+    if (b < noise_blocks) {
+        let w = draw_words(b, d.noise_stream);
+        draw_normals(w, d.noise_off + 4u * b, d.noise_len - 4u * b);
         return;
     }
-    let w = draw_words(b, d.noise_stream);
+    let c = b - noise_blocks;
+    if (4u * c >= d.more_len) {
+        return;
+    }
+    let key = vec2<u32>(d.more_seed_lo, d.more_seed_hi);
+    let step = draw_counter2[d.more_counter_offset];
+    let w = philox4x32_10(vec4<u32>(c, d.more_stream, step, 0u), key);
+    draw_normals(w, d.more_off + 4u * c, d.more_len - 4u * c);
+}
+
+// Four normals from one Philox block (Box–Muller on its two word pairs), the
+// first `left` of them written from noise[at] on.
+fn draw_normals(w: vec4<u32>, at: u32, left: u32) {
     let v = vec4<f32>(box_muller(w.x, w.y), box_muller(w.z, w.w));
-    for (var i = 0u; i < min(4u, d.noise_len - 4u * b); i++) {
-        draw_noise[d.noise_off + 4u * b + i] = v[i];
+    for (var i = 0u; i < min(4u, left); i++) {
+        draw_noise[at + i] = v[i];
     }
 }
 

@@ -322,7 +322,9 @@ pub enum Op {
     /// A minibatch in one launch: exactly [`Op::RandomIndex`] into `indices`
     /// (from `source`), [`Op::GatherRows`] of those rows of `src` into `dst`
     /// (`cols` wide, read as `format`), and [`Op::RandomNormal`] into `noise`
-    /// (stream `noise_stream` of the same seed and counter).
+    /// (stream `noise_stream` of the same seed and counter); with
+    /// `more_noise = Some((out, source))`, also [`Op::RandomNormal`] into
+    /// `out` (in `noise`'s buffer, after or before it) from its own source.
     DrawBatch {
         src: Slice,
         format: RowFormat,
@@ -333,6 +335,7 @@ pub enum Op {
         indices: Slice,
         dst: Slice,
         noise: Slice,
+        more_noise: Option<(Slice, RandomSource)>,
     },
     /// [`Op::BceWithLogits`] and its means in one launch:
     /// `stats[loss_slot] = loss_scale·(1/len)·Σ_i loss[i]` and, with
@@ -497,8 +500,17 @@ impl Op {
                 indices,
                 dst,
                 noise,
+                more_noise,
                 ..
-            } => (vec![src, source.counter], vec![indices, dst, noise]),
+            } => {
+                let mut reads = vec![src, source.counter];
+                let mut writes = vec![indices, dst, noise];
+                if let Some((out, more)) = more_noise {
+                    reads.push(more.counter);
+                    writes.push(out);
+                }
+                (reads, writes)
+            }
             Op::BceMeans {
                 logits,
                 targets,
@@ -692,6 +704,8 @@ impl Op {
                 source,
                 indices,
                 dst,
+                noise,
+                more_noise,
                 ..
             } => {
                 if *bound == 0 {
@@ -708,7 +722,13 @@ impl Op {
                 if *bound as usize * cols > src.len * per_word {
                     return Err(format!("{bound} rows of {cols} do not fit in src"));
                 }
-                Ok(())
+                match more_noise {
+                    Some((out, _)) if out.buffer != noise.buffer => {
+                        Err("more_noise must lie in noise's buffer".into())
+                    }
+                    Some((_, more)) => need("more_noise's counter", &more.counter, 1),
+                    None => Ok(()),
+                }
             }
             Op::BceMeans {
                 logits,
@@ -1021,9 +1041,12 @@ impl Plan {
                     }
                 }
                 // Outputs share a buffer only where one binding writes them all
-                // (MatmulDw's dw and db, every part's of a MatmulDwGroup), and
-                // then never overlap.
-                let one_binding = matches!(op, Op::MatmulDw { .. } | Op::MatmulDwGroup { .. });
+                // (MatmulDw's dw and db, every part's of a MatmulDwGroup, both
+                // noises of a DrawBatch), and then never overlap.
+                let one_binding = matches!(
+                    op,
+                    Op::MatmulDw { .. } | Op::MatmulDwGroup { .. } | Op::DrawBatch { .. }
+                );
                 let clash = |o: &Slice, w: &Slice| {
                     let overlap = o.offset < w.offset + w.len && w.offset < o.offset + o.len;
                     o.buffer == w.buffer && (!one_binding || overlap)
@@ -1084,11 +1107,16 @@ fn op_elem_types(op: &Op) -> Vec<(Slice, Elem)> {
             format,
             source,
             indices,
+            more_noise,
             ..
-        } => match format {
-            RowFormat::F32 => vec![*indices, source.counter],
-            RowFormat::U8 { .. } => vec![*src, *indices, source.counter],
-        },
+        } => {
+            let mut v = match format {
+                RowFormat::F32 => vec![*indices, source.counter],
+                RowFormat::U8 { .. } => vec![*src, *indices, source.counter],
+            };
+            v.extend(more_noise.map(|(_, more)| more.counter));
+            v
+        }
         _ => vec![],
     };
     reads

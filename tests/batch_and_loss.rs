@@ -18,13 +18,25 @@ struct Draw {
     indices: Slice,
     dst: Slice,
     noise: Slice,
+    more: Option<Slice>,
 }
 
-fn draw_outputs(plan: &mut Plan, tag: &str, batch: usize, cols: usize, noise: usize) -> Draw {
+/// Outputs for a draw; with `more` > 0, a second noise of that length in the
+/// noise buffer, two poisoned words after the first.
+fn draw_outputs(
+    plan: &mut Plan,
+    tag: &str,
+    batch: usize,
+    cols: usize,
+    noise: usize,
+    more: usize,
+) -> Draw {
+    let both = output_f32(plan, &format!("noise_{tag}"), noise + 2 + more);
     Draw {
         indices: output_u32(plan, &format!("idx_{tag}"), batch),
         dst: output_f32(plan, &format!("dst_{tag}"), batch * cols),
-        noise: output_f32(plan, &format!("noise_{tag}"), noise),
+        noise: both.sub(0, noise),
+        more: (more > 0).then(|| both.sub(noise + 2, more)),
     }
 }
 
@@ -53,8 +65,20 @@ fn draw_plan(batch: usize, cols: usize, z_dim: usize, u8_rows: bool) -> (Plan, D
         counter,
     };
     let noise_stream = 1;
-    let fused = draw_outputs(&mut plan, "fused", batch, cols, batch * z_dim);
-    let sep = draw_outputs(&mut plan, "sep", batch, cols, batch * z_dim);
+    // Half the shapes also draw a second noise (an odd length, with its own
+    // counter and stream), as the D step draws the G step's.
+    let more_len = if (batch + cols).is_multiple_of(2) {
+        batch * 3 + 1
+    } else {
+        0
+    };
+    let more_source = RandomSource {
+        stream: 5,
+        counter: input_u32(&mut plan, "counter2", &[batch as u32 * 5 + 1]),
+        ..source
+    };
+    let fused = draw_outputs(&mut plan, "fused", batch, cols, batch * z_dim, more_len);
+    let sep = draw_outputs(&mut plan, "sep", batch, cols, batch * z_dim, more_len);
     let bound = src_rows as u32;
     plan.add_phase(
         "fused",
@@ -68,6 +92,7 @@ fn draw_plan(batch: usize, cols: usize, z_dim: usize, u8_rows: bool) -> (Plan, D
             indices: fused.indices,
             dst: fused.dst,
             noise: fused.noise,
+            more_noise: fused.more.map(|out| (out, more_source)),
         }],
     );
     plan.add_phase(
@@ -92,7 +117,13 @@ fn draw_plan(batch: usize, cols: usize, z_dim: usize, u8_rows: bool) -> (Plan, D
                     ..source
                 },
             },
-        ],
+        ]
+        .into_iter()
+        .chain(sep.more.map(|out| Op::RandomNormal {
+            out,
+            source: more_source,
+        }))
+        .collect(),
     );
     (plan, fused, sep)
 }
@@ -121,6 +152,9 @@ fn draw_batch_on_the_cpu_is_the_three_ops_bit_for_bit() {
         let bits = |s: Slice| cpu.u32s(s).to_vec();
         assert_eq!(bits(fused.dst), bits(sep.dst), "{what}");
         assert_eq!(bits(fused.noise), bits(sep.noise), "{what}");
+        if let (Some(f), Some(s)) = (fused.more, sep.more) {
+            assert_eq!(bits(f), bits(s), "second noise, {what}");
+        }
         assert!(cpu.f32s(fused.dst).iter().all(|v| v.is_finite()), "{what}");
     }
 }
@@ -143,6 +177,14 @@ fn draw_batch_matches_the_three_ops_and_the_cpu_on_the_gpu() {
         // The same Box–Muller code as random_normal on the same device.
         let noise = read_gpu(&gpu, fused.noise);
         assert_eq!(noise, read_gpu(&gpu, sep.noise), "{what}");
+        if let (Some(f), Some(s)) = (fused.more, sep.more) {
+            let more = read_gpu(&gpu, f);
+            assert_eq!(more, read_gpu(&gpu, s), "second noise, {what}");
+            for (g, w) in more.iter().zip(cpu.f32s(f)) {
+                let err = f64::from((g - w).abs()) / f64::from(w.abs().max(1.0));
+                assert_close(err, TOL, &format!("second noise {what}"));
+            }
+        }
         // Against libm: relative to max(|x|, σ = 1), as random_kernels_match_cpu.
         for (g, w) in noise.iter().zip(cpu.f32s(fused.noise)) {
             let err = f64::from((g - w).abs()) / f64::from(w.abs().max(1.0));
@@ -381,8 +423,34 @@ fn fused_ops_refuse_bad_shapes() {
             indices: fused.indices,
             dst: fused.dst,
             noise: fused.noise,
+            more_noise: None,
         }],
     );
     let e = plan.validate().unwrap_err().to_string();
     assert!(e.contains("20 rows of 2 do not fit"), "{e}");
+    // A second noise outside the first one's buffer, or overlapping it.
+    let elsewhere = output_f32(&mut plan, "elsewhere", 4);
+    for (more, want) in [
+        (elsewhere, "more_noise must lie in noise's buffer"),
+        (fused.noise.sub(1, 4), "two outputs"),
+    ] {
+        plan.phases.pop();
+        plan.add_phase(
+            "more",
+            vec![Op::DrawBatch {
+                src,
+                format: RowFormat::F32,
+                cols: 2,
+                bound: 19,
+                source,
+                noise_stream: 1,
+                indices: fused.indices,
+                dst: fused.dst,
+                noise: fused.noise,
+                more_noise: Some((more, source)),
+            }],
+        );
+        let e = plan.validate().unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+    }
 }

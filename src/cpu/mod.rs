@@ -471,27 +471,32 @@ pub fn composed_ops(op: &Op) -> Vec<Op> {
             indices,
             dst,
             noise,
-        } => vec![
-            Op::RandomIndex {
-                out: indices,
-                bound,
-                source,
-            },
-            Op::GatherRows {
-                src,
-                format,
-                indices,
-                dst,
-                cols,
-            },
-            Op::RandomNormal {
-                out: noise,
-                source: crate::plan::RandomSource {
-                    stream: noise_stream,
-                    ..source
+            more_noise,
+        } => {
+            let mut ops = vec![
+                Op::RandomIndex {
+                    out: indices,
+                    bound,
+                    source,
                 },
-            },
-        ],
+                Op::GatherRows {
+                    src,
+                    format,
+                    indices,
+                    dst,
+                    cols,
+                },
+                Op::RandomNormal {
+                    out: noise,
+                    source: crate::plan::RandomSource {
+                        stream: noise_stream,
+                        ..source
+                    },
+                },
+            ];
+            ops.extend(more_noise.map(|(out, source)| Op::RandomNormal { out, source }));
+            ops
+        }
         Op::BceMeans {
             logits,
             targets,

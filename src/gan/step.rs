@@ -481,8 +481,13 @@ fn d_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
         indices: bufs.indices,
         dst: bufs.real,
         noise: bufs.z_d,
+        // The G step's noise, from G's counter: its fake batch is made here too.
+        more_noise: Some((
+            bufs.z_g,
+            random_source(cfg, STREAM_G_NOISE, &nets.generator),
+        )),
     }];
-    ops.extend(fake_batches(cfg, nets, bufs));
+    ops.extend(fake_batches(nets, bufs));
     ops.extend(forward_with_dropout(
         d,
         &nets.d_ws,
@@ -510,24 +515,19 @@ fn d_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
     ops
 }
 
-/// The G step's noise, then G's forward over both noise batches into
-/// `[fake; fake_g]`. The D step does not change G, so computing the G step's
+/// G's forward over both noise batches (`[z_d; z_g]`, the D step's draw
+/// writes both) into `[fake; fake_g]`. The D step does not change G, so computing the G step's
 /// fake batch here, before D's update, gives the numbers the G step would:
 /// its noise comes from G's step counter, which only G's update advances
 /// (with several D steps per G step, each computes the same batch again).
-fn fake_batches(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
+fn fake_batches(nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
     let g = &nets.generator;
     let gb = bufs.fake_rows;
     let both = Slice {
         len: bufs.fake.len + bufs.fake_g.len,
         ..bufs.fake
     };
-    let mut ops = vec![Op::RandomNormal {
-        out: bufs.z_g,
-        source: random_source(cfg, STREAM_G_NOISE, g),
-    }];
-    ops.extend(forward(g, &nets.g_ws, bufs.z, 2 * gb, Some(both)));
-    ops
+    forward(g, &nets.g_ws, bufs.z, 2 * gb, Some(both))
 }
 
 /// The D loss over the 2B logits with its gradient, and the `stats` it

@@ -611,16 +611,19 @@ fn draw_batch_call(op: &Op) -> KernelCall {
         indices,
         dst,
         noise,
+        more_noise,
     } = *op
     else {
         unreachable!("draw_batch_call takes a DrawBatch");
     };
+    // Without more noise, an empty second noise that reads the first counter.
+    let (more, more_source) = more_noise.map_or((noise.sub(0, 0), source), |(o, s)| (o, s));
     let (format_id, center, scale) = match format {
         RowFormat::F32 => (0, 0.0, 1.0),
         RowFormat::U8 { center, scale } => (1, center, scale),
     };
     let gather_groups = (indices.len * cols).div_ceil(WORKGROUP_1D as usize);
-    let blocks = indices.len.div_ceil(4) + noise.len.div_ceil(4);
+    let blocks = indices.len.div_ceil(4) + noise.len.div_ceil(4) + more.len.div_ceil(4);
     let groups = gather_groups + blocks.div_ceil(WORKGROUP_1D as usize);
     KernelCall {
         shader: Shader::Random,
@@ -644,6 +647,12 @@ fn draw_batch_call(op: &Op) -> KernelCall {
             f(center),
             f(scale),
             w(gather_groups),
+            w(more.offset),
+            w(more.len),
+            more_source.stream,
+            w(more_source.counter.offset),
+            more_source.seed as u32,
+            (more_source.seed >> 32) as u32,
         ]),
         storage: vec![
             (1, source.counter),
@@ -651,6 +660,7 @@ fn draw_batch_call(op: &Op) -> KernelCall {
             (7, indices),
             (8, dst),
             (9, noise),
+            (10, more_source.counter),
         ],
         workgroups: grid_1d(groups * WORKGROUP_1D as usize),
     }
