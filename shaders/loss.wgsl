@@ -151,12 +151,25 @@ fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
 //   binding 15 stats   f32 read_write    stats[stats_off + slot]; only the slots are written
 //
 // Dispatch: one workgroup of 256 threads, grid (1, 1, 1).
+//
+// bce_means_head: the same, and the input gradient of the one-output layer
+// that made the logits (its weights w[0..k]), from the gradient just written:
+//   dx[r·k + c] = (grad[r]·w[c]) · act'(y[r·k + c])   (act' = 1 without act_grad)
+// which is matmul.wgsl's input product with N = 1 and the act_grad epilogue.
+// Workgroup 0 does bce_means; workgroup 1 + h the elements 256h .. 256h+255
+// of dx, each recomputing grad[r] from its logit (the same arithmetic, so the
+// same bits as workgroup 0 writes). Grid: 1 + ceil(len·k/256) workgroups,
+// folded as (min(G, 65535), ceil(G/65535), 1).
+//   binding 16 w   f32 read        w[w_off + c]
+//   binding 17 y   f32 read        y[y_off + r·k + c] (read only with has_act)
+//   binding 18 dx  f32 read_write  dx[dx_off + r·k + c]
 
 struct MeansParams {
     len: u32, logits_off: u32, targets_off: u32, loss_off: u32,
     grad_off: u32, grad_scale: f32, stats_off: u32, loss_slot: u32,
     loss_scale: f32, has_probs: u32, split: u32, first_slot: u32,
-    second_slot: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    second_slot: u32, head_k: u32, w_off: u32, y_off: u32,
+    dx_off: u32, has_act: u32, act: u32, slope: f32,
 }
 
 @group(0) @binding(10) var<uniform> bm: MeansParams;
@@ -174,30 +187,39 @@ fn bm_sigmoid(z: f32) -> f32 {
     return 1.0 / (1.0 + exp(-z));
 }
 
+// The gradient of row i, as bce_with_logits writes it.
+fn bm_row_grad(z: f32, t: f32) -> f32 {
+    let residual = select(stable_sigmoid(z) - t, -stable_sigmoid(-z), t == 1.0);
+    return bm.grad_scale * residual;
+}
+
 @compute @workgroup_size(256)
 fn bce_means(@builtin(local_invocation_id) lid: vec3<u32>) {
+    bce_means_rows(lid.x);
+}
+
+fn bce_means_rows(lane: u32) {
     var s = vec3<f32>(0.0);
-    for (var i = lid.x; i < bm.len; i += 256u) {
+    for (var i = lane; i < bm.len; i += 256u) {
         let z = bm_logits[bm.logits_off + i];
         let t = bm_targets[bm.targets_off + i];
         let linear = select(-z * t, z * (1.0 - t), z >= 0.0);
         let l = linear + log1p_accurate(exp(-abs(z)));
         bm_loss[bm.loss_off + i] = l;
-        let residual = select(stable_sigmoid(z) - t, -stable_sigmoid(-z), t == 1.0);
-        bm_grad[bm.grad_off + i] = bm.grad_scale * residual;
+        bm_grad[bm.grad_off + i] = bm_row_grad(z, t);
         let sig = bm_sigmoid(z);
         let first = i < bm.split;
         s += vec3<f32>(l, select(0.0, sig, first), select(sig, 0.0, first));
     }
-    bm_partial[lid.x] = s;
+    bm_partial[lane] = s;
     workgroupBarrier();
     for (var stride = 128u; stride > 0u; stride >>= 1u) {
-        if (lid.x < stride) {
-            bm_partial[lid.x] += bm_partial[lid.x + stride];
+        if (lane < stride) {
+            bm_partial[lane] += bm_partial[lane + stride];
         }
         workgroupBarrier();
     }
-    if (lid.x == 0u) {
+    if (lane == 0u) {
         let total = bm_partial[0];
         bm_stats[bm.stats_off + bm.loss_slot] = bm.loss_scale * total.x / f32(max(bm.len, 1u));
         if (bm.has_probs == 1u) {
@@ -206,4 +228,42 @@ fn bce_means(@builtin(local_invocation_id) lid: vec3<u32>) {
             bm_stats[bm.stats_off + bm.second_slot] = total.z / f32(max(rest, 1u));
         }
     }
+}
+
+@group(0) @binding(16) var<storage, read> head_w: array<f32>;
+@group(0) @binding(17) var<storage, read> head_y: array<f32>;
+@group(0) @binding(18) var<storage, read_write> head_dx: array<f32>;
+
+// act'(z) through the output y = act(z), as activation.wgsl's (repeated:
+// WGSL has no includes).
+fn head_derivative(y: f32) -> f32 {
+    switch bm.act {
+        case 1u: { return select(0.0, 1.0, y > 0.0); }
+        case 2u: { return select(bm.slope, 1.0, y > 0.0); }
+        case 3u: { return (1.0 - y) * (1.0 + y); }
+        case 4u: { return y * (1.0 - y); }
+        default: { return 1.0; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn bce_means_head(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                  @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = wid.y * nwg.x + wid.x;
+    if (g == 0u) {
+        bce_means_rows(lid.x);
+        return;
+    }
+    let e = (g - 1u) * 256u + lid.x;
+    if (e >= bm.len * bm.head_k) {
+        return;
+    }
+    let r = e / bm.head_k;
+    let c = e % bm.head_k;
+    let grad = bm_row_grad(bm_logits[bm.logits_off + r], bm_targets[bm.targets_off + r]);
+    var v = grad * head_w[bm.w_off + c];
+    if (bm.has_act == 1u) {
+        v = v * head_derivative(head_y[bm.y_off + e]);
+    }
+    head_dx[bm.dx_off + e] = v;
 }

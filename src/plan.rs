@@ -337,7 +337,9 @@ pub enum Op {
         noise: Slice,
         more_noise: Option<(Slice, RandomSource)>,
     },
-    /// [`Op::BceWithLogits`] and its means in one launch:
+    /// [`Op::BceWithLogits`] and its means in one launch (and, with `head`,
+    /// the input gradient of the one-output layer that made the logits:
+    /// [`LossHead`]):
     /// `stats[loss_slot] = loss_scale·(1/len)·Σ_i loss[i]` and, with
     /// `prob_means`, the mean of σ(z) over the rows before its split and over
     /// the rows from it on (as [`Op::ActivationForward`] with a sigmoid and
@@ -352,6 +354,7 @@ pub enum Op {
         loss_slot: usize,
         loss_scale: f32,
         prob_means: Option<ProbMeans>,
+        head: Option<LossHead>,
     },
     /// A whole dense network forward in one launch: for each layer `l`,
     /// `a_l[r,j] = act_l(Σ_k a_{l−1}[r,k]·W_l[j,k] + b_l[j])` with `a_{−1} = x`,
@@ -368,6 +371,68 @@ pub enum Op {
         outputs: Vec<Slice>,
         rows: usize,
     },
+}
+
+/// The input gradient of a one-output layer, run by an [`Op::BceMeans`] on
+/// its own gradient: exactly the [`Op::MatmulDx`] with `dy` = the loss's
+/// `grad` (rows × 1), `w` (1 × `k`), `dx` (rows × `k`) and `act_grad`, i.e.
+/// `dx[r, c] = grad[r]·w[c]` (times `act'(y[r, c])` with `act_grad`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossHead {
+    pub w: Slice,
+    pub dx: Slice,
+    pub k: usize,
+    pub act_grad: Option<(Slice, Activation)>,
+}
+
+impl LossHead {
+    /// The same product as one [`Op::MatmulDx`] from `grad`.
+    pub fn op(&self, grad: Slice) -> Op {
+        Op::MatmulDx {
+            dy: grad,
+            w: self.w,
+            dx: self.dx,
+            m: grad.len,
+            n: 1,
+            k: self.k,
+            act_grad: self.act_grad,
+        }
+    }
+}
+
+/// `ops` with every [`Op::BceMeans`] that is followed by the input gradient
+/// of the one-output layer that made its logits (an [`Op::MatmulDx`] from its
+/// `grad` with `n = 1`) merged with it into one launch ([`LossHead`]): the
+/// same numbers, one launch fewer.
+pub fn fuse_loss_heads(ops: Vec<Op>) -> Vec<Op> {
+    let mut out: Vec<Op> = Vec::with_capacity(ops.len());
+    for op in ops {
+        if let (
+            Some(Op::BceMeans { grad, head, .. }),
+            Op::MatmulDx {
+                dy,
+                w,
+                dx,
+                n: 1,
+                k,
+                act_grad,
+                ..
+            },
+        ) = (out.last_mut(), &op)
+            && head.is_none()
+            && *dy == *grad
+        {
+            *head = Some(LossHead {
+                w: *w,
+                dx: *dx,
+                k: *k,
+                act_grad: *act_grad,
+            });
+            continue;
+        }
+        out.push(op);
+    }
+    out
 }
 
 /// Where [`Op::BceMeans`] puts the mean of σ(z) over the first `split` rows
@@ -517,8 +582,18 @@ impl Op {
                 loss,
                 grad,
                 stats,
+                head,
                 ..
-            } => (vec![logits, targets], vec![loss, grad, stats]),
+            } => {
+                let mut reads = vec![logits, targets];
+                let mut writes = vec![loss, grad, stats];
+                if let Some(h) = head {
+                    reads.push(h.w);
+                    reads.extend(h.act_grad.map(|(y, _)| y));
+                    writes.push(h.dx);
+                }
+                (reads, writes)
+            }
             Op::MlpForward {
                 x,
                 params,
@@ -738,11 +813,17 @@ impl Op {
                 stats,
                 loss_slot,
                 prob_means,
+                head,
                 ..
             } => {
                 need("targets", targets, logits.len)?;
                 need("loss", loss, logits.len)?;
                 need("grad", grad, logits.len)?;
+                if let Some(h) = head {
+                    h.op(*grad)
+                        .check_shapes()
+                        .map_err(|e| format!("head: {e}"))?;
+                }
                 check_bce_slots(stats, *loss_slot, prob_means, logits.len)
             }
             Op::MlpForward {

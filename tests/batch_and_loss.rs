@@ -255,6 +255,7 @@ fn loss_plan(rows: usize, split: Option<usize>) -> (Plan, Loss, Loss) {
             loss_slot: LOSS_SLOT,
             loss_scale: 2.0,
             prob_means,
+            head: None,
         }],
     );
     let mut ops = vec![
@@ -397,6 +398,7 @@ fn fused_ops_refuse_bad_shapes() {
             first_slot: 0,
             second_slot: 1,
         }),
+        head: None,
     };
     plan.add_phase("slot", vec![bad(STATS, 3)]);
     let e = plan.validate().unwrap_err().to_string();
@@ -452,5 +454,71 @@ fn fused_ops_refuse_bad_shapes() {
         );
         let e = plan.validate().unwrap_err().to_string();
         assert!(e.contains(want), "{e}");
+    }
+}
+
+/// `bce_means_head`: the loss with the input gradient of the logit layer in
+/// the same launch, against the loss then a `MatmulDx` (n = 1) on both
+/// backends, bit for bit on the CPU, at awkward shapes: 1 to 600 rows,
+/// layers 1, 7, 128 and 256 wide, every activation derivative and none
+/// (as through a dropout), outputs poisoned; `fuse_loss_heads` builds it.
+#[test]
+fn loss_heads_match_the_loss_then_the_input_gradient() {
+    use shadergan::plan::fuse_loss_heads;
+    let acts = [
+        None,
+        Some(Activation::Relu),
+        Some(Activation::LeakyRelu(0.2)),
+        Some(Activation::Tanh),
+        Some(Activation::Sigmoid),
+    ];
+    for (case, (rows, k)) in [(1, 7), (7, 1), (128, 128), (600, 256), (33, 7)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut r = rng(900 + case as u64);
+        let (mut plan, fused, sep) = loss_plan(rows, Some(rows / 2));
+        let w = input_f32(&mut plan, "w", &uniform(&mut r, k, -1.0, 1.0));
+        let act_grad = acts[case % acts.len()].map(|act| {
+            let y = uniform(&mut r, rows * k, 0.05, 0.95);
+            (input_f32(&mut plan, "y", &y), act)
+        });
+        let (dx_fused, dx_sep) = (
+            output_f32(&mut plan, "dxf", rows * k),
+            output_f32(&mut plan, "dxs", rows * k),
+        );
+        let dx_op = |dy: Slice, dx: Slice| Op::MatmulDx {
+            dy,
+            w,
+            dx,
+            m: rows,
+            n: 1,
+            k,
+            act_grad,
+        };
+        // The fused phase through the pass that builds heads.
+        let mut fused_ops = plan.phase("fused").unwrap().ops.clone();
+        fused_ops.push(dx_op(fused.grad, dx_fused));
+        let fused_ops = fuse_loss_heads(fused_ops);
+        assert_eq!(fused_ops.len(), 1, "one launch");
+        assert!(matches!(fused_ops[0], Op::BceMeans { head: Some(_), .. }));
+        plan.phases.retain(|p| p.name != "fused");
+        plan.add_phase("fused", fused_ops);
+        let mut sep_ops = plan.phase("separate").unwrap().ops.clone();
+        sep_ops.push(dx_op(sep.grad, dx_sep));
+        plan.phases.retain(|p| p.name != "separate");
+        plan.add_phase("separate", sep_ops);
+        let what = format!("rows={rows} k={k} act={act_grad:?}");
+        let mut cpu = CpuPlan::new(plan.clone()).expect("valid plan");
+        cpu.run(&["fused", "separate"]).expect("cpu run");
+        let bits = |s: Slice| cpu.u32s(s).to_vec();
+        assert_eq!(bits(dx_fused), bits(dx_sep), "CPU, {what}");
+        let Some((cpu, gpu)) = run_both(plan, &["fused", "separate"]) else {
+            return;
+        };
+        let err = norm_rel_err(&read_gpu(&gpu, dx_fused), cpu.f32s(dx_sep));
+        assert_close(err, TOL, &format!("GPU dx, {what}"));
+        let err = norm_rel_err(&read_gpu(&gpu, fused.grad), cpu.f32s(sep.grad));
+        assert_close(err, TOL, &format!("GPU grad, {what}"));
     }
 }

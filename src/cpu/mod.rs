@@ -506,21 +506,26 @@ pub fn composed_ops(op: &Op) -> Vec<Op> {
             stats,
             loss_slot,
             loss_scale,
+            head,
             ..
-        } => vec![
-            Op::BceWithLogits {
-                logits,
-                targets,
-                loss,
-                grad,
-                grad_scale,
-            },
-            Op::Mean {
-                x: loss,
-                out: stats.sub(loss_slot, 1),
-                scale: loss_scale,
-            },
-        ],
+        } => {
+            let mut ops = vec![
+                Op::BceWithLogits {
+                    logits,
+                    targets,
+                    loss,
+                    grad,
+                    grad_scale,
+                },
+                Op::Mean {
+                    x: loss,
+                    out: stats.sub(loss_slot, 1),
+                    scale: loss_scale,
+                },
+            ];
+            ops.extend(head.map(|h| h.op(grad)));
+            ops
+        }
         _ => vec![op.clone()],
     }
 }

@@ -35,7 +35,9 @@ use super::model::ModelSpec;
 
 use crate::nn::mlp::{Dropout, backward_from_preact, backward_with_dropout, forward_with_dropout};
 use crate::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
-use crate::plan::{AdamHyper, Elem, Init, Op, Plan, ProbMeans, RandomSource, RowFormat, Slice};
+use crate::plan::{
+    AdamHyper, Elem, Init, Op, Plan, ProbMeans, RandomSource, RowFormat, Slice, fuse_loss_heads,
+};
 
 /// Index of each monitoring scalar in the `stats` buffer.
 pub const STAT_D_LOSS: usize = 0;
@@ -512,7 +514,7 @@ fn d_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
         dropout.as_ref(),
     ));
     ops.extend(d.adam_step(cfg.d_adam));
-    ops
+    fuse_loss_heads(ops)
 }
 
 /// G's forward over both noise batches (`[z_d; z_g]`, the D step's draw
@@ -548,6 +550,7 @@ fn d_loss_ops(b: usize, d_logits: Slice, bufs: &StepBuffers) -> [Op; 1] {
             first_slot: STAT_D_REAL,
             second_slot: STAT_D_FAKE,
         }),
+        head: None,
     }]
 }
 
@@ -608,7 +611,7 @@ fn g_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
             beta: cfg.g_ema,
         });
     }
-    ops
+    fuse_loss_heads(ops)
 }
 
 /// The non-saturating G loss (targets 1) over the B fake logits with its
@@ -624,6 +627,7 @@ fn g_loss_ops(b: usize, g_logits: Slice, bufs: &StepBuffers) -> [Op; 1] {
         loss_slot: STAT_G_LOSS,
         loss_scale: 1.0,
         prob_means: None,
+        head: None,
     }]
 }
 

@@ -666,7 +666,8 @@ fn draw_batch_call(op: &Op) -> KernelCall {
     }
 }
 
-/// `loss.wgsl`'s `bce_means`: one workgroup over all rows.
+/// `loss.wgsl`'s `bce_means`: one workgroup over all rows; with a head,
+/// `bce_means_head`, that workgroup and one per 256 elements of the head's dx.
 fn bce_means_call(op: &Op) -> KernelCall {
     let Op::BceMeans {
         logits,
@@ -678,6 +679,7 @@ fn bce_means_call(op: &Op) -> KernelCall {
         loss_slot,
         loss_scale,
         prob_means,
+        head,
     } = *op
     else {
         unreachable!("bce_means_call takes a BceMeans");
@@ -686,33 +688,63 @@ fn bce_means_call(op: &Op) -> KernelCall {
         Some(p) => (1, w(p.split), w(p.first_slot), w(p.second_slot)),
         None => (0, 0, 0, 0),
     };
+    let (head_words, head_storage, workgroups) = match head {
+        None => (vec![0; 7], vec![], [1, 1, 1]),
+        Some(h) => {
+            let (y, act) = h.act_grad.unwrap_or((h.w, Activation::Identity));
+            let words = vec![
+                w(h.k),
+                w(h.w.offset),
+                w(y.offset),
+                w(h.dx.offset),
+                u32::from(h.act_grad.is_some()),
+                act.id(),
+                f(act.slope()),
+            ];
+            let blocks = (logits.len * h.k).div_ceil(WORKGROUP_1D as usize);
+            let grid = grid_1d((1 + blocks) * WORKGROUP_1D as usize);
+            (words, vec![(16, h.w), (17, y), (18, h.dx)], grid)
+        }
+    };
     KernelCall {
         shader: Shader::Loss,
-        entry: "bce_means",
+        entry: if head.is_some() {
+            "bce_means_head"
+        } else {
+            "bce_means"
+        },
         uniform_binding: 10,
-        params: padded(vec![
-            w(logits.len),
-            w(logits.offset),
-            w(targets.offset),
-            w(loss.offset),
-            w(grad.offset),
-            f(grad_scale),
-            w(stats.offset),
-            w(loss_slot),
-            f(loss_scale),
-            has_probs,
-            split,
-            first,
-            second,
-        ]),
-        storage: vec![
+        params: padded(
+            vec![
+                w(logits.len),
+                w(logits.offset),
+                w(targets.offset),
+                w(loss.offset),
+                w(grad.offset),
+                f(grad_scale),
+                w(stats.offset),
+                w(loss_slot),
+                f(loss_scale),
+                has_probs,
+                split,
+                first,
+                second,
+            ]
+            .into_iter()
+            .chain(head_words)
+            .collect(),
+        ),
+        storage: [
             (11, logits),
             (12, targets),
             (13, loss),
             (14, grad),
             (15, stats),
-        ],
-        workgroups: [1, 1, 1],
+        ]
+        .into_iter()
+        .chain(head_storage)
+        .collect(),
+        workgroups,
     }
 }
 
