@@ -332,3 +332,53 @@ fn the_parameter_check_sees_one_non_finite_value_anywhere() {
         }
     }
 }
+
+/// The seed step's launches, by kernel, as `train --profile` counts them:
+/// 21 at batch 64 (per-layer small matmuls), 15 from 1024 rows (the fused
+/// forward), and every fusion of the step in place: one draw for both
+/// noises, one G forward over both fake batches, the loss with the logit
+/// layer's input gradient, one weight-gradient launch per network, and
+/// Adam advancing its own counter (no `increment`, no `random_normal`).
+#[test]
+fn the_seed_step_launches_what_the_fusions_leave() {
+    for (batch, want) in [(64, 21), (1024, 15)] {
+        let cfg = GanConfig {
+            batch,
+            ..GanConfig::default()
+        };
+        let gp = build_gan_plan(&cfg, &image_data(batch + 3), InitialParams::default()).unwrap();
+        let names: Vec<&str> = ["d_step", "g_step"]
+            .iter()
+            .flat_map(|p| {
+                gp.plan
+                    .phase(p)
+                    .unwrap()
+                    .ops
+                    .iter()
+                    .map(|op| op.kernel_name())
+            })
+            .collect();
+        assert_eq!(names.len(), want, "batch {batch}: {names:?}");
+        let count = |name: &str| names.iter().filter(|n| **n == name).count();
+        assert_eq!(count("draw_batch"), 1, "batch {batch}");
+        assert_eq!(
+            count("random_normal") + count("increment"),
+            0,
+            "batch {batch}"
+        );
+        assert_eq!(count("bce_means"), 2, "batch {batch}");
+        assert_eq!(count("matmul_dw_group"), 2, "batch {batch}");
+        assert_eq!(count("adam"), 2, "batch {batch}");
+        let forwards = if batch >= 1024 { 3 } else { 0 };
+        assert_eq!(count("mlp_forward"), forwards, "batch {batch}");
+        let heads = ["d_step", "g_step"]
+            .iter()
+            .flat_map(|p| gp.plan.phase(p).unwrap().ops.iter())
+            .filter(|op| matches!(op, shadergan::plan::Op::BceMeans { head: Some(_), .. }))
+            .count();
+        assert_eq!(
+            heads, 2,
+            "batch {batch}: both losses carry the logit layer's input gradient"
+        );
+    }
+}
