@@ -509,6 +509,58 @@ fn small_put(base: u32, v: vec4<f32>) {
     small_part[base + 3u] = v.w;
 }
 
+// The K-groups' blocks meet: K-group g's thread with the block at rows br..,
+// columns bcol.. of the tile puts its partial sums (and, in column block 0,
+// its rows' sums of A) in workgroup memory; after the barrier any thread may
+// read the totals. Shared by the small kernels and the weight-gradient group.
+fn small_meet(g: u32, br: u32, bcol: u32, s: Block) {
+    let base = g * SMALL_OUTS + br * SMALL_TILE + bcol;
+    small_put(base, s.r0);
+    small_put(base + SMALL_TILE, s.r1);
+    small_put(base + 2u * SMALL_TILE, s.r2);
+    small_put(base + 3u * SMALL_TILE, s.r3);
+    if (bcol == 0u) {
+        let r = g * SMALL_TILE + br;
+        small_rows[r] = s.rows.x;
+        small_rows[r + 1u] = s.rows.y;
+        small_rows[r + 2u] = s.rows.z;
+        small_rows[r + 3u] = s.rows.w;
+    }
+    workgroupBarrier();
+}
+
+// Output t (row t/16, column t%16) of the tile: the K-groups' partials summed
+// in order g = 0, 1, … (the same bits every run).
+fn small_total(t: u32) -> f32 {
+    var v = 0.0;
+    for (var h = 0u; h < SMALL_GROUPS; h++) {
+        v += small_part[h * SMALL_OUTS + t];
+    }
+    return v;
+}
+
+// Row r of the tile's sums of A, over the K-groups in the same order.
+fn small_row_total(r: u32) -> f32 {
+    var v = 0.0;
+    for (var h = 0u; h < SMALL_GROUPS; h++) {
+        v += small_rows[h * SMALL_TILE + r];
+    }
+    return v;
+}
+
+// The tile's outputs and row sums through the epilogue of the header.
+fn small_store(wid: vec3<u32>, tid: u32) {
+    let row = wid.y * SMALL_TILE + tid / SMALL_TILE;
+    let col = wid.x * SMALL_TILE + tid % SMALL_TILE;
+    if (tid < SMALL_OUTS && row < p.M && col < p.N) {
+        store_c(row, col, small_total(tid));
+    }
+    let sum_row = wid.y * SMALL_TILE + tid;
+    if (sums_rows(wid) && tid < SMALL_TILE && sum_row < p.M) {
+        c[p.rows_off + sum_row] = small_row_total(tid);
+    }
+}
+
 @compute @workgroup_size(256)
 fn matmul_bias_act_small(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let g = tid / (SMALL_SIDE * SMALL_SIDE);
@@ -539,37 +591,8 @@ fn matmul_bias_act_small(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
         s = small_fma(s, small_load(ar, bc, k));
     }
 
-    let base = g * SMALL_OUTS + br * SMALL_TILE + bcol;
-    small_put(base, s.r0);
-    small_put(base + SMALL_TILE, s.r1);
-    small_put(base + 2u * SMALL_TILE, s.r2);
-    small_put(base + 3u * SMALL_TILE, s.r3);
-    if (bcol == 0u) {
-        let r = g * SMALL_TILE + br;
-        small_rows[r] = s.rows.x;
-        small_rows[r + 1u] = s.rows.y;
-        small_rows[r + 2u] = s.rows.z;
-        small_rows[r + 3u] = s.rows.w;
-    }
-    workgroupBarrier();
-
-    let row = wid.y * SMALL_TILE + tid / SMALL_TILE;
-    let col = wid.x * SMALL_TILE + tid % SMALL_TILE;
-    if (tid < SMALL_OUTS && row < p.M && col < p.N) {
-        var v = 0.0;
-        for (var h = 0u; h < SMALL_GROUPS; h++) {
-            v += small_part[h * SMALL_OUTS + tid];
-        }
-        store_c(row, col, v);
-    }
-    let sum_row = wid.y * SMALL_TILE + tid;
-    if (sums_rows(wid) && tid < SMALL_TILE && sum_row < p.M) {
-        var r = 0.0;
-        for (var h = 0u; h < SMALL_GROUPS; h++) {
-            r += small_rows[h * SMALL_TILE + tid];
-        }
-        c[p.rows_off + sum_row] = r;
-    }
+    small_meet(g, br, bcol, s);
+    small_store(wid, tid);
 }
 
 // ---------------------------------------------------------------------------
@@ -653,38 +676,9 @@ fn matmul_bias_act_small_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
     }
 
     // The same partial layout as matmul_bias_act_small: [g][row][col].
-    let base = g * SMALL_OUTS + br * SMALL_TILE + bcol;
     let tacc = transpose(acc); // column i = the vec4 over columns at row i
-    small_put(base, tacc[0]);
-    small_put(base + SMALL_TILE, tacc[1]);
-    small_put(base + 2u * SMALL_TILE, tacc[2]);
-    small_put(base + 3u * SMALL_TILE, tacc[3]);
-    if (bcol == 0u) {
-        let r = g * SMALL_TILE + br;
-        small_rows[r] = row_sums.x;
-        small_rows[r + 1u] = row_sums.y;
-        small_rows[r + 2u] = row_sums.z;
-        small_rows[r + 3u] = row_sums.w;
-    }
-    workgroupBarrier();
-
-    let row = wid.y * SMALL_TILE + tid / SMALL_TILE;
-    let col = wid.x * SMALL_TILE + tid % SMALL_TILE;
-    if (tid < SMALL_OUTS && row < p.M && col < p.N) {
-        var v = 0.0;
-        for (var h = 0u; h < SMALL_GROUPS; h++) {
-            v += small_part[h * SMALL_OUTS + tid];
-        }
-        store_c(row, col, v);
-    }
-    let sum_row = wid.y * SMALL_TILE + tid;
-    if (sums_rows(wid) && tid < SMALL_TILE && sum_row < p.M) {
-        var r = 0.0;
-        for (var h = 0u; h < SMALL_GROUPS; h++) {
-            r += small_rows[h * SMALL_TILE + tid];
-        }
-        c[p.rows_off + sum_row] = r;
-    }
+    small_meet(g, br, bcol, Block(tacc[0], tacc[1], tacc[2], tacc[3], row_sums));
+    small_store(wid, tid);
 }
 
 // ---------------------------------------------------------------------------
@@ -794,35 +788,15 @@ fn matmul_dw_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         s = small_fma(s, group_load(q, pt, ar, bc, k));
     }
 
-    let base = g * SMALL_OUTS + br * SMALL_TILE + bcol;
-    small_put(base, s.r0);
-    small_put(base + SMALL_TILE, s.r1);
-    small_put(base + 2u * SMALL_TILE, s.r2);
-    small_put(base + 3u * SMALL_TILE, s.r3);
-    if (bcol == 0u) {
-        let r = g * SMALL_TILE + br;
-        small_rows[r] = s.rows.x;
-        small_rows[r + 1u] = s.rows.y;
-        small_rows[r + 2u] = s.rows.z;
-        small_rows[r + 3u] = s.rows.w;
-    }
-    workgroupBarrier();
+    small_meet(g, br, bcol, s);
 
     let row = ty * SMALL_TILE + tid / SMALL_TILE;
     let col = tx * SMALL_TILE + tid % SMALL_TILE;
     if (tid < SMALL_OUTS && row < pt.M && col < pt.N) {
-        var v = 0.0;
-        for (var h = 0u; h < SMALL_GROUPS; h++) {
-            v += small_part[h * SMALL_OUTS + tid];
-        }
-        c[pt.c_off + row * pt.N + col] = v;
+        c[pt.c_off + row * pt.N + col] = small_total(tid);
     }
     let sum_row = ty * SMALL_TILE + tid;
     if (pt.has_rows == 1u && tx == 0u && tid < SMALL_TILE && sum_row < pt.M) {
-        var r = 0.0;
-        for (var h = 0u; h < SMALL_GROUPS; h++) {
-            r += small_rows[h * SMALL_TILE + tid];
-        }
-        c[pt.rows_off + sum_row] = r;
+        c[pt.rows_off + sum_row] = small_row_total(tid);
     }
 }

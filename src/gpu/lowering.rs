@@ -245,8 +245,6 @@ pub fn lower(op: &Op) -> KernelCall {
             },
             [m, k, n],
         ),
-        // dw[n,k] = Σ_m dy[m,n]·x[m,k]: C = dw (M=n, N=k), inner dim m; A(i, j) =
-        // dy[j, i], so C's row sums of A are db[i] = Σ_j dy[j, i].
         Op::MatmulDw {
             dy,
             x,
@@ -255,24 +253,14 @@ pub fn lower(op: &Op) -> KernelCall {
             n,
             k,
             db,
-        } => matmul_call(
-            Operand {
-                slice: dy,
-                rs: 1,
-                cs: n,
-            },
-            Operand {
-                slice: x,
-                rs: k,
-                cs: 1,
-            },
-            Epilogue::Act(Activation::Identity),
-            MatmulOut {
+        } => {
+            let (a, b) = weight_grad_operands(dy, x, n, k);
+            let out = MatmulOut {
                 c: dw,
                 row_sums: db,
-            },
-            [n, k, m],
-        ),
+            };
+            matmul_call(a, b, Epilogue::Act(Activation::Identity), out, [n, k, m])
+        }
         Op::MatmulDwGroup { ref parts } => dw_group_call(parts),
         Op::ActivationForward { x, y, act } => KernelCall {
             shader: Shader::Activation,
@@ -518,9 +506,25 @@ pub fn lower(op: &Op) -> KernelCall {
     }
 }
 
+/// The operands of a weight gradient `dw[n,k] = Σ_m dy[m,n]·x[m,k]` as one
+/// product: C = dw (M = n, N = k), inner dimension m; A(i, j) = dy[j, i], so
+/// C's row sums of A are db[i] = Σ_j dy[j, i]; B = x.
+fn weight_grad_operands(dy: Slice, x: Slice, n: usize, k: usize) -> (Operand, Operand) {
+    let a = Operand {
+        slice: dy,
+        rs: 1,
+        cs: n,
+    };
+    let b = Operand {
+        slice: x,
+        rs: k,
+        cs: 1,
+    };
+    (a, b)
+}
+
 /// `matmul.wgsl`'s `matmul_dw_group`: a 4-word header, then 16 words per
-/// part (its product as `MatmulDw` lowers it: C = dw, M = n, N = k, inner
-/// dimension m, A(i, j) = dy[j, i], row sums db), and the parts' 16-tiles in
+/// part (its product as `weight_grad_operands` gives it), and the parts' 16-tiles in
 /// one row of workgroups. Unused operand bindings take part 0's buffers.
 fn dw_group_call(parts: &[WeightGrad]) -> KernelCall {
     let mut words = vec![w(parts.len()), 0, 0, 0];
@@ -530,8 +534,10 @@ fn dw_group_call(parts: &[WeightGrad]) -> KernelCall {
             w(g.k).div_ceil(MATMUL_SMALL_TILE),
             w(g.n).div_ceil(MATMUL_SMALL_TILE),
         );
+        let (a, b) = weight_grad_operands(g.dy, g.x, g.n, g.k);
         words.extend([w(g.n), w(g.k), w(g.m)]);
-        words.extend([w(g.dy.offset), 1, w(g.n), w(g.x.offset), w(g.k), 1]);
+        words.extend([w(a.slice.offset), w(a.rs), w(a.cs)]);
+        words.extend([w(b.slice.offset), w(b.rs), w(b.cs)]);
         words.extend([
             w(g.dw.offset),
             w(g.db.map_or(0, |s| s.offset)),
