@@ -686,18 +686,39 @@ fn matmul_bias_act_small_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
 // in one launch (every layer's dW = dzᵀ·x and db = Σ dz, the products of
 // the header with mode 0, identity, has_rows = 1 for db).
 //   Part q (q < parts) is one product C_q = A_q·B_q as matmul_bias_act_small
-//   computes it, on its own operands: A_q from a (q = 0), a1 or a2, B_q from
-//   b, b1 or b2, C_q and its row sums in c. The grid is one row of
+//   computes it, on its own operands: A_q from a4 (q = 0), a1 or a2, B_q from
+//   b4, b1 or b2, C_q and its row sums in c. The grid is one row of
 //   workgroups, the parts' 16×16 tiles one after another: part q owns
 //   workgroups [first_tile_q, first_tile_q + tiles_q), row-major over its
 //   ⌈N_q/16⌉ columns of tiles. Each workgroup runs the small kernel's body
-//   (16 K-groups, scalar loads, partials meeting in a fixed order) for its
-//   part: the layers' products run side by side instead of one launch each.
+//   (16 K-groups, partials meeting in a fixed order) for its part: the
+//   layers' products run side by side instead of one launch each.
+//   Loads: every operand is bound as array<vec4<f32>>. A part with vec4 = 1
+//   (the lowering's `whole_vectors`: A = dzᵀ is contiguous along m and B = x
+//   along n, so offsets, M, N, K and the strides are multiples of 4) reads a
+//   vec4 over its block's rows of A and one over its columns of B per k, as
+//   matmul_bias_act_small_vec4's "one vec4 per k" branches; the others read
+//   scalars as vector components, x4[i / 4][i % 4].
+//
+// matmul_dw_group_adam: the same gradients, then one Adam step over them in
+//   the same launch (adam.wgsl's adam_advance, whose arithmetic `adam_at`
+//   repeats): the plan fuses them only where the parts' dW and db are exactly
+//   the update's gradients, so every parameter's gradient is final in the
+//   workgroup that wrote it. Gradient element i of c (a weight or a bias) has
+//   parameter, m and v at p_off + i − g_off, m_off + i − g_off, v_off + i − g_off.
+//     t = step + 1, read once per workgroup before anything else;
+//     p ← p − lr_t·wd·p; m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
+//     p ← p − (lr_t / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + ε)
+//   and, as adam_advance, the last workgroup to count itself in `arrivals`
+//   writes step + 1 and resets `arrivals` to 0.
 //
 // Buffers: binding 0 uniform GroupParams (parts, then per part M, N, K,
 //   a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, rows_off, has_rows,
-//   tiles_x, first_tile); bindings 1, 2 (a, b) part 0's operands, 5, 6 part
-//   1's, 7, 8 part 2's (bound to part 0's buffers when unused); binding 4 c.
+//   tiles_x, first_tile, vec4; then GroupAdam, read by the _adam entry only);
+//   bindings 1, 2 (a4, b4) part 0's operands, 5, 6 part 1's, 7, 8 part 2's
+//   (bound to part 0's buffers when unused); binding 4 c (the gradients).
+//   _adam only: 9 params, 10 m, 11 v (f32 read_write), 12 step, 13 arrivals
+//   (u32, atomic).
 // Dispatch: (Σ_q tiles_q, 1, 1).
 
 struct Part {
@@ -705,33 +726,64 @@ struct Part {
     a_off: u32, a_rs: u32, a_cs: u32,
     b_off: u32, b_rs: u32, b_cs: u32,
     c_off: u32, rows_off: u32, has_rows: u32,
-    tiles_x: u32, first_tile: u32, _p0: u32, _p1: u32,
+    tiles_x: u32, first_tile: u32, vec4: u32, _p1: u32,
+}
+
+struct GroupAdam {
+    p_off: u32, g_off: u32, m_off: u32, v_off: u32,
+    step_off: u32, arr_off: u32, lr: f32, beta1: f32,
+    beta2: f32, eps: f32, weight_decay: f32, decay_steps: u32,
+    _a0: u32, _a1: u32, _a2: u32, _a3: u32,
 }
 
 struct GroupParams {
     parts: u32, _g0: u32, _g1: u32, _g2: u32,
     part: array<Part, 3>,
+    adam: GroupAdam,
 }
 
 @group(0) @binding(0) var<uniform> gp: GroupParams;
-@group(0) @binding(5) var<storage, read> a1: array<f32>;
-@group(0) @binding(6) var<storage, read> b1: array<f32>;
-@group(0) @binding(7) var<storage, read> a2: array<f32>;
-@group(0) @binding(8) var<storage, read> b2: array<f32>;
+@group(0) @binding(5) var<storage, read> a1: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> b1: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> a2: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> b2: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> opt_params: array<f32>;
+@group(0) @binding(10) var<storage, read_write> opt_m: array<f32>;
+@group(0) @binding(11) var<storage, read_write> opt_v: array<f32>;
+@group(0) @binding(12) var<storage, read_write> opt_step: array<atomic<u32>>;
+@group(0) @binding(13) var<storage, read_write> opt_arrivals: array<atomic<u32>>;
 
-fn group_a(q: u32, i: u32) -> f32 {
+// Vector i of part q's A (B).
+fn group_a4(q: u32, i: u32) -> vec4<f32> {
     switch q {
         case 1u: { return a1[i]; }
         case 2u: { return a2[i]; }
-        default: { return a[i]; }
+        default: { return a4[i]; }
+    }
+}
+
+fn group_b4(q: u32, i: u32) -> vec4<f32> {
+    switch q {
+        case 1u: { return b1[i]; }
+        case 2u: { return b2[i]; }
+        default: { return b4[i]; }
+    }
+}
+
+// Element i of part q's A (B).
+fn group_a(q: u32, i: u32) -> f32 {
+    switch q {
+        case 1u: { return a1[i / 4u][i % 4u]; }
+        case 2u: { return a2[i / 4u][i % 4u]; }
+        default: { return a4[i / 4u][i % 4u]; }
     }
 }
 
 fn group_b(q: u32, i: u32) -> f32 {
     switch q {
-        case 1u: { return b1[i]; }
-        case 2u: { return b2[i]; }
-        default: { return b[i]; }
+        case 1u: { return b1[i / 4u][i % 4u]; }
+        case 2u: { return b2[i / 4u][i % 4u]; }
+        default: { return b4[i / 4u][i % 4u]; }
     }
 }
 
@@ -755,48 +807,177 @@ fn group_part(w: u32) -> u32 {
     return q;
 }
 
-@compute @workgroup_size(256)
-fn matmul_dw_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let q = group_part(wid.x);
+// Where a workgroup's tile lies: its part, and the tile's column and row.
+struct GroupTile {
+    q: u32,
+    tx: u32,
+    ty: u32,
+}
+
+fn group_tile(w: u32) -> GroupTile {
+    let q = group_part(w);
     let pt = gp.part[q];
-    let tile = wid.x - pt.first_tile;
-    let tx = tile % pt.tiles_x;
-    let ty = tile / pt.tiles_x;
+    let tile = w - pt.first_tile;
+    return GroupTile(q, tile % pt.tiles_x, tile / pt.tiles_x);
+}
+
+// K-group g's stretch of K: [x, y).
+fn group_stretch(pt: Part, g: u32) -> vec2<u32> {
+    var stretch = (pt.K + SMALL_GROUPS - 1u) / SMALL_GROUPS;
+    if (pt.vec4 == 1u) {
+        stretch = (stretch + 3u) / 4u * 4u;
+    }
+    let k_begin = min(g * stretch, pt.K);
+    return vec2<u32>(k_begin, min(k_begin + stretch, pt.K));
+}
+
+// One thread's 4×4 block (rows br.., columns bcol.. of the tile `at`) over
+// K-group g's stretch, read as scalars.
+fn group_walk_scalar(at: GroupTile, g: u32, br: u32, bcol: u32) -> Block {
+    let pt = gp.part[at.q];
+    let lanes = vec4<u32>(0u, 1u, 2u, 3u);
+    let rows = min(vec4<u32>(at.ty * SMALL_TILE + br) + lanes, vec4<u32>(pt.M - 1u));
+    let cols = min(vec4<u32>(at.tx * SMALL_TILE + bcol) + lanes, vec4<u32>(pt.N - 1u));
+    let ar = vec4<u32>(pt.a_off) + rows * pt.a_rs;
+    let bc = vec4<u32>(pt.b_off) + cols * pt.b_cs;
+    let ks = group_stretch(pt, g);
+    var s = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var k = ks.x;
+    for (; k + 4u <= ks.y; k += 4u) {
+        let v0 = group_load(at.q, pt, ar, bc, k);
+        let v1 = group_load(at.q, pt, ar, bc, k + 1u);
+        let v2 = group_load(at.q, pt, ar, bc, k + 2u);
+        let v3 = group_load(at.q, pt, ar, bc, k + 3u);
+        s = small_fma(small_fma(small_fma(small_fma(s, v0), v1), v2), v3);
+    }
+    for (; k < ks.y; k++) {
+        s = small_fma(s, group_load(at.q, pt, ar, bc, k));
+    }
+    return s;
+}
+
+// The same block read as vec4s: A(r0..r0+3, k) and B(k, c0..c0+3), four k at a time.
+fn group_walk_vec4(at: GroupTile, g: u32, br: u32, bcol: u32) -> Block {
+    let pt = gp.part[at.q];
+    let r0 = whole_block_start(at.ty * SMALL_TILE + br, pt.M);
+    let c0 = whole_block_start(at.tx * SMALL_TILE + bcol, pt.N);
+    let ks = group_stretch(pt, g);
+    var acc = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var row_sums = vec4<f32>(0.0);
+    for (var k = ks.x; k < ks.y; k += 4u) {
+        let oa = (pt.a_off + k * pt.a_cs + r0) / 4u;
+        let sa = pt.a_cs / 4u;
+        let ob = (pt.b_off + k * pt.b_rs + c0) / 4u;
+        let sb = pt.b_rs / 4u;
+        let ab = mat4x4<f32>(group_a4(at.q, oa), group_a4(at.q, oa + sa),
+                             group_a4(at.q, oa + 2u * sa), group_a4(at.q, oa + 3u * sa));
+        let bb = mat4x4<f32>(group_b4(at.q, ob), group_b4(at.q, ob + sb),
+                             group_b4(at.q, ob + 2u * sb), group_b4(at.q, ob + 3u * sb));
+        acc += ab * transpose(bb);
+        row_sums += ab * vec4<f32>(1.0);
+    }
+    let tacc = transpose(acc);
+    return Block(tacc[0], tacc[1], tacc[2], tacc[3], row_sums);
+}
+
+// The workgroup's tile: every K-group walks its stretch, the partials meet
+// (after this, small_total and small_row_total give the tile's sums).
+fn group_tile_sums(at: GroupTile, tid: u32) {
     let g = tid / (SMALL_SIDE * SMALL_SIDE);
     let bq = tid % (SMALL_SIDE * SMALL_SIDE);
     let br = (bq / SMALL_SIDE) * 4u;
     let bcol = (bq % SMALL_SIDE) * 4u;
-    let lanes = vec4<u32>(0u, 1u, 2u, 3u);
-    let rows = min(vec4<u32>(ty * SMALL_TILE + br) + lanes, vec4<u32>(pt.M - 1u));
-    let cols = min(vec4<u32>(tx * SMALL_TILE + bcol) + lanes, vec4<u32>(pt.N - 1u));
-    let ar = vec4<u32>(pt.a_off) + rows * pt.a_rs;
-    let bc = vec4<u32>(pt.b_off) + cols * pt.b_cs;
-
-    let stretch = (pt.K + SMALL_GROUPS - 1u) / SMALL_GROUPS;
-    let k_begin = min(g * stretch, pt.K);
-    let k_end = min(k_begin + stretch, pt.K);
-    var s = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    var k = k_begin;
-    for (; k + 4u <= k_end; k += 4u) {
-        let v0 = group_load(q, pt, ar, bc, k);
-        let v1 = group_load(q, pt, ar, bc, k + 1u);
-        let v2 = group_load(q, pt, ar, bc, k + 2u);
-        let v3 = group_load(q, pt, ar, bc, k + 3u);
-        s = small_fma(small_fma(small_fma(small_fma(s, v0), v1), v2), v3);
+    var s: Block;
+    if (gp.part[at.q].vec4 == 1u) {
+        s = group_walk_vec4(at, g, br, bcol);
+    } else {
+        s = group_walk_scalar(at, g, br, bcol);
     }
-    for (; k < k_end; k++) {
-        s = small_fma(s, group_load(q, pt, ar, bc, k));
-    }
-
     small_meet(g, br, bcol, s);
+}
 
-    let row = ty * SMALL_TILE + tid / SMALL_TILE;
-    let col = tx * SMALL_TILE + tid % SMALL_TILE;
-    if (tid < SMALL_OUTS && row < pt.M && col < pt.N) {
-        c[pt.c_off + row * pt.N + col] = small_total(tid);
+// Thread tid's outputs of the tile: the index into c of its dW element
+// (tid < 256, inside the part) and of its db element (tid < 16, first
+// column of tiles, when the part has biases).
+struct GroupOut {
+    has_w: bool,
+    w_at: u32,
+    has_b: bool,
+    b_at: u32,
+}
+
+fn group_outputs(at: GroupTile, tid: u32) -> GroupOut {
+    let pt = gp.part[at.q];
+    let row = at.ty * SMALL_TILE + tid / SMALL_TILE;
+    let col = at.tx * SMALL_TILE + tid % SMALL_TILE;
+    let sum_row = at.ty * SMALL_TILE + tid;
+    let has_w = tid < SMALL_OUTS && row < pt.M && col < pt.N;
+    let has_b = pt.has_rows == 1u && at.tx == 0u && tid < SMALL_TILE && sum_row < pt.M;
+    return GroupOut(has_w, pt.c_off + row * pt.N + col, has_b, pt.rows_off + sum_row);
+}
+
+@compute @workgroup_size(256)
+fn matmul_dw_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let at = group_tile(wid.x);
+    group_tile_sums(at, tid);
+    let out = group_outputs(at, tid);
+    if (out.has_w) {
+        c[out.w_at] = small_total(tid);
     }
-    let sum_row = ty * SMALL_TILE + tid;
-    if (pt.has_rows == 1u && tx == 0u && tid < SMALL_TILE && sum_row < pt.M) {
-        c[pt.rows_off + sum_row] = small_row_total(tid);
+    if (out.has_b) {
+        c[out.b_at] = small_row_total(tid);
+    }
+}
+
+// Adam on gradient element i (an index into c) with gradient g at step t.
+fn adam_at(i: u32, g: f32, t: f32) {
+    let h = gp.adam;
+    let e = i - h.g_off;
+    var lr = h.lr;
+    if (h.decay_steps > 0u) {
+        lr = lr * max(1.0 - (t - 1.0) / f32(h.decay_steps), 0.0);
+    }
+    let bias1 = 1.0 - pow(h.beta1, t);
+    let bias2 = 1.0 - pow(h.beta2, t);
+    var w = opt_params[h.p_off + e];
+    w -= lr * h.weight_decay * w;
+    let mi = h.beta1 * opt_m[h.m_off + e] + (1.0 - h.beta1) * g;
+    let vi = h.beta2 * opt_v[h.v_off + e] + (1.0 - h.beta2) * g * g;
+    opt_m[h.m_off + e] = mi;
+    opt_v[h.v_off + e] = vi;
+    let denom = sqrt(vi) / sqrt(bias2) + h.eps;
+    opt_params[h.p_off + e] = w - (lr / bias1) * mi / denom;
+}
+
+var<workgroup> group_step_read: u32;
+
+@compute @workgroup_size(256)
+fn matmul_dw_group_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) tid: u32) {
+    if (tid == 0u) {
+        group_step_read = atomicLoad(&opt_step[gp.adam.step_off]);
+    }
+    let before = workgroupUniformLoad(&group_step_read);
+    let t = f32(before + 1u);
+    let at = group_tile(wid.x);
+    group_tile_sums(at, tid);
+    let out = group_outputs(at, tid);
+    if (out.has_w) {
+        let g = small_total(tid);
+        c[out.w_at] = g;
+        adam_at(out.w_at, g, t);
+    }
+    if (out.has_b) {
+        let g = small_row_total(tid);
+        c[out.b_at] = g;
+        adam_at(out.b_at, g, t);
+    }
+    if (tid == 0u) {
+        // As adam_advance: one arrival per workgroup, issued once `before` is known.
+        let one = min(before | 1u, 1u);
+        if (atomicAdd(&opt_arrivals[gp.adam.arr_off], one) == nwg.x - 1u) {
+            atomicStore(&opt_step[gp.adam.step_off], before + 1u);
+            atomicStore(&opt_arrivals[gp.adam.arr_off], 0u);
+        }
     }
 }

@@ -207,8 +207,16 @@ pub enum Op {
     /// Several [`Op::MatmulDw`] products in one launch: the weight (and bias)
     /// gradients of up to [`MATMUL_DW_GROUP_MAX`] dense layers, every `dw` and
     /// `db` in one buffer. The same numbers as one `MatmulDw` per part (on the
-    /// GPU, summed in the small-output kernel's order).
-    MatmulDwGroup { parts: Vec<WeightGrad> },
+    /// GPU, summed in the small-output kernel's order). With `adam`, the same
+    /// launch then takes one Adam step over the gradients it wrote, which must
+    /// be every tensor of the update's `grads` (what is left out may only be
+    /// alignment padding, which it leaves as it is): the numbers of the group
+    /// followed by that [`Op::Adam`] where the padding holds zeros, one launch
+    /// fewer ([`fuse_adam_into_weight_grads`]).
+    MatmulDwGroup {
+        parts: Vec<WeightGrad>,
+        adam: Option<AdamUpdate>,
+    },
     /// `y[i] = act(x[i])`.
     ActivationForward { x: Slice, y: Slice, act: Activation },
     /// `dx[i] = dy[i]·act'(y[i])`, with `y` the activation's output.
@@ -435,6 +443,125 @@ pub fn fuse_loss_heads(ops: Vec<Op>) -> Vec<Op> {
     out
 }
 
+/// `ops` with every [`Op::Adam`] that advances its counter merged into the
+/// [`Op::MatmulDwGroup`] just before it, where that group writes exactly the
+/// update's tensors (every weight and bias of the network, as for a
+/// network of up to [`MATMUL_DW_GROUP_MAX`] small layers): Adam is
+/// elementwise, so the workgroup that finishes a tile of gradients updates
+/// those parameters at once. The same numbers, one launch fewer.
+pub fn fuse_adam_into_weight_grads(ops: Vec<Op>) -> Vec<Op> {
+    let mut out: Vec<Op> = Vec::with_capacity(ops.len());
+    for op in ops {
+        if let (
+            Some(Op::MatmulDwGroup { parts, adam }),
+            Op::Adam {
+                params,
+                grads,
+                m,
+                v,
+                step,
+                hyper,
+                arrivals: Some(arrivals),
+            },
+        ) = (out.last_mut(), &op)
+            && adam.is_none()
+            && group_writes_exactly(parts, grads)
+        {
+            *adam = Some(AdamUpdate {
+                params: *params,
+                grads: *grads,
+                m: *m,
+                v: *v,
+                step: *step,
+                hyper: *hyper,
+                arrivals: *arrivals,
+            });
+            continue;
+        }
+        out.push(op);
+    }
+    out
+}
+
+/// Whether the parts' `dw` and `db` cover every tensor of `grads`: all
+/// inside it, disjoint, in order from its start, each next one starting
+/// where the one before ends or at the next [`TENSOR_ALIGN_WORDS`] boundary
+/// (relative to `grads`), and the last ending at its end or at that
+/// boundary. What they leave out is then only alignment padding, whose
+/// zeros an Adam step leaves at zero.
+fn group_writes_exactly(parts: &[WeightGrad], grads: &Slice) -> bool {
+    let mut outs: Vec<Slice> = parts
+        .iter()
+        .flat_map(|p| [Some(p.dw), p.db])
+        .flatten()
+        .collect();
+    outs.sort_by_key(|s| s.offset);
+    let mut at = 0;
+    for s in &outs {
+        if s.buffer != grads.buffer || s.offset < grads.offset {
+            return false;
+        }
+        let start = s.offset - grads.offset;
+        if start != at && start != align_words(at) {
+            return false;
+        }
+        at = start + s.len;
+    }
+    at == grads.len || align_words(at) == grads.len
+}
+
+/// The Adam step an [`Op::MatmulDwGroup`] takes over the gradients it wrote:
+/// the fields of an [`Op::Adam`] that advances its step counter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamUpdate {
+    pub params: Slice,
+    pub grads: Slice,
+    pub m: Slice,
+    pub v: Slice,
+    pub step: Slice,
+    pub hyper: AdamHyper,
+    pub arrivals: Slice,
+}
+
+impl AdamUpdate {
+    /// The reference of the update a group takes: one [`Op::Adam`] (at the
+    /// same step, not advancing it) over each slice the parts wrote, then
+    /// the counter advanced. The same numbers as [`AdamUpdate::op`] wherever
+    /// the padding between those slices holds zeros (a network's does).
+    pub fn over_parts(&self, parts: &[WeightGrad]) -> Vec<Op> {
+        let written = parts.iter().flat_map(|p| [Some(p.dw), p.db]).flatten();
+        let mut ops: Vec<Op> = written
+            .map(|g| {
+                let at = g.offset - self.grads.offset;
+                Op::Adam {
+                    params: self.params.sub(at, g.len),
+                    grads: g,
+                    m: self.m.sub(at, g.len),
+                    v: self.v.sub(at, g.len),
+                    step: self.step,
+                    hyper: self.hyper,
+                    arrivals: None,
+                }
+            })
+            .collect();
+        ops.push(Op::Increment { counter: self.step });
+        ops
+    }
+
+    /// The same update as one [`Op::Adam`] over the whole of `grads`.
+    pub fn op(&self) -> Op {
+        Op::Adam {
+            params: self.params,
+            grads: self.grads,
+            m: self.m,
+            v: self.v,
+            step: self.step,
+            hyper: self.hyper,
+            arrivals: Some(self.arrivals),
+        }
+    }
+}
+
 /// Where [`Op::BceMeans`] puts the mean of σ(z) over the first `split` rows
 /// (`stats[first_slot]`) and over the others (`stats[second_slot]`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -451,7 +578,8 @@ impl Op {
             Op::MatmulBiasAct { .. } => "matmul_bias_act",
             Op::MatmulDx { .. } => "matmul_dx",
             Op::MatmulDw { .. } => "matmul_dw",
-            Op::MatmulDwGroup { .. } => "matmul_dw_group",
+            Op::MatmulDwGroup { adam: None, .. } => "matmul_dw_group",
+            Op::MatmulDwGroup { adam: Some(_), .. } => "matmul_dw_group_adam",
             Op::ActivationForward { .. } => "activation_forward",
             Op::ActivationBackward { .. } => "activation_backward",
             Op::ColumnSum { .. } => "column_sum",
@@ -499,10 +627,17 @@ impl Op {
                 wr.extend(db);
                 (vec![dy, x], wr)
             }
-            Op::MatmulDwGroup { ref parts } => {
+            Op::MatmulDwGroup {
+                ref parts,
+                ref adam,
+            } => {
                 let reads = parts.iter().flat_map(|p| [p.dy, p.x]).collect();
                 let writes = parts.iter().flat_map(|p| [Some(p.dw), p.db]);
-                (reads, writes.flatten().collect())
+                let mut writes: Vec<Slice> = writes.flatten().collect();
+                if let Some(u) = adam {
+                    writes.extend([u.params, u.m, u.v, u.step, u.arrivals]);
+                }
+                (reads, writes)
             }
             Op::ActivationForward { x, y, .. } => (vec![x], vec![y]),
             Op::ActivationBackward { y, dy, dx, .. } => (vec![y, dy], vec![dx]),
@@ -665,7 +800,10 @@ impl Op {
                 }
                 need("dw", dw, n * k)
             }
-            Op::MatmulDwGroup { parts } => check_dw_group(parts),
+            Op::MatmulDwGroup { parts, adam } => {
+                check_dw_group(parts)?;
+                adam.as_ref().map_or(Ok(()), |u| check_group_adam(parts, u))
+            }
             Op::ActivationForward { x, y, .. } => need("y", y, x.len),
             Op::ActivationBackward { y, dy, dx, .. } => {
                 need("dy", dy, y.len)?;
@@ -914,6 +1052,16 @@ fn check_dw_group(parts: &[WeightGrad]) -> Result<(), String> {
         if part.dw.buffer != parts[0].dw.buffer {
             return Err(format!("part {i}: dw is not in part 0's buffer"));
         }
+    }
+    Ok(())
+}
+
+/// The checks of a group's Adam step: a valid [`Op::Adam`] whose gradients
+/// are exactly what the parts write.
+fn check_group_adam(parts: &[WeightGrad], u: &AdamUpdate) -> Result<(), String> {
+    u.op().check_shapes().map_err(|e| format!("adam: {e}"))?;
+    if !group_writes_exactly(parts, &u.grads) {
+        return Err("adam: the parts' dw and db do not cover every tensor of its grads".into());
     }
     Ok(())
 }
@@ -1168,6 +1316,7 @@ fn op_elem_types(op: &Op) -> Vec<(Slice, Elem)> {
     let (reads, writes) = op.reads_writes();
     let u32_slices: Vec<Slice> = match op {
         Op::Adam { step, arrivals, .. } => [Some(*step), *arrivals].into_iter().flatten().collect(),
+        Op::MatmulDwGroup { adam: Some(u), .. } => vec![u.step, u.arrivals],
         Op::RandomNormal { source, .. } | Op::RandomUniform { source, .. } => {
             vec![source.counter]
         }

@@ -1412,6 +1412,7 @@ fn weight_gradient_groups_match_one_product_per_part() {
         }
         let group = Op::MatmulDwGroup {
             parts: parts.clone(),
+            adam: None,
         };
         assert_eq!(lower(&group).entry, "matmul_dw_group");
         plan.add_phase("group", vec![group]);
@@ -1443,7 +1444,7 @@ fn weight_gradient_groups_are_validated() {
     use shadergan::plan::{MATMUL_DW_GROUP_MAX, WeightGrad};
     let refused = |parts: Vec<WeightGrad>| {
         let mut plan = Plan::default();
-        plan.add_phase("op", vec![Op::MatmulDwGroup { parts }]);
+        plan.add_phase("op", vec![Op::MatmulDwGroup { parts, adam: None }]);
         plan.validate().expect_err("an invalid group").to_string()
     };
     let mut plan = Plan::default();
@@ -1462,7 +1463,7 @@ fn weight_gradient_groups_are_validated() {
     };
     let with = |parts: Vec<WeightGrad>| {
         let mut p = plan.clone();
-        p.add_phase("op", vec![Op::MatmulDwGroup { parts }]);
+        p.add_phase("op", vec![Op::MatmulDwGroup { parts, adam: None }]);
         p.validate().expect_err("an invalid group").to_string()
     };
     assert!(refused(vec![]).contains("0 parts"));

@@ -181,10 +181,16 @@ impl CpuPlan {
                 k,
                 db,
             }),
-            // The reference is one weight gradient after another.
-            Op::MatmulDwGroup { ref parts } => {
+            // The reference is one weight gradient after another, then Adam.
+            Op::MatmulDwGroup {
+                ref parts,
+                ref adam,
+            } => {
                 for part in parts {
                     self.weight_grad(part);
+                }
+                for op in adam.iter().flat_map(|u| u.over_parts(parts)) {
+                    self.execute(&op);
                 }
             }
             Op::ActivationForward { x, y, act } => {

@@ -36,7 +36,8 @@ use super::model::ModelSpec;
 use crate::nn::mlp::{Dropout, backward_from_preact, backward_with_dropout, forward_with_dropout};
 use crate::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
 use crate::plan::{
-    AdamHyper, Elem, Init, Op, Plan, ProbMeans, RandomSource, RowFormat, Slice, fuse_loss_heads,
+    AdamHyper, Elem, Init, Op, Plan, ProbMeans, RandomSource, RowFormat, Slice,
+    fuse_adam_into_weight_grads, fuse_loss_heads,
 };
 
 /// Index of each monitoring scalar in the `stats` buffer.
@@ -514,7 +515,7 @@ fn d_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
         dropout.as_ref(),
     ));
     ops.extend(d.adam_step(cfg.d_adam));
-    fuse_loss_heads(ops)
+    fuse_adam_into_weight_grads(fuse_loss_heads(ops))
 }
 
 /// G's forward over both noise batches (`[z_d; z_g]`, the D step's draw
@@ -611,7 +612,7 @@ fn g_step_ops(cfg: &GanConfig, nets: &Networks, bufs: &StepBuffers) -> Vec<Op> {
             beta: cfg.g_ema,
         });
     }
-    fuse_loss_heads(ops)
+    fuse_adam_into_weight_grads(fuse_loss_heads(ops))
 }
 
 /// The non-saturating G loss (targets 1) over the B fake logits with its

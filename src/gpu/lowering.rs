@@ -4,8 +4,8 @@
 //! layout of every WGSL file (documented at the top of each file).
 
 use crate::plan::{
-    Activation, FusedLayer, MATMUL_DW_GROUP_MAX, MLP_FUSED_MAX_LAYERS, MLP_FUSED_ROWS, Op,
-    RowFormat, Slice, WeightGrad, small_matmul_output,
+    Activation, AdamUpdate, FusedLayer, MATMUL_DW_GROUP_MAX, MLP_FUSED_MAX_LAYERS, MLP_FUSED_ROWS,
+    Op, RowFormat, Slice, WeightGrad, small_matmul_output,
 };
 use crate::shaders::Shader;
 
@@ -261,7 +261,10 @@ pub fn lower(op: &Op) -> KernelCall {
             };
             matmul_call(a, b, Epilogue::Act(Activation::Identity), out, [n, k, m])
         }
-        Op::MatmulDwGroup { ref parts } => dw_group_call(parts),
+        Op::MatmulDwGroup {
+            ref parts,
+            ref adam,
+        } => dw_group_call(parts, adam.as_ref()),
         Op::ActivationForward { x, y, act } => KernelCall {
             shader: Shader::Activation,
             entry: "activation_forward",
@@ -523,10 +526,12 @@ fn weight_grad_operands(dy: Slice, x: Slice, n: usize, k: usize) -> (Operand, Op
     (a, b)
 }
 
-/// `matmul.wgsl`'s `matmul_dw_group`: a 4-word header, then 16 words per
-/// part (its product as `weight_grad_operands` gives it), and the parts' 16-tiles in
-/// one row of workgroups. Unused operand bindings take part 0's buffers.
-fn dw_group_call(parts: &[WeightGrad]) -> KernelCall {
+/// `matmul.wgsl`'s `matmul_dw_group` (or, with an Adam step,
+/// `matmul_dw_group_adam`): a 4-word header, 16 words per part (its product
+/// as `weight_grad_operands` gives it, and whether both operands are whole
+/// vec4s), then 16 words of Adam; the parts' 16-tiles in one row of
+/// workgroups. Unused operand bindings take part 0's buffers.
+fn dw_group_call(parts: &[WeightGrad], adam: Option<&AdamUpdate>) -> KernelCall {
     let mut words = vec![w(parts.len()), 0, 0, 0];
     let mut first_tile = 0;
     for g in parts {
@@ -535,6 +540,7 @@ fn dw_group_call(parts: &[WeightGrad]) -> KernelCall {
             w(g.n).div_ceil(MATMUL_SMALL_TILE),
         );
         let (a, b) = weight_grad_operands(g.dy, g.x, g.n, g.k);
+        let vec4 = whole_vectors(&a, &b, [g.n, g.k, g.m]);
         words.extend([w(g.n), w(g.k), w(g.m)]);
         words.extend([w(a.slice.offset), w(a.rs), w(a.cs)]);
         words.extend([w(b.slice.offset), w(b.rs), w(b.cs)]);
@@ -543,24 +549,58 @@ fn dw_group_call(parts: &[WeightGrad]) -> KernelCall {
             w(g.db.map_or(0, |s| s.offset)),
             u32::from(g.db.is_some()),
         ]);
-        words.extend([tiles_x, first_tile, 0, 0]);
+        words.extend([tiles_x, first_tile, u32::from(vec4), 0]);
         first_tile += tiles_x * tiles_y;
     }
     words.resize(4 + 16 * MATMUL_DW_GROUP_MAX, 0);
+    words.extend(adam.map_or(vec![0; 16], group_adam_words));
     let operand = |q: usize| parts.get(q).unwrap_or(&parts[0]);
     let mut storage = vec![(1, parts[0].dy), (2, parts[0].x), (4, parts[0].dw)];
     for (q, binding) in [(1, 5), (2, 7)] {
         storage.push((binding, operand(q).dy));
         storage.push((binding + 1, operand(q).x));
     }
+    if let Some(u) = adam {
+        storage.extend([
+            (9, u.params),
+            (10, u.m),
+            (11, u.v),
+            (12, u.step),
+            (13, u.arrivals),
+        ]);
+    }
     KernelCall {
         shader: Shader::Matmul,
-        entry: "matmul_dw_group",
+        entry: if adam.is_some() {
+            "matmul_dw_group_adam"
+        } else {
+            "matmul_dw_group"
+        },
         uniform_binding: 0,
         params: words,
         storage,
         workgroups: [first_tile.max(1), 1, 1],
     }
+}
+
+/// `matmul.wgsl`'s `GroupAdam` words: offsets, then the hyper-parameters.
+fn group_adam_words(u: &AdamUpdate) -> Vec<u32> {
+    let h = u.hyper;
+    padded(vec![
+        w(u.params.offset),
+        w(u.grads.offset),
+        w(u.m.offset),
+        w(u.v.offset),
+        w(u.step.offset),
+        w(u.arrivals.offset),
+        f(h.lr),
+        f(h.beta1),
+        f(h.beta2),
+        f(h.eps),
+        f(h.weight_decay),
+        h.decay_steps,
+        0,
+    ])
 }
 
 /// `mlp_forward.wgsl`: a 4-word header, then 8 words per layer for

@@ -615,6 +615,7 @@ fn weight_grad_ops(grads: Vec<WeightGrad>) -> Vec<Op> {
             [one] => one.op(),
             _ => Op::MatmulDwGroup {
                 parts: chunk.to_vec(),
+                adam: None,
             },
         });
     }
