@@ -18,7 +18,7 @@ use shadergan::gpu::lowering::lower;
 use shadergan::gpu::{GpuContext, GpuPlan, time_launches};
 
 type Shape = (usize, usize, usize);
-pub const SHAPES: [Shape; 11] = [
+pub const SHAPES: [Shape; 13] = [
     (64, 128, 100),
     (64, 128, 784),
     (128, 128, 784),
@@ -27,6 +27,8 @@ pub const SHAPES: [Shape; 11] = [
     (256, 128, 784),
     (1024, 128, 784),
     (2048, 128, 784),
+    (1024, 784, 128),
+    (2048, 784, 128),
     (1024, 1024, 1024),
     (4096, 4096, 4096),
     (8192, 128, 784),
