@@ -9,6 +9,9 @@
 
 use std::fmt;
 
+mod conv;
+pub use conv::{ConvEpilogue, ConvGeom};
+
 /// Parameter tensors start at multiples of this many 32-bit words (256 bytes),
 /// so every tensor is aligned for vector loads and for buffer binding offsets.
 pub const TENSOR_ALIGN_WORDS: usize = 64;
@@ -216,6 +219,40 @@ pub enum Op {
     MatmulDwGroup {
         parts: Vec<WeightGrad>,
         adam: Option<AdamUpdate>,
+    },
+    /// A 2-d convolution ([`ConvGeom`]'s formula, NCHW) through an
+    /// epilogue: `y = epilogue(conv(x, w))`, per output channel for a bias.
+    /// Also a ConvTranspose2d's input gradient (its `dy` as `x`).
+    Conv2d {
+        x: Slice,
+        w: Slice,
+        y: Slice,
+        geom: ConvGeom,
+        epilogue: ConvEpilogue,
+    },
+    /// The input gradient of the convolution `geom` describes, through an
+    /// epilogue (per input channel for a bias):
+    /// `dx[b,c,h,v] = Σ_{o,i,j} dy[b, o, (h + pad.0 − i)/stride.0, (v + pad.1 − j)/stride.1] · w[o,c,i,j]`
+    /// over the taps where both divisions are exact and land inside dy.
+    /// Also ConvTranspose2d's forward (its input as `dy`, its output as `dx`,
+    /// with its bias and activation in the epilogue).
+    Conv2dInputGrad {
+        dy: Slice,
+        w: Slice,
+        dx: Slice,
+        geom: ConvGeom,
+        epilogue: ConvEpilogue,
+    },
+    /// The weight gradient of the convolution `geom` describes:
+    /// `dw[o,c,i,j] = Σ_{b,p,q} dy[b,o,p,q] · x[b, c, p·stride.0 + i − pad.0, q·stride.1 + j − pad.1]`
+    /// and, with `db` (in `dw`'s buffer), `db[o] = Σ_{b,p,q} dy[b,o,p,q]`.
+    /// With `x` and `dy` swapped, a ConvTranspose2d's weight gradient.
+    Conv2dWeightGrad {
+        dy: Slice,
+        x: Slice,
+        dw: Slice,
+        db: Option<Slice>,
+        geom: ConvGeom,
     },
     /// `y[i] = act(x[i])`.
     ActivationForward { x: Slice, y: Slice, act: Activation },
@@ -580,6 +617,9 @@ impl Op {
             Op::MatmulDw { .. } => "matmul_dw",
             Op::MatmulDwGroup { adam: None, .. } => "matmul_dw_group",
             Op::MatmulDwGroup { adam: Some(_), .. } => "matmul_dw_group_adam",
+            Op::Conv2d { .. } => "conv2d",
+            Op::Conv2dInputGrad { .. } => "conv2d_input_grad",
+            Op::Conv2dWeightGrad { .. } => "conv2d_weight_grad",
             Op::ActivationForward { .. } => "activation_forward",
             Op::ActivationBackward { .. } => "activation_backward",
             Op::ColumnSum { .. } => "column_sum",
@@ -638,6 +678,31 @@ impl Op {
                     writes.extend([u.params, u.m, u.v, u.step, u.arrivals]);
                 }
                 (reads, writes)
+            }
+            Op::Conv2d {
+                x, w, y, epilogue, ..
+            } => (
+                [Some(x), Some(w), epilogue.reads()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                vec![y],
+            ),
+            Op::Conv2dInputGrad {
+                dy,
+                w,
+                dx,
+                epilogue,
+                ..
+            } => (
+                [Some(dy), Some(w), epilogue.reads()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                vec![dx],
+            ),
+            Op::Conv2dWeightGrad { dy, x, dw, db, .. } => {
+                (vec![dy, x], [Some(dw), db].into_iter().flatten().collect())
             }
             Op::ActivationForward { x, y, .. } => (vec![x], vec![y]),
             Op::ActivationBackward { y, dy, dx, .. } => (vec![y, dy], vec![dx]),
@@ -803,6 +868,50 @@ impl Op {
             Op::MatmulDwGroup { parts, adam } => {
                 check_dw_group(parts)?;
                 adam.as_ref().map_or(Ok(()), |u| check_group_adam(parts, u))
+            }
+            Op::Conv2d {
+                x,
+                w,
+                y,
+                geom,
+                epilogue,
+            } => {
+                geom.check()?;
+                need("x", x, geom.x_len())?;
+                need("w", w, geom.w_len())?;
+                need("y", y, geom.y_len())?;
+                epilogue.check(geom.y_len(), geom.out_ch)
+            }
+            Op::Conv2dInputGrad {
+                dy,
+                w,
+                dx,
+                geom,
+                epilogue,
+            } => {
+                geom.check()?;
+                need("dy", dy, geom.y_len())?;
+                need("w", w, geom.w_len())?;
+                need("dx", dx, geom.x_len())?;
+                epilogue.check(geom.x_len(), geom.in_ch)
+            }
+            Op::Conv2dWeightGrad {
+                dy,
+                x,
+                dw,
+                db,
+                geom,
+            } => {
+                geom.check()?;
+                need("dy", dy, geom.y_len())?;
+                need("x", x, geom.x_len())?;
+                if let Some(db) = db {
+                    need("db", db, geom.out_ch)?;
+                    if db.buffer != dw.buffer {
+                        return Err("db must lie in dw's buffer".into());
+                    }
+                }
+                need("dw", dw, geom.w_len())
             }
             Op::ActivationForward { x, y, .. } => need("y", y, x.len),
             Op::ActivationBackward { y, dy, dx, .. } => {
@@ -1274,7 +1383,10 @@ impl Plan {
                 // noises of a DrawBatch), and then never overlap.
                 let one_binding = matches!(
                     op,
-                    Op::MatmulDw { .. } | Op::MatmulDwGroup { .. } | Op::DrawBatch { .. }
+                    Op::MatmulDw { .. }
+                        | Op::MatmulDwGroup { .. }
+                        | Op::Conv2dWeightGrad { .. }
+                        | Op::DrawBatch { .. }
                 );
                 let clash = |o: &Slice, w: &Slice| {
                     let overlap = o.offset < w.offset + w.len && w.offset < o.offset + o.len;

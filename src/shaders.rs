@@ -17,10 +17,11 @@ pub enum Shader {
     Fill,
     Counter,
     MlpForward,
+    Conv2d,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 12] = [
+    pub const ALL: [Shader; 13] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
@@ -33,6 +34,7 @@ impl Shader {
         Shader::Fill,
         Shader::Counter,
         Shader::MlpForward,
+        Shader::Conv2d,
     ];
 
     /// The file name under `shaders/`.
@@ -50,6 +52,7 @@ impl Shader {
             Shader::Fill => "fill.wgsl",
             Shader::Counter => "counter.wgsl",
             Shader::MlpForward => "mlp_forward.wgsl",
+            Shader::Conv2d => "conv2d.wgsl",
         }
     }
 
@@ -67,6 +70,7 @@ impl Shader {
             Shader::Fill => include_str!("../shaders/fill.wgsl"),
             Shader::Counter => include_str!("../shaders/counter.wgsl"),
             Shader::MlpForward => include_str!("../shaders/mlp_forward.wgsl"),
+            Shader::Conv2d => include_str!("../shaders/conv2d.wgsl"),
         }
     }
 }

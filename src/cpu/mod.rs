@@ -2,10 +2,11 @@
 //! [`kernels`]. It is the reference for every GPU kernel and for whole steps,
 //! and a usable trainer where no GPU adapter exists.
 
+pub mod conv;
 pub mod kernels;
 pub mod philox;
 
-use crate::plan::{Elem, Init, Op, Plan, RowFormat, Slice, WeightGrad};
+use crate::plan::{ConvEpilogue, Elem, Init, Op, Plan, RowFormat, Slice, WeightGrad};
 
 /// A plan living in host memory: every buffer as 32-bit words.
 pub struct CpuPlan {
@@ -115,6 +116,33 @@ impl CpuPlan {
         self.put(g.dw, out);
     }
 
+    /// Writes a convolution's raw `sums` to `out` through its epilogue, the
+    /// composition of the reference kernels (bias, then the activation; or
+    /// the activation's derivative), as `MatmulDx`'s.
+    fn conv_epilogue(
+        &mut self,
+        mut sums: Vec<f32>,
+        out: Slice,
+        epilogue: ConvEpilogue,
+        channels: usize,
+        plane: usize,
+    ) {
+        let range = out.offset..out.offset + out.len;
+        let mut buf = self.take(out);
+        match epilogue {
+            ConvEpilogue::BiasAct { bias, act } => {
+                if let Some(b) = bias {
+                    conv::add_channel_bias(&mut sums, self.f32s(b), channels, plane);
+                }
+                kernels::activation_forward(&sums, &mut buf[range], act);
+            }
+            ConvEpilogue::ActGrad { y, act } => {
+                kernels::activation_backward(self.f32s(y), &sums, &mut buf[range], act);
+            }
+        }
+        self.put(out, buf);
+    }
+
     /// Runs one op. Plans are validated, so no op reads the buffer it writes
     /// and an op's outputs are in distinct buffers.
     pub fn execute(&mut self, op: &Op) {
@@ -192,6 +220,54 @@ impl CpuPlan {
                 for op in adam.iter().flat_map(|u| u.over_parts(parts)) {
                     self.execute(&op);
                 }
+            }
+            Op::Conv2d {
+                x,
+                w,
+                y,
+                geom,
+                epilogue,
+            } => {
+                let mut sums = vec![0.0; y.len];
+                conv::conv2d(self.f32s(x), self.f32s(w), &mut sums, &geom);
+                let plane = geom.out_h * geom.out_w;
+                self.conv_epilogue(sums, y, epilogue, geom.out_ch, plane);
+            }
+            Op::Conv2dInputGrad {
+                dy,
+                w,
+                dx,
+                geom,
+                epilogue,
+            } => {
+                let mut sums = vec![0.0; dx.len];
+                conv::conv2d_input_grad(self.f32s(dy), self.f32s(w), &mut sums, &geom);
+                let plane = geom.in_h * geom.in_w;
+                self.conv_epilogue(sums, dx, epilogue, geom.in_ch, plane);
+            }
+            Op::Conv2dWeightGrad {
+                dy,
+                x,
+                dw,
+                db,
+                geom,
+            } => {
+                // dw and db share a buffer (checked by the plan): one take serves both.
+                let mut out = self.take(dw);
+                let (dy, x) = (self.f32s(dy), self.f32s(x));
+                let (w_part, b_part) = match db {
+                    Some(db) if db.offset >= dw.offset + dw.len => {
+                        let (lo, hi) = out.split_at_mut(db.offset);
+                        (&mut lo[range(dw)], Some(&mut hi[..db.len]))
+                    }
+                    Some(db) => {
+                        let (lo, hi) = out.split_at_mut(dw.offset);
+                        (&mut hi[..dw.len], Some(&mut lo[range(db)]))
+                    }
+                    None => (&mut out[range(dw)], None),
+                };
+                conv::conv2d_weight_grad(dy, x, w_part, b_part, &geom);
+                self.put(dw, out);
             }
             Op::ActivationForward { x, y, act } => {
                 let mut out = self.take(y);

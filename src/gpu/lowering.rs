@@ -506,6 +506,9 @@ pub fn lower(op: &Op) -> KernelCall {
             ref outputs,
             rows,
         } => mlp_forward_call(x, params, layers, outputs, rows),
+        Op::Conv2d { .. } | Op::Conv2dInputGrad { .. } | Op::Conv2dWeightGrad { .. } => {
+            super::lower_conv::lower_conv(op)
+        }
     }
 }
 

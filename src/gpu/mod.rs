@@ -4,6 +4,7 @@
 pub mod context;
 pub mod executor;
 pub mod floor;
+pub mod lower_conv;
 pub mod lowering;
 pub mod profiler;
 pub mod readback;

@@ -1,0 +1,302 @@
+// conv2d.wgsl: a 2-d convolution, its input gradient and its weight gradient
+// as implicit GEMMs (no im2col buffer: each tile gathers its operands from
+// the images as it stages them), with the matmul kernels' fused epilogues.
+//
+// Math (NCHW, as PyTorch; x [B, C, H, W], w [O, C, KH, KW], y [B, O, P, Q],
+// P = ⌊(H + 2·ph − KH)/sh⌋ + 1, Q likewise; x is zero outside the image)
+//   conv2d             y[b,o,p,q]  = Σ_{c,i,j} x[b, c, p·sh + i − ph, q·sw + j − pw] · w[o,c,i,j]
+//                      GEMM: rows m = (b,p,q), cols n = o, inner k = (c,i,j)
+//   conv2d_input_grad  dx[b,c,h,v] = Σ_{o,i,j} dy[b, o, (h + ph − i)/sh, (v + pw − j)/sw] · w[o,c,i,j]
+//                      over the taps whose divisions are exact and inside dy
+//                      (ConvTranspose2d's forward: its input as dy)
+//                      GEMM: rows m = (b,h,v), cols n = c, inner k = (o,i,j)
+//   conv2d_weight_grad dw[o,c,i,j] = Σ_{b,p,q} dy[b,o,p,q] · x[b, c, p·sh + i − ph, q·sw + j − pw]
+//                      db[o] = Σ_{b,p,q} dy[b,o,p,q] (the GEMM's row sums of A)
+//                      GEMM: rows m = o, cols n = (c,i,j), inner k = (b,p,q)
+// Epilogue of conv2d and conv2d_input_grad on each sum v at output element e
+// of channel n: mode 0 act(v); mode 1 act(v + aux[n]) (bias); mode 2
+// v·act'(aux[e]) (aux = the output of the activation the gradient flows into).
+// act ∈ {0 identity, 1 relu, 2 leaky_relu(slope), 3 tanh, 4 sigmoid}, as
+// activation.wgsl (repeated here: WGSL has no includes).
+//
+// Buffers (f32, element offsets in the uniform)
+//   binding 0  uniform Params (the geometry, offsets, epilogue, GEMM sizes)
+//   binding 1  a     read        conv2d: x; conv2d_input_grad: dy; conv2d_weight_grad: dy
+//   binding 2  b     read        conv2d, conv2d_input_grad: w; conv2d_weight_grad: x
+//   binding 3  aux   read        the bias or the activation's output (mode 1, 2; else unread)
+//   binding 4  out   read_write  y, dx, or dw (with db at rows_off, in the same buffer)
+//
+// Dispatch
+//   workgroup 16×16 threads computes a 64×64 tile of the GEMM's output, each
+//   thread the 4×4 block at rows ty + 16i, cols tx + 16j; grid (⌈N/64⌉,
+//   ⌈M/64⌉, 1). K is walked in slabs of 16 staged in workgroup memory; each
+//   thread stages 4 elements of A and 4 of B per slab, decoding its row's
+//   (b, p, q) once and each element's tap from its k. Elements outside the
+//   image or the GEMM load as zero, so any sizes work. Row sums (db): thread
+//   tid < 64 of a first-column-tile workgroup sums row m0 + tid in k order.
+
+struct Params {
+    batch: u32, in_ch: u32, in_h: u32, in_w: u32,
+    out_ch: u32, out_h: u32, out_w: u32, kh: u32,
+    kw: u32, sh: u32, sw: u32, ph: u32,
+    pw: u32, a_off: u32, b_off: u32, out_off: u32,
+    aux_off: u32, mode: u32, act: u32, slope: f32,
+    has_rows: u32, rows_off: u32, M: u32, N: u32,
+    K: u32, _p0: u32, _p1: u32, _p2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> aux: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const TILE: u32 = 64u;
+const SLAB: u32 = 16u;
+
+var<workgroup> a_tile: array<f32, 1024>; // [SLAB][TILE]
+var<workgroup> b_tile: array<f32, 1024>; // [SLAB][TILE]
+
+// tanh with a small relative error everywhere: drivers' builtin tanh can be
+// off by ~1e-4 relative near zero (llvmpipe) or overflow past |x| ≈ 44.
+fn accurate_tanh(x: f32) -> f32 {
+    let ax = abs(x);
+    if (ax < 0.625) {
+        let z = x * x;
+        let q = (((-5.70498872745e-3 * z + 2.06390887954e-2) * z - 5.37397155531e-2) * z
+                 + 1.33314422036e-1) * z - 3.33332819422e-1;
+        return x + x * z * q;
+    }
+    let t = 1.0 - 2.0 / (exp(2.0 * min(ax, 15.0)) + 1.0);
+    return select(t, -t, x < 0.0);
+}
+
+fn activate(x: f32, act: u32, slope: f32) -> f32 {
+    switch act {
+        case 1u: { return max(x, 0.0); }
+        case 2u: { return select(slope * x, x, x > 0.0); }
+        case 3u: { return accurate_tanh(x); }
+        case 4u: { return 1.0 / (1.0 + exp(-x)); }
+        default: { return x; }
+    }
+}
+
+fn derivative_from_output(y: f32, act: u32, slope: f32) -> f32 {
+    switch act {
+        case 1u: { return select(0.0, 1.0, y > 0.0); }
+        case 2u: { return select(slope, 1.0, y > 0.0); }
+        case 3u: { return (1.0 - y) * (1.0 + y); }
+        case 4u: { return y * (1.0 - y); }
+        default: { return 1.0; }
+    }
+}
+
+// A position of an image plane: (batch, row, column).
+struct Pixel {
+    b: u32,
+    r: u32,
+    c: u32,
+}
+
+fn pixel(m: u32, rows: u32, cols: u32) -> Pixel {
+    let plane = rows * cols;
+    let rest = m % plane;
+    return Pixel(m / plane, rest / cols, rest % cols);
+}
+
+// A tap: (channel, kernel row, kernel column) of inner index k.
+fn tap(k: u32) -> Pixel {
+    return pixel(k, p.kh, p.kw);
+}
+
+// x[b, c, r·sh + i − ph, col·sw + j − pw] from buffer `which` (1: a, 2: b), 0 outside the image.
+fn image_at(which: u32, bb: u32, c: u32, r: u32, col: u32, i: u32, j: u32) -> f32 {
+    let h = i32(r * p.sh + i) - i32(p.ph);
+    let v = i32(col * p.sw + j) - i32(p.pw);
+    if (h < 0 || v < 0 || u32(h) >= p.in_h || u32(v) >= p.in_w) {
+        return 0.0;
+    }
+    let at = ((bb * p.in_ch + c) * p.in_h + u32(h)) * p.in_w + u32(v);
+    if (which == 1u) {
+        return a[p.a_off + at];
+    }
+    return b[p.b_off + at];
+}
+
+// dy[b, o, (h + ph − i)/sh, (v + pw − j)/sw] where both divisions are exact and inside dy, else 0.
+fn gradient_at(bb: u32, o: u32, h: u32, v: u32, i: u32, j: u32) -> f32 {
+    let th = i32(h + p.ph) - i32(i);
+    let tv = i32(v + p.pw) - i32(j);
+    if (th < 0 || tv < 0) {
+        return 0.0;
+    }
+    let uh = u32(th);
+    let uv = u32(tv);
+    if (uh % p.sh != 0u || uv % p.sw != 0u || uh / p.sh >= p.out_h || uv / p.sw >= p.out_w) {
+        return 0.0;
+    }
+    return a[p.a_off + ((bb * p.out_ch + o) * p.out_h + uh / p.sh) * p.out_w + uv / p.sw];
+}
+
+// A(m, k) of the GEMM `kind` (0 conv2d, 1 input grad, 2 weight grad); m, k in range.
+fn load_a(kind: u32, row: Pixel, m: u32, k: u32) -> f32 {
+    switch kind {
+        case 0u: {
+            let t = tap(k);
+            return image_at(1u, row.b, t.b, row.r, row.c, t.r, t.c);
+        }
+        case 1u: {
+            let t = tap(k);
+            return gradient_at(row.b, t.b, row.r, row.c, t.r, t.c);
+        }
+        default: {
+            let at = pixel(k, p.out_h, p.out_w);
+            return a[p.a_off + ((at.b * p.out_ch + m) * p.out_h + at.r) * p.out_w + at.c];
+        }
+    }
+}
+
+// B(k, n) of the GEMM `kind`; k, n in range.
+fn load_b(kind: u32, k: u32, n: u32) -> f32 {
+    switch kind {
+        case 0u: {
+            return b[p.b_off + n * p.K + k];
+        }
+        case 1u: {
+            let t = tap(k); // (o, i, j)
+            return b[p.b_off + ((t.b * p.in_ch + n) * p.kh + t.r) * p.kw + t.c];
+        }
+        default: {
+            let at = pixel(k, p.out_h, p.out_w);
+            let t = tap(n); // (c, i, j)
+            return image_at(2u, at.b, t.b, at.r, at.c, t.r, t.c);
+        }
+    }
+}
+
+// Where GEMM row m's outputs go: the offset of (row, column 0) and the
+// stride between columns (NCHW: one plane per channel; dw: row-major).
+fn out_index(kind: u32, m: u32, n: u32) -> u32 {
+    switch kind {
+        case 0u: {
+            let px = pixel(m, p.out_h, p.out_w);
+            return ((px.b * p.out_ch + n) * p.out_h + px.r) * p.out_w + px.c;
+        }
+        case 1u: {
+            let px = pixel(m, p.in_h, p.in_w);
+            return ((px.b * p.in_ch + n) * p.in_h + px.r) * p.in_w + px.c;
+        }
+        default: {
+            return m * p.N + n;
+        }
+    }
+}
+
+fn store(kind: u32, m: u32, n: u32, v: f32) {
+    let e = out_index(kind, m, n);
+    if (kind == 2u) {
+        out[p.out_off + e] = v;
+        return;
+    }
+    if (p.mode == 2u) {
+        out[p.out_off + e] = v * derivative_from_output(aux[p.aux_off + e], p.act, p.slope);
+        return;
+    }
+    var s = v;
+    if (p.mode == 1u) {
+        s += aux[p.aux_off + n];
+    }
+    out[p.out_off + e] = activate(s, p.act, p.slope);
+}
+
+// GEMM row m as a pixel of the output (conv2d) or of the input (input
+// gradient); decoded once per staged row, outside the K loop (the weight
+// gradient's rows are channels and do not use it).
+fn row_pixel(kind: u32, m: u32) -> Pixel {
+    if (kind == 0u) {
+        return pixel(m, p.out_h, p.out_w);
+    }
+    return pixel(m, p.in_h, p.in_w);
+}
+
+fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
+    let tid = lid.y * 16u + lid.x;
+    let m0 = wid.y * TILE;
+    let n0 = wid.x * TILE;
+    // A element e = tid + 256r of a slab: row e / 16, k e % 16 (the row is fixed per r).
+    var rows: array<Pixel, 4>;
+    for (var r = 0u; r < 4u; r++) {
+        rows[r] = row_pixel(kind, min(m0 + (tid + r * 256u) / SLAB, p.M - 1u));
+    }
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let row_sum = kind == 2u && p.has_rows == 1u && wid.x == 0u && tid < TILE;
+    var rsum = 0.0;
+
+    for (var k0 = 0u; k0 < p.K; k0 += SLAB) {
+        for (var r = 0u; r < 4u; r++) {
+            let e = tid + r * 256u;
+            let am = e / SLAB;
+            let ak = e % SLAB;
+            var av = 0.0;
+            if (m0 + am < p.M && k0 + ak < p.K) {
+                av = load_a(kind, rows[r], m0 + am, k0 + ak);
+            }
+            a_tile[ak * TILE + am] = av;
+            let bn = e % TILE;
+            let bk = e / TILE;
+            var bv = 0.0;
+            if (n0 + bn < p.N && k0 + bk < p.K) {
+                bv = load_b(kind, k0 + bk, n0 + bn);
+            }
+            b_tile[bk * TILE + bn] = bv;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < SLAB; kk++) {
+            let base = kk * TILE;
+            let bv = vec4<f32>(b_tile[base + lid.x], b_tile[base + lid.x + 16u],
+                               b_tile[base + lid.x + 32u], b_tile[base + lid.x + 48u]);
+            acc0 += a_tile[base + lid.y] * bv;
+            acc1 += a_tile[base + lid.y + 16u] * bv;
+            acc2 += a_tile[base + lid.y + 32u] * bv;
+            acc3 += a_tile[base + lid.y + 48u] * bv;
+        }
+        if (row_sum) {
+            for (var kk = 0u; kk < SLAB; kk++) {
+                rsum += a_tile[kk * TILE + tid];
+            }
+        }
+        workgroupBarrier();
+    }
+
+    if (row_sum && m0 + tid < p.M) {
+        out[p.rows_off + m0 + tid] = rsum;
+    }
+    let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i++) {
+        let row = m0 + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j++) {
+            let col = n0 + lid.x + 16u * j;
+            if (row < p.M && col < p.N) {
+                store(kind, row, col, acc[i][j]);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm(0u, wid, lid);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm(1u, wid, lid);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm(2u, wid, lid);
+}

@@ -1,0 +1,156 @@
+//! Lowering of the convolution ops to `shaders/conv2d.wgsl`'s implicit GEMMs:
+//! the geometry, the GEMM's sizes and the epilogue as uniform words, and the
+//! operands at the file's bindings.
+
+use super::lowering::{KernelCall, MATMUL_TILE};
+use crate::plan::{ConvEpilogue, ConvGeom, Op, Slice};
+use crate::shaders::Shader;
+
+fn w(v: usize) -> u32 {
+    u32::try_from(v).expect("sizes are checked against the buffer limits")
+}
+
+/// (mode, aux slice, act id, slope bits) of an epilogue, as conv2d.wgsl reads them.
+fn epilogue_words(e: &ConvEpilogue) -> (u32, Option<Slice>, u32, u32) {
+    match *e {
+        ConvEpilogue::BiasAct { bias: None, act } => (0, None, act.id(), act.slope().to_bits()),
+        ConvEpilogue::BiasAct { bias: Some(b), act } => {
+            (1, Some(b), act.id(), act.slope().to_bits())
+        }
+        ConvEpilogue::ActGrad { y, act } => (2, Some(y), act.id(), act.slope().to_bits()),
+    }
+}
+
+/// The launch of one GEMM of conv2d.wgsl.
+struct ConvCall<'a> {
+    entry: &'static str,
+    geom: &'a ConvGeom,
+    a: Slice,
+    b: Slice,
+    out: Slice,
+    epilogue: ConvEpilogue,
+    rows: Option<Slice>,
+    mnk: [usize; 3],
+}
+
+fn conv_call(c: ConvCall) -> KernelCall {
+    let g = c.geom;
+    let (mode, aux, act, slope) = epilogue_words(&c.epilogue);
+    let [m, n, k] = c.mnk;
+    let params = vec![
+        w(g.batch),
+        w(g.in_ch),
+        w(g.in_h),
+        w(g.in_w),
+        w(g.out_ch),
+        w(g.out_h),
+        w(g.out_w),
+        w(g.kernel.0),
+        w(g.kernel.1),
+        w(g.stride.0),
+        w(g.stride.1),
+        w(g.pad.0),
+        w(g.pad.1),
+        w(c.a.offset),
+        w(c.b.offset),
+        w(c.out.offset),
+        w(aux.map_or(0, |s| s.offset)),
+        mode,
+        act,
+        slope,
+        u32::from(c.rows.is_some()),
+        w(c.rows.map_or(0, |s| s.offset)),
+        w(m),
+        w(n),
+        w(k),
+        0,
+        0,
+        0,
+    ];
+    KernelCall {
+        shader: Shader::Conv2d,
+        entry: c.entry,
+        uniform_binding: 0,
+        params,
+        // Without an aux operand binding 3 still needs a buffer: b's is never read there.
+        storage: vec![(1, c.a), (2, c.b), (3, aux.unwrap_or(c.b)), (4, c.out)],
+        workgroups: [
+            w(n).div_ceil(MATMUL_TILE).max(1),
+            w(m).div_ceil(MATMUL_TILE).max(1),
+            1,
+        ],
+    }
+}
+
+/// The launch of a convolution op.
+///
+/// # Panics
+/// On any other op (`lowering::lower` sends only these here).
+pub fn lower_conv(op: &Op) -> KernelCall {
+    match *op {
+        Op::Conv2d {
+            x,
+            w: weights,
+            y,
+            ref geom,
+            epilogue,
+        } => conv_call(ConvCall {
+            entry: "conv2d",
+            geom,
+            a: x,
+            b: weights,
+            out: y,
+            epilogue,
+            rows: None,
+            mnk: [
+                geom.batch * geom.out_h * geom.out_w,
+                geom.out_ch,
+                geom.taps(),
+            ],
+        }),
+        Op::Conv2dInputGrad {
+            dy,
+            w: weights,
+            dx,
+            ref geom,
+            epilogue,
+        } => conv_call(ConvCall {
+            entry: "conv2d_input_grad",
+            geom,
+            a: dy,
+            b: weights,
+            out: dx,
+            epilogue,
+            rows: None,
+            mnk: [
+                geom.batch * geom.in_h * geom.in_w,
+                geom.in_ch,
+                geom.out_ch * geom.kernel.0 * geom.kernel.1,
+            ],
+        }),
+        Op::Conv2dWeightGrad {
+            dy,
+            x,
+            dw,
+            db,
+            ref geom,
+        } => conv_call(ConvCall {
+            entry: "conv2d_weight_grad",
+            geom,
+            a: dy,
+            b: x,
+            out: dw,
+            epilogue: ConvEpilogue::NONE,
+            rows: db,
+            mnk: [
+                geom.out_ch,
+                geom.taps(),
+                geom.batch * geom.out_h * geom.out_w,
+            ],
+        }),
+        _ => panic!(
+            "lower_conv takes the convolution ops, not {}",
+            op.kernel_name()
+        ),
+    }
+}
