@@ -10,7 +10,9 @@
 use std::fmt;
 
 mod conv;
+mod norm;
 pub use conv::{ConvEpilogue, ConvGeom};
+pub use norm::{NormShape, RunningStats};
 
 /// Parameter tensors start at multiples of this many 32-bit words (256 bytes),
 /// so every tensor is aligned for vector loads and for buffer binding offsets.
@@ -253,6 +255,52 @@ pub enum Op {
         dw: Slice,
         db: Option<Slice>,
         geom: ConvGeom,
+    },
+    /// BatchNorm in training mode, through an activation: per channel `c`
+    /// ([`NormShape`]), over its `n` elements, `mean_c` and the biased
+    /// `var_c`, then `y = act(gamma[c]·(x − mean_c)/sqrt(var_c + eps) + beta[c])`.
+    /// `saved` gets `[mean_0.., inv_std_0..]` (inv_std = 1/sqrt(var + eps))
+    /// for the backward pass; `running`, when given, is updated as PyTorch's.
+    BatchNorm {
+        x: Slice,
+        gamma: Slice,
+        beta: Slice,
+        y: Slice,
+        saved: Slice,
+        running: Option<RunningStats>,
+        shape: NormShape,
+        eps: f32,
+        act: Activation,
+    },
+    /// BatchNorm in evaluation mode: the running statistics instead of the
+    /// batch's, `y = act(gamma[c]·(x − mean[c])/sqrt(var[c] + eps) + beta[c])`.
+    BatchNormEval {
+        x: Slice,
+        gamma: Slice,
+        beta: Slice,
+        mean: Slice,
+        var: Slice,
+        y: Slice,
+        shape: NormShape,
+        eps: f32,
+        act: Activation,
+    },
+    /// The backward pass of [`Op::BatchNorm`]: with `g = dy` (or, with
+    /// `act_grad = Some((y, act))`, `g = dy·act'(y)`, y the forward's output),
+    /// `x̂ = (x − mean)·inv_std` from `saved`, per channel
+    /// `dbeta = Σ g`, `dgamma = Σ g·x̂` and
+    /// `dx = gamma·inv_std·(g − dbeta/n − x̂·dgamma/n)`.
+    /// `dgamma` and `dbeta` lie in one buffer (a network's gradients).
+    BatchNormBackward {
+        dy: Slice,
+        x: Slice,
+        gamma: Slice,
+        saved: Slice,
+        dx: Slice,
+        dgamma: Slice,
+        dbeta: Slice,
+        shape: NormShape,
+        act_grad: Option<(Slice, Activation)>,
     },
     /// `y[i] = act(x[i])`.
     ActivationForward { x: Slice, y: Slice, act: Activation },
@@ -617,6 +665,9 @@ impl Op {
             Op::MatmulDw { .. } => "matmul_dw",
             Op::MatmulDwGroup { adam: None, .. } => "matmul_dw_group",
             Op::MatmulDwGroup { adam: Some(_), .. } => "matmul_dw_group_adam",
+            Op::BatchNorm { .. } => "batchnorm",
+            Op::BatchNormEval { .. } => "batchnorm_eval",
+            Op::BatchNormBackward { .. } => "batchnorm_backward",
             Op::Conv2d { .. } => "conv2d",
             Op::Conv2dInputGrad { .. } => "conv2d_input_grad",
             Op::Conv2dWeightGrad { .. } => "conv2d_weight_grad",
@@ -703,6 +754,45 @@ impl Op {
             ),
             Op::Conv2dWeightGrad { dy, x, dw, db, .. } => {
                 (vec![dy, x], [Some(dw), db].into_iter().flatten().collect())
+            }
+            Op::BatchNorm {
+                x,
+                gamma,
+                beta,
+                y,
+                saved,
+                running,
+                ..
+            } => {
+                let mut writes = vec![y, saved];
+                if let Some(r) = running {
+                    writes.extend([r.mean, r.var, r.batches]);
+                }
+                (vec![x, gamma, beta], writes)
+            }
+            Op::BatchNormEval {
+                x,
+                gamma,
+                beta,
+                mean,
+                var,
+                y,
+                ..
+            } => (vec![x, gamma, beta, mean, var], vec![y]),
+            Op::BatchNormBackward {
+                dy,
+                x,
+                gamma,
+                saved,
+                dx,
+                dgamma,
+                dbeta,
+                act_grad,
+                ..
+            } => {
+                let mut reads = vec![dy, x, gamma, saved];
+                reads.extend(act_grad.map(|(y, _)| y));
+                (reads, vec![dx, dgamma, dbeta])
             }
             Op::ActivationForward { x, y, .. } => (vec![x], vec![y]),
             Op::ActivationBackward { y, dy, dx, .. } => (vec![y, dy], vec![dx]),
@@ -912,6 +1002,92 @@ impl Op {
                     }
                 }
                 need("dw", dw, geom.w_len())
+            }
+            Op::BatchNorm {
+                x,
+                gamma,
+                beta,
+                y,
+                saved,
+                running,
+                shape,
+                ..
+            } => {
+                shape.check()?;
+                if shape.per_channel() < 2 {
+                    return Err(
+                        "training-mode batch norm needs more than one value per channel".into(),
+                    );
+                }
+                for (name, s, len) in [
+                    ("x", x, shape.len()),
+                    ("y", y, shape.len()),
+                    ("gamma", gamma, shape.channels),
+                    ("beta", beta, shape.channels),
+                    ("saved", saved, 2 * shape.channels),
+                ] {
+                    need(name, s, len)?;
+                }
+                if let Some(r) = running {
+                    need("running mean", &r.mean, shape.channels)?;
+                    need("running var", &r.var, shape.channels)?;
+                    need("batches", &r.batches, 1)?;
+                }
+                Ok(())
+            }
+            Op::BatchNormEval {
+                x,
+                gamma,
+                beta,
+                mean,
+                var,
+                y,
+                shape,
+                ..
+            } => {
+                shape.check()?;
+                for (name, s, len) in [
+                    ("x", x, shape.len()),
+                    ("y", y, shape.len()),
+                    ("gamma", gamma, shape.channels),
+                    ("beta", beta, shape.channels),
+                    ("mean", mean, shape.channels),
+                    ("var", var, shape.channels),
+                ] {
+                    need(name, s, len)?;
+                }
+                Ok(())
+            }
+            Op::BatchNormBackward {
+                dy,
+                x,
+                gamma,
+                saved,
+                dx,
+                dgamma,
+                dbeta,
+                shape,
+                act_grad,
+            } => {
+                shape.check()?;
+                for (name, s, len) in [
+                    ("dy", dy, shape.len()),
+                    ("x", x, shape.len()),
+                    ("dx", dx, shape.len()),
+                    ("gamma", gamma, shape.channels),
+                    ("saved", saved, 2 * shape.channels),
+                    ("dgamma", dgamma, shape.channels),
+                    ("dbeta", dbeta, shape.channels),
+                ] {
+                    need(name, s, len)?;
+                }
+                if let Some((y, _)) = act_grad {
+                    need("y", y, shape.len())?;
+                }
+                if dgamma.buffer != dbeta.buffer {
+                    return Err("dgamma and dbeta must lie in one buffer".into());
+                }
+                Ok(())
             }
             Op::ActivationForward { x, y, .. } => need("y", y, x.len),
             Op::ActivationBackward { y, dy, dx, .. } => {
@@ -1386,6 +1562,7 @@ impl Plan {
                     Op::MatmulDw { .. }
                         | Op::MatmulDwGroup { .. }
                         | Op::Conv2dWeightGrad { .. }
+                        | Op::BatchNormBackward { .. }
                         | Op::DrawBatch { .. }
                 );
                 let clash = |o: &Slice, w: &Slice| {
@@ -1429,6 +1606,9 @@ fn op_elem_types(op: &Op) -> Vec<(Slice, Elem)> {
     let u32_slices: Vec<Slice> = match op {
         Op::Adam { step, arrivals, .. } => [Some(*step), *arrivals].into_iter().flatten().collect(),
         Op::MatmulDwGroup { adam: Some(u), .. } => vec![u.step, u.arrivals],
+        Op::BatchNorm {
+            running: Some(r), ..
+        } => vec![r.batches],
         Op::RandomNormal { source, .. } | Op::RandomUniform { source, .. } => {
             vec![source.counter]
         }

@@ -18,10 +18,11 @@ pub enum Shader {
     Counter,
     MlpForward,
     Conv2d,
+    BatchNorm,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 13] = [
+    pub const ALL: [Shader; 14] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
@@ -35,6 +36,7 @@ impl Shader {
         Shader::Counter,
         Shader::MlpForward,
         Shader::Conv2d,
+        Shader::BatchNorm,
     ];
 
     /// The file name under `shaders/`.
@@ -53,6 +55,7 @@ impl Shader {
             Shader::Counter => "counter.wgsl",
             Shader::MlpForward => "mlp_forward.wgsl",
             Shader::Conv2d => "conv2d.wgsl",
+            Shader::BatchNorm => "batchnorm.wgsl",
         }
     }
 
@@ -71,6 +74,7 @@ impl Shader {
             Shader::Counter => include_str!("../shaders/counter.wgsl"),
             Shader::MlpForward => include_str!("../shaders/mlp_forward.wgsl"),
             Shader::Conv2d => include_str!("../shaders/conv2d.wgsl"),
+            Shader::BatchNorm => include_str!("../shaders/batchnorm.wgsl"),
         }
     }
 }

@@ -4,9 +4,13 @@
 
 pub mod conv;
 pub mod kernels;
+pub mod norm;
 pub mod philox;
 
-use crate::plan::{ConvEpilogue, Elem, Init, Op, Plan, RowFormat, Slice, WeightGrad};
+use crate::plan::{
+    Activation, ConvEpilogue, Elem, Init, NormShape, Op, Plan, RowFormat, RunningStats, Slice,
+    WeightGrad,
+};
 
 /// A plan living in host memory: every buffer as 32-bit words.
 pub struct CpuPlan {
@@ -143,6 +147,50 @@ impl CpuPlan {
         self.put(out, buf);
     }
 
+    /// Training-mode BatchNorm (`[x, gamma, beta, y, saved]`), then the
+    /// running statistics' update when asked.
+    fn batchnorm_train(
+        &mut self,
+        [x, gamma, beta, y, saved]: [Slice; 5],
+        running: Option<RunningStats>,
+        shape: NormShape,
+        eps: f32,
+        act: Activation,
+    ) {
+        let range = |s: Slice| s.offset..s.offset + s.len;
+        let mut out = self.take(y);
+        let mut sv = self.take(saved);
+        let (xs, g, b) = (self.f32s(x), self.f32s(gamma), self.f32s(beta));
+        let vars = norm::batchnorm(
+            xs,
+            g,
+            b,
+            &mut out[range(y)],
+            &mut sv[range(saved)],
+            &shape,
+            eps,
+            act,
+        );
+        let batch_means = sv[range(saved)][..shape.channels].to_vec();
+        self.put(y, out);
+        self.put(saved, sv);
+        if let Some(r) = running {
+            let mut mean = self.take(r.mean);
+            let mut var = self.take(r.var);
+            norm::update_running(
+                &mut mean[range(r.mean)],
+                &mut var[range(r.var)],
+                &batch_means,
+                &vars,
+                shape.per_channel(),
+                r.momentum,
+            );
+            self.put(r.mean, mean);
+            self.put(r.var, var);
+            self.execute(&Op::Increment { counter: r.batches });
+        }
+    }
+
     /// Runs one op. Plans are validated, so no op reads the buffer it writes
     /// and an op's outputs are in distinct buffers.
     pub fn execute(&mut self, op: &Op) {
@@ -268,6 +316,71 @@ impl CpuPlan {
                 };
                 conv::conv2d_weight_grad(dy, x, w_part, b_part, &geom);
                 self.put(dw, out);
+            }
+            Op::BatchNorm {
+                x,
+                gamma,
+                beta,
+                y,
+                saved,
+                running,
+                shape,
+                eps,
+                act,
+            } => self.batchnorm_train([x, gamma, beta, y, saved], running, shape, eps, act),
+            Op::BatchNormEval {
+                x,
+                gamma,
+                beta,
+                mean,
+                var,
+                y,
+                shape,
+                eps,
+                act,
+            } => {
+                let mut out = self.take(y);
+                let (x, g, b) = (self.f32s(x), self.f32s(gamma), self.f32s(beta));
+                let (m, v) = (self.f32s(mean), self.f32s(var));
+                norm::batchnorm_eval(x, g, b, m, v, &mut out[range(y)], &shape, eps, act);
+                self.put(y, out);
+            }
+            Op::BatchNormBackward {
+                dy,
+                x,
+                gamma,
+                saved,
+                dx,
+                dgamma,
+                dbeta,
+                shape,
+                act_grad,
+            } => {
+                let mut dx_buf = self.take(dx);
+                let mut grads = self.take(dgamma);
+                let (mut dg, mut db) = (vec![0.0; shape.channels], vec![0.0; shape.channels]);
+                let act = act_grad.map(|(y, a)| (self.f32s(y), a));
+                let (dy, x, g, sv) = (
+                    self.f32s(dy),
+                    self.f32s(x),
+                    self.f32s(gamma),
+                    self.f32s(saved),
+                );
+                norm::batchnorm_backward(
+                    dy,
+                    x,
+                    g,
+                    sv,
+                    &mut dx_buf[range(dx)],
+                    &mut dg,
+                    &mut db,
+                    &shape,
+                    act,
+                );
+                grads[range(dgamma)].copy_from_slice(&dg);
+                grads[range(dbeta)].copy_from_slice(&db);
+                self.put(dx, dx_buf);
+                self.put(dgamma, grads);
             }
             Op::ActivationForward { x, y, act } => {
                 let mut out = self.take(y);

@@ -509,6 +509,9 @@ pub fn lower(op: &Op) -> KernelCall {
         Op::Conv2d { .. } | Op::Conv2dInputGrad { .. } | Op::Conv2dWeightGrad { .. } => {
             super::lower_conv::lower_conv(op)
         }
+        Op::BatchNorm { .. } | Op::BatchNormEval { .. } | Op::BatchNormBackward { .. } => {
+            super::lower_norm::lower_norm(op)
+        }
     }
 }
 

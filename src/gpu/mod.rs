@@ -5,6 +5,7 @@ pub mod context;
 pub mod executor;
 pub mod floor;
 pub mod lower_conv;
+pub mod lower_norm;
 pub mod lowering;
 pub mod profiler;
 pub mod readback;
