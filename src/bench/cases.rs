@@ -40,7 +40,7 @@ impl Unit {
 
 /// One benchmark: a plan, the phases one repetition runs, and the work they do.
 pub struct Case {
-    /// `matmul`, `elementwise` or `step`.
+    /// `matmul`, `conv`, `elementwise` or `step`.
     pub group: &'static str,
     pub name: String,
     pub unit: Unit,
@@ -51,7 +51,7 @@ pub struct Case {
 }
 
 /// The suite: matmul sizes 64…4096 and the GAN's own layer shapes, the
-/// elementwise kernels and Adam, and whole steps of the seed and a large
+/// DCGAN's convolutions, the elementwise kernels and Adam, and whole steps of the seed and a large
 /// configuration. `quick` keeps the small sizes (a smoke test in seconds).
 pub fn suite(quick: bool) -> anyhow::Result<Vec<Case>> {
     let mut cases = Vec::new();
@@ -68,6 +68,15 @@ pub fn suite(quick: bool) -> anyhow::Result<Vec<Case>> {
     cases.push(matmul("64×784→128 (D layer 1)", 64, 128, 784));
     cases.push(matmul_dw("dW 128×784, K=64 (D layer 1)", 64, 128, 784));
     cases.push(matmul("64×128→784 (G output)", 64, 784, 128));
+
+    if quick {
+        let g = crate::plan::ConvGeom::conv([2, 3, 9, 9], 8, (5, 5), (2, 2), (2, 2));
+        cases.extend(super::conv::conv_cases("3→8, 9→5", &g.expect("valid")));
+    } else {
+        for (label, g) in super::conv::dcgan_layers(64) {
+            cases.extend(super::conv::conv_cases(label, &g));
+        }
+    }
 
     let n = if quick { 1 << 16 } else { 1 << 24 };
     cases.extend(elementwise(n));

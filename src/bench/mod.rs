@@ -12,6 +12,7 @@
 //!   them in one submit, recorded in several ways; GPU only.
 
 pub mod cases;
+pub mod conv;
 
 use std::time::Instant;
 

@@ -1,0 +1,94 @@
+//! The convolution cases: Conv2d, its input gradient and its weight
+//! gradient at the layers of the TensorFlow DCGAN tutorial's model (D: two
+//! 5×5 stride-2 convolutions; G: three 5×5 transposed convolutions, each the
+//! input gradient of the convolution named beside it), 2·(multiply-adds)
+//! flops per launch.
+
+use super::cases::{Case, Unit};
+use crate::plan::{ConvEpilogue, ConvGeom, Elem, Init, Op, Plan};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| r.random_range(-1.0..1.0)).collect()
+}
+
+/// (name, geometry) of the DCGAN's layers at `batch`, as convolutions.
+pub fn dcgan_layers(batch: usize) -> Vec<(&'static str, ConvGeom)> {
+    let conv = |x, o| ConvGeom::conv(x, o, (5, 5), (2, 2), (2, 2)).expect("valid");
+    let t = |x, o, s, op| ConvGeom::transposed(x, o, (5, 5), s, (2, 2), op).expect("valid");
+    vec![
+        ("D conv 1→64, 28→14", conv([batch, 1, 28, 28], 64)),
+        ("D conv 64→128, 14→7", conv([batch, 64, 14, 14], 128)),
+        (
+            "G convT 256→128, 7→7",
+            t([batch, 256, 7, 7], 128, (1, 1), (0, 0)),
+        ),
+        (
+            "G convT 128→64, 7→14",
+            t([batch, 128, 7, 7], 64, (2, 2), (1, 1)),
+        ),
+        (
+            "G convT 64→1, 14→28",
+            t([batch, 64, 14, 14], 1, (2, 2), (1, 1)),
+        ),
+    ]
+}
+
+/// The three launches of one layer's geometry, one case each.
+pub fn conv_cases(label: &str, g: &ConvGeom) -> Vec<Case> {
+    let mut plan = Plan::default();
+    let x = plan.buffer("x", Elem::F32, g.x_len(), Init::F32(random(g.x_len(), 11)));
+    let w = plan.buffer("w", Elem::F32, g.w_len(), Init::F32(random(g.w_len(), 12)));
+    let dy = plan.buffer("dy", Elem::F32, g.y_len(), Init::F32(random(g.y_len(), 13)));
+    let y = plan.f32_buffer("y", g.y_len());
+    let dx = plan.f32_buffer("dx", g.x_len());
+    let dw = plan.f32_buffer("dw", g.w_len());
+    let geom = *g;
+    let ops = [
+        (
+            "forward",
+            Op::Conv2d {
+                x,
+                w,
+                y,
+                geom,
+                epilogue: ConvEpilogue::NONE,
+            },
+        ),
+        (
+            "input grad",
+            Op::Conv2dInputGrad {
+                dy,
+                w,
+                dx,
+                geom,
+                epilogue: ConvEpilogue::NONE,
+            },
+        ),
+        (
+            "weight grad",
+            Op::Conv2dWeightGrad {
+                dy,
+                x,
+                dw,
+                db: None,
+                geom,
+            },
+        ),
+    ];
+    ops.into_iter()
+        .map(|(what, op)| {
+            let mut p = plan.clone();
+            p.add_phase("op", vec![op]);
+            Case {
+                group: "conv",
+                name: format!("conv {label}, batch {}: {what}", g.batch),
+                unit: Unit::Gflops,
+                work: 2.0 * g.macs() as f64,
+                phases: vec!["op"],
+                plan: p,
+            }
+        })
+        .collect()
+}
