@@ -1,5 +1,6 @@
 //! Neural-network building blocks expressed as plan ops.
 
+pub mod layers;
 pub mod mlp;
 
 pub use mlp::{
