@@ -2,6 +2,7 @@
 
 pub mod layers;
 pub mod mlp;
+pub mod sequential;
 
 pub use mlp::{
     BackwardTargets, Dense, Mlp, NetworkBuffers, ParamLayout, Workspace, backward, forward,
