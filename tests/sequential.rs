@@ -36,6 +36,24 @@ fn discriminator_like() -> (Vec<usize>, Vec<Layer>) {
     (vec![2, 5, 5], layers)
 }
 
+/// A view between a product and the activation fused into the one below:
+/// the gradient crosses the Flatten with LeakyReLU′ applied once.
+fn view_after_activation() -> (Vec<usize>, Vec<Layer>) {
+    let layers = vec![
+        Layer::Conv2d {
+            out_channels: 2,
+            kernel: 3,
+            stride: 1,
+            padding: 0,
+            bias: true,
+        },
+        Layer::LeakyReLU { slope: 0.2 },
+        Layer::Flatten,
+        Layer::Linear { out: 1, bias: true },
+    ];
+    (vec![1, 4, 5], layers)
+}
+
 fn generator_like() -> (Vec<usize>, Vec<Layer>) {
     let layers = vec![
         Layer::Linear {
@@ -189,7 +207,7 @@ fn build((shape, layers): (Vec<usize>, Vec<Layer>), seed: u64) -> Built {
     let x = input_f32(&mut plan, "x", &xs);
     let out_grad = input_f32(&mut plan, "r", &r);
     let dx = output_f32(&mut plan, "dx", xs.len());
-    let ws = SeqWorkspace::declare(&mut plan, "ws", &net, ROWS, x);
+    let ws = SeqWorkspace::declare(&mut plan, "ws", &net, ROWS, x, None);
     let train = Mode::Train {
         update_running: true,
         dropout: None,
@@ -277,6 +295,10 @@ fn conv_nets_with_batch_norm_match_finite_differences() {
     check_finite_differences(
         &build(generator_like(), 2),
         "linear, batch norm, transposed conv",
+    );
+    check_finite_differences(
+        &build(view_after_activation(), 4),
+        "conv, leaky relu, flatten, linear",
     );
 }
 

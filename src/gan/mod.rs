@@ -4,6 +4,7 @@ pub mod footprint;
 pub mod model;
 pub mod observer;
 pub mod recipe;
+pub mod seq_step;
 pub mod setting;
 pub mod step;
 pub mod stop;

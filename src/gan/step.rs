@@ -47,12 +47,12 @@ pub const STAT_D_REAL: usize = 2;
 pub const STAT_D_FAKE: usize = 3;
 
 /// Philox stream ids (with the network's step counter as the other counter word).
-const STREAM_D_INDEX: u32 = 0;
-const STREAM_D_NOISE: u32 = 1;
+pub(super) const STREAM_D_INDEX: u32 = 0;
+pub(super) const STREAM_D_NOISE: u32 = 1;
 const STREAM_G_NOISE: u32 = 2;
 /// D's dropout masks: layer l draws from stream base + l, one base per phase.
-const STREAM_D_DROPOUT_IN_D_STEP: u32 = 16;
-const STREAM_D_DROPOUT_IN_G_STEP: u32 = 48;
+pub(super) const STREAM_D_DROPOUT_IN_D_STEP: u32 = 16;
+pub(super) const STREAM_D_DROPOUT_IN_G_STEP: u32 = 48;
 /// The fixed noise that sample grids are drawn from (drawn once, on the host).
 pub const STREAM_FIXED_NOISE: u32 = 3;
 
@@ -428,7 +428,7 @@ fn declare_step_buffers(
 }
 
 /// The training rows as a device buffer, and how the gather reads them.
-fn declare_dataset(plan: &mut Plan, data: &TrainingData) -> (Slice, RowFormat) {
+pub(super) fn declare_dataset(plan: &mut Plan, data: &TrainingData) -> (Slice, RowFormat) {
     match data {
         TrainingData::F32 { values, .. } => (
             plan.buffer("data", Elem::F32, values.len(), Init::F32(values.clone())),
@@ -675,14 +675,14 @@ fn check_params_phase(plan: &mut Plan, nets: &Networks) -> (Slice, Vec<Op>) {
 }
 
 /// Width of the matrix a parameter buffer is viewed as by [`param_sum_ops`].
-const PARAM_SUM_COLS: usize = 1024;
+pub(super) const PARAM_SUM_COLS: usize = 1024;
 
 /// Ops that write `body = mean of the column sums of params[..rows·1024]`
 /// viewed as a `rows × 1024` matrix (`column_sum` spreads the reads over 32
 /// workgroups; one `mean` workgroup would walk millions of values alone) and
 /// `tail = mean of the rest`. Both are finite exactly when
 /// every value is (barring overflow past 3.4e38).
-fn param_sum_ops(params: Slice, partials: Slice, body: Slice, tail: Slice) -> Vec<Op> {
+pub(super) fn param_sum_ops(params: Slice, partials: Slice, body: Slice, tail: Slice) -> Vec<Op> {
     let rows = params.len / PARAM_SUM_COLS;
     let head = rows * PARAM_SUM_COLS;
     let mut ops = Vec::new();

@@ -362,13 +362,15 @@ pub struct SeqWorkspace {
 }
 
 impl SeqWorkspace {
-    /// `input` is the network's input for `rows` rows (views of it alias it).
+    /// `input` is the network's input for `rows` rows (views of it alias
+    /// it); with `last_output`, the last unit writes there (`rows` rows).
     pub fn declare(
         plan: &mut Plan,
         name: &str,
         net: &Sequential,
         rows: usize,
         input: Slice,
+        last_output: Option<Slice>,
     ) -> SeqWorkspace {
         let mut ws = SeqWorkspace {
             rows,
@@ -387,10 +389,11 @@ impl SeqWorkspace {
                     .unwrap_or_else(|| plan.f32_buffer(&format!("{name}.g_in"), len));
                 (prev.0, grad)
             } else {
-                (
-                    plan.f32_buffer(&format!("{name}.y{l}"), len),
-                    plan.f32_buffer(&format!("{name}.g{l}"), len),
-                )
+                let out = match last_output {
+                    Some(o) if l + 1 == net.units.len() => o,
+                    _ => plan.f32_buffer(&format!("{name}.y{l}"), len),
+                };
+                (out, plan.f32_buffer(&format!("{name}.g{l}"), len))
             };
             ws.outputs.push(out);
             ws.grads.push(grad);
@@ -594,6 +597,10 @@ pub fn backward(
     let mut incoming = (out_grad, out_grad_is_dz);
     for l in (0..=last).rev() {
         let u = &net.units[l];
+        if u.kind == UnitKind::View {
+            // The unit above wrote straight into the unit below's buffer.
+            continue;
+        }
         let below = (0..l).rev().find(|&j| net.units[j].kind != UnitKind::View);
         let input = if l == 0 {
             x
@@ -800,18 +807,6 @@ fn unit_backward(
                 });
             }
         }
-        UnitKind::View => {
-            if let Some((dx, _)) = target
-                && dx != g
-            {
-                // A view at the bottom whose gradient must land in the caller's buffer.
-                ops.push(Op::ActivationBackward {
-                    y: g,
-                    dy: g,
-                    dx,
-                    act: Activation::Identity,
-                });
-            }
-        }
+        UnitKind::View => {}
     }
 }
