@@ -4,8 +4,9 @@
 //! same command buffer as the step that produced them; mapping is requested
 //! after the submit, and [`ScalarReadback::collect`] hands back whatever has
 //! arrived without waiting. The GPU keeps running the following steps while a
-//! slot is in flight; if every slot is busy, that report is skipped rather
-//! than blocking the step.
+//! slot is in flight; if every slot is busy, the ring grows by one slot
+//! rather than blocking the step or losing the report (the last step's
+//! report must reach the loss log and the run's summary).
 
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +37,21 @@ pub struct ScalarReadback {
     slots: Vec<Slot>,
     /// The newest tag handed back so far.
     delivered: Option<u64>,
+    /// To add a slot when every one is in flight.
+    device: wgpu::Device,
+}
+
+fn new_slot(device: &wgpu::Device, words: usize) -> Slot {
+    Slot {
+        buffer: device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("scalar readback"),
+            size: (words.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }),
+        state: Arc::new(Mutex::new(SlotState::Free)),
+        tag: 0,
+    }
 }
 
 impl ScalarReadback {
@@ -43,22 +59,14 @@ impl ScalarReadback {
     pub fn new(ctx: &GpuContext, watched: Vec<Slice>, depth: usize) -> ScalarReadback {
         let words: usize = watched.iter().map(|s| s.len).sum();
         let slots = (0..depth.max(1))
-            .map(|_| Slot {
-                buffer: ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("scalar readback"),
-                    size: (words.max(1) * 4) as u64,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                }),
-                state: Arc::new(Mutex::new(SlotState::Free)),
-                tag: 0,
-            })
+            .map(|_| new_slot(&ctx.device, words))
             .collect();
         ScalarReadback {
             watched,
             words,
             slots,
             delivered: None,
+            device: ctx.device.clone(),
         }
     }
 
@@ -66,22 +74,24 @@ impl ScalarReadback {
         *slot.state.lock().expect("readback state poisoned")
     }
 
-    /// Records copies of the watched slices into a free slot, labelled `tag`;
-    /// `buffers` are the plan's device buffers, indexed by [`crate::plan::BufferId`].
-    /// Returns false (and records nothing) when every slot is still in flight.
+    /// Records copies of the watched slices into a free slot, labelled `tag`
+    /// (a new slot when every one is still in flight); `buffers` are the
+    /// plan's device buffers, indexed by [`crate::plan::BufferId`].
     pub fn record(
         &mut self,
         encoder: &mut wgpu::CommandEncoder,
         buffers: &[wgpu::Buffer],
         tag: u64,
-    ) -> bool {
-        let Some(slot) = self
+    ) {
+        let free = self
             .slots
-            .iter_mut()
-            .find(|s| Self::state(s) == SlotState::Free)
-        else {
-            return false;
-        };
+            .iter()
+            .position(|s| Self::state(s) == SlotState::Free);
+        let at = free.unwrap_or_else(|| {
+            self.slots.push(new_slot(&self.device, self.words));
+            self.slots.len() - 1
+        });
+        let slot = &mut self.slots[at];
         let mut at = 0u64;
         for s in &self.watched {
             let bytes = (s.len * 4) as u64;
@@ -96,7 +106,6 @@ impl ScalarReadback {
         }
         slot.tag = tag;
         *slot.state.lock().expect("readback state poisoned") = SlotState::Recorded;
-        true
     }
 
     /// Requests mapping of the slots recorded since the last call; call after submit.
