@@ -2,24 +2,34 @@
 //! timestamp queries, and steps/s when many steps go in one submit.
 //!
 //!     cargo run --release --example step_profile -- [batch] [hidden]
+//!     cargo run --release --example step_profile -- dcgan [batch]
 //!
-//! Uses random 8-bit 28×28 rows (no dataset needed); set SHADERGAN_ADAPTER to pick a GPU.
+//! The seed model's step (hidden width `hidden`), or the TensorFlow
+//! tutorial's DCGAN. Uses random 8-bit 28×28 rows (no dataset needed); set
+//! SHADERGAN_ADAPTER to pick a GPU.
 
 use std::time::Instant;
 
 use shadergan::gpu::{GpuContext, GpuPlan, profile};
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    let batch = args.first().copied().unwrap_or(64);
-    let hidden = args.get(1).copied().unwrap_or(128);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let dcgan = args.first().is_some_and(|a| a == "dcgan");
+    if dcgan {
+        args.remove(0);
+    }
+    let sizes: Vec<usize> = args.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let batch = sizes.first().copied().unwrap_or(64);
+    let hidden = sizes.get(1).copied().unwrap_or(128);
     let ctx = GpuContext::new()?;
     println!("adapter: {}", ctx.describe());
-    // The same step as `shadergan bench`'s step cases.
-    let plan = GpuPlan::new(&ctx, shadergan::bench::cases::gan_step(batch, hidden)?.plan)?;
+    // The same steps as `shadergan bench`'s step cases.
+    let case = if dcgan {
+        shadergan::bench::cases::dcgan_step(batch)?
+    } else {
+        shadergan::bench::cases::gan_step(batch, hidden)?
+    };
+    let plan = GpuPlan::new(&ctx, case.plan)?;
     let step = ["d_step", "g_step"];
 
     // Latency: one step per submit, waiting for each.
@@ -44,7 +54,8 @@ fn main() -> anyhow::Result<()> {
     ctx.wait_idle()?;
     let throughput = (per_submit * submits) as f64 / t.elapsed().as_secs_f64();
     println!(
-        "batch {batch}, hidden {hidden}x2: {:.3} ms/step with a wait per step; {throughput:.1} steps/s with {per_submit} steps per submit",
+        "{}: {:.3} ms/step with a wait per step; {throughput:.1} steps/s with {per_submit} steps per submit",
+        case.name,
         latency * 1e3
     );
 

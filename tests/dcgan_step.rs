@@ -147,3 +147,30 @@ fn layer_lists_that_cannot_make_a_gan_are_refused() {
     small_g.generator.truncate(4);
     assert!(err(small_g).contains("the generator makes 16 values per sample but the data has 64"));
 }
+
+/// The TensorFlow tutorial's DCGAN builds for 28×28 images, with the
+/// parameter counts of its Keras summary (G 2,330,944, of which 25,472 are
+/// BatchNorm's moving statistics; D 212,865), and one step runs on the CPU.
+#[test]
+fn the_tensorflow_tutorials_dcgan_builds_and_steps() {
+    let cfg = SeqGanConfig::tf_dcgan(2, 0);
+    let data = TrainingData::U8 {
+        rows: 4,
+        cols: 784,
+        bytes: vec![128; 4 * 784],
+    };
+    let gp = build_seq_gan_plan(&cfg, &data).expect("the tutorial's model");
+    let count = |net: &shadergan::nn::sequential::Sequential| -> usize {
+        net.units
+            .iter()
+            .flat_map(|u| [u.weight, u.bias].into_iter().flatten())
+            .map(|(_, n)| n)
+            .sum()
+    };
+    // Keras counts BatchNorm's moving statistics too (2 per channel, not trainable).
+    assert_eq!(count(&gp.g_net), 2_330_944 - 2 * (12_544 + 128 + 64));
+    assert_eq!(count(&gp.d_net), 212_865);
+    let mut cpu = CpuPlan::new(gp.plan.clone()).unwrap();
+    cpu.run(&["d_step", "g_step"]).unwrap();
+    assert!(cpu.f32s(gp.stats).iter().all(|v| v.is_finite()));
+}

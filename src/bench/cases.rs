@@ -90,6 +90,11 @@ pub fn suite(quick: bool) -> anyhow::Result<Vec<Case>> {
     for &(batch, hidden) in step_configs {
         cases.push(gan_step(batch, hidden)?);
     }
+    if !quick {
+        for batch in [64, 256] {
+            cases.push(dcgan_step(batch)?);
+        }
+    }
     Ok(cases)
 }
 
@@ -283,6 +288,28 @@ pub fn gan_step(batch: usize, hidden: usize) -> anyhow::Result<Case> {
     Ok(Case {
         group: "step",
         name: format!("GAN step, batch {batch}, hidden {hidden},{hidden}"),
+        unit: Unit::StepsPerSecond,
+        work: 1.0,
+        phases: vec!["d_step", "g_step"],
+        plan,
+    })
+}
+
+/// A whole D + G step of the TensorFlow tutorial's DCGAN at `batch`, on
+/// random 8-bit 28×28 images resident on the device.
+pub fn dcgan_step(batch: usize) -> anyhow::Result<Case> {
+    let rows = 10_000.max(batch);
+    let mut r = StdRng::seed_from_u64(14);
+    let data = TrainingData::U8 {
+        rows,
+        cols: 784,
+        bytes: (0..rows * 784).map(|_| r.random::<u8>()).collect(),
+    };
+    let cfg = crate::gan::seq_step::SeqGanConfig::tf_dcgan(batch, 0);
+    let plan = crate::gan::seq_step::build_seq_gan_plan(&cfg, &data)?.plan;
+    Ok(Case {
+        group: "step",
+        name: format!("DCGAN step, batch {batch}"),
         unit: Unit::StepsPerSecond,
         work: 1.0,
         phases: vec!["d_step", "g_step"],

@@ -350,3 +350,76 @@ pub fn build_seq_gan_plan(cfg: &SeqGanConfig, data: &TrainingData) -> anyhow::Re
         param_sums,
     })
 }
+
+impl SeqGanConfig {
+    /// The TensorFlow DCGAN tutorial's model on 28×28 images (z 100; G:
+    /// Dense 7·7·256 without bias, BatchNorm, LeakyReLU → ConvTranspose 128,
+    /// 5×5, stride 1 → BN, LeakyReLU → ConvTranspose 64, 5×5, stride 2 → BN,
+    /// LeakyReLU → ConvTranspose 1, 5×5, stride 2, tanh, the transposed
+    /// convolutions without bias; D: Conv 64, 5×5, stride 2, LeakyReLU,
+    /// Dropout 0.3 → Conv 128, 5×5, stride 2, LeakyReLU, Dropout 0.3 →
+    /// Dense 1). Keras's LeakyReLU slope, 0.3; PyTorch's padding 2 and
+    /// output_padding 1 for TensorFlow's "same". Adam 1e-4 (β1 0.5 as
+    /// PyTorch's DCGAN example; the tutorial keeps Keras's 0.9).
+    pub fn tf_dcgan(batch: usize, seed: u64) -> SeqGanConfig {
+        let leaky = || Layer::LeakyReLU { slope: 0.3 };
+        let ct = |out_channels, stride, output_padding| Layer::ConvTranspose2d {
+            out_channels,
+            kernel: 5,
+            stride,
+            padding: 2,
+            output_padding,
+            bias: false,
+        };
+        let conv = |out_channels| Layer::Conv2d {
+            out_channels,
+            kernel: 5,
+            stride: 2,
+            padding: 2,
+            bias: true,
+        };
+        let adam = AdamHyper {
+            lr: 1e-4,
+            ..AdamHyper::default()
+        };
+        SeqGanConfig {
+            z_dim: 100,
+            data_shape: vec![1, 28, 28],
+            generator: vec![
+                Layer::Linear {
+                    out: 7 * 7 * 256,
+                    bias: false,
+                },
+                Layer::BatchNorm1d,
+                leaky(),
+                Layer::Reshape {
+                    shape: vec![256, 7, 7],
+                },
+                ct(128, 1, 0),
+                Layer::BatchNorm2d,
+                leaky(),
+                ct(64, 2, 1),
+                Layer::BatchNorm2d,
+                leaky(),
+                ct(1, 2, 1),
+                Layer::Tanh,
+            ],
+            discriminator: vec![
+                conv(64),
+                leaky(),
+                Layer::Dropout { p: 0.3 },
+                conv(128),
+                leaky(),
+                Layer::Dropout { p: 0.3 },
+                Layer::Flatten,
+                Layer::Linear { out: 1, bias: true },
+            ],
+            batch,
+            seed,
+            d_adam: adam,
+            g_adam: adam,
+            real_label: 1.0,
+            sample_rows: 64,
+        }
+    }
+}
