@@ -13,6 +13,10 @@
 //   conv2d_weight_grad dw[o,c,i,j] = Σ_{b,p,q} dy[b,o,p,q] · x[b, c, p·sh + i − ph, q·sw + j − pw]
 //                      db[o] = Σ_{b,p,q} dy[b,o,p,q] (the GEMM's row sums of A)
 //                      GEMM: rows m = o, cols n = (c,i,j), inner k = (b,p,q)
+//                      split (stretch > 0, grid z = splits): workgroup z sums only
+//                      k in [z·stretch, (z + 1)·stretch) into split z's partials,
+//                      out[out_off + z·M·N + m·N + n] and out[rows_off + z·M + m];
+//                      sum_splits.wgsl adds the splits up
 // Epilogue of conv2d and conv2d_input_grad on each sum v at output element e
 // of channel n: mode 0 act(v); mode 1 act(v + aux[n]) (bias); mode 2
 // v·act'(aux[e]) (aux = the output of the activation the gradient flows into).
@@ -29,7 +33,7 @@
 // Dispatch
 //   workgroup 16×16 threads computes a 64×64 tile of the GEMM's output, each
 //   thread the 4×4 block at rows ty + 16i, cols tx + 16j; grid (⌈N/64⌉,
-//   ⌈M/64⌉, 1). K is walked in slabs of 16 staged in workgroup memory; each
+//   ⌈M/64⌉, splits). K is walked in slabs of 16 staged in workgroup memory; each
 //   thread stages 4 elements of A and 4 of B per slab, decoding its row's
 //   (b, p, q) once and each element's tap from its k. Elements outside the
 //   image or the GEMM load as zero, so any sizes work. Row sums (db): thread
@@ -42,7 +46,7 @@ struct Params {
     pw: u32, a_off: u32, b_off: u32, out_off: u32,
     aux_off: u32, mode: u32, act: u32, slope: f32,
     has_rows: u32, rows_off: u32, M: u32, N: u32,
-    K: u32, _p0: u32, _p1: u32, _p2: u32,
+    K: u32, stretch: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -187,15 +191,15 @@ fn out_index(kind: u32, m: u32, n: u32) -> u32 {
             return ((px.b * p.in_ch + n) * p.in_h + px.r) * p.in_w + px.c;
         }
         default: {
-            return m * p.N + n;
+            return m * p.N + n; // plus the split's offset, added in implicit_gemm
         }
     }
 }
 
-fn store(kind: u32, m: u32, n: u32, v: f32) {
+fn store(kind: u32, split: u32, m: u32, n: u32, v: f32) {
     let e = out_index(kind, m, n);
     if (kind == 2u) {
-        out[p.out_off + e] = v;
+        out[p.out_off + split * p.M * p.N + e] = v;
         return;
     }
     if (p.mode == 2u) {
@@ -234,21 +238,28 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     var acc3 = vec4<f32>(0.0);
     let row_sum = kind == 2u && p.has_rows == 1u && wid.x == 0u && tid < TILE;
     var rsum = 0.0;
+    // The inner range: all of K, or split wid.z's stretch of it.
+    var k_begin = 0u;
+    var k_end = p.K;
+    if (p.stretch > 0u) {
+        k_begin = min(wid.z * p.stretch, p.K);
+        k_end = min(k_begin + p.stretch, p.K);
+    }
 
-    for (var k0 = 0u; k0 < p.K; k0 += SLAB) {
+    for (var k0 = k_begin; k0 < k_end; k0 += SLAB) {
         for (var r = 0u; r < 4u; r++) {
             let e = tid + r * 256u;
             let am = e / SLAB;
             let ak = e % SLAB;
             var av = 0.0;
-            if (m0 + am < p.M && k0 + ak < p.K) {
+            if (m0 + am < p.M && k0 + ak < k_end) {
                 av = load_a(kind, rows[r], m0 + am, k0 + ak);
             }
             a_tile[ak * TILE + am] = av;
             let bn = e % TILE;
             let bk = e / TILE;
             var bv = 0.0;
-            if (n0 + bn < p.N && k0 + bk < p.K) {
+            if (n0 + bn < p.N && k0 + bk < k_end) {
                 bv = load_b(kind, k0 + bk, n0 + bn);
             }
             b_tile[bk * TILE + bn] = bv;
@@ -272,7 +283,7 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     }
 
     if (row_sum && m0 + tid < p.M) {
-        out[p.rows_off + m0 + tid] = rsum;
+        out[p.rows_off + wid.z * p.M + m0 + tid] = rsum;
     }
     let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
@@ -280,7 +291,7 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
         for (var j = 0u; j < 4u; j++) {
             let col = n0 + lid.x + 16u * j;
             if (row < p.M && col < p.N) {
-                store(kind, row, col, acc[i][j]);
+                store(kind, wid.z, row, col, acc[i][j]);
             }
         }
     }

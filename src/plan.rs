@@ -302,6 +302,27 @@ pub enum Op {
         shape: NormShape,
         act_grad: Option<(Slice, Activation)>,
     },
+    /// [`Op::Conv2dWeightGrad`] split `splits` ways along its sum over
+    /// `(b, p, q)` (flattened, `K = batch·out_h·out_w`): split `s` sums the
+    /// stretch `[s·L, (s + 1)·L) ∩ [0, K)`, `L` = [`conv_split_stretch`], into
+    /// `partials[s·len(dw) ..]`, and with `with_db` its sums of dy per channel
+    /// into `partials[splits·len(dw) + s·out_ch ..]`. [`Op::SumSplits`] then
+    /// adds the splits up: for weight gradients with few outputs and a long
+    /// sum, which one tile's walk would otherwise leave to one workgroup.
+    Conv2dWeightGradSplit {
+        dy: Slice,
+        x: Slice,
+        partials: Slice,
+        splits: usize,
+        with_db: bool,
+        geom: ConvGeom,
+    },
+    /// `out[i] = Σ_{s < splits} partials[s·out.len + i]`, in the order s = 0, 1, ….
+    SumSplits {
+        partials: Slice,
+        out: Slice,
+        splits: usize,
+    },
     /// `y[i] = act(x[i])`.
     ActivationForward { x: Slice, y: Slice, act: Activation },
     /// `dx[i] = dy[i]·act'(y[i])`, with `y` the activation's output.
@@ -671,6 +692,8 @@ impl Op {
             Op::Conv2d { .. } => "conv2d",
             Op::Conv2dInputGrad { .. } => "conv2d_input_grad",
             Op::Conv2dWeightGrad { .. } => "conv2d_weight_grad",
+            Op::Conv2dWeightGradSplit { .. } => "conv2d_weight_grad_split",
+            Op::SumSplits { .. } => "sum_splits",
             Op::ActivationForward { .. } => "activation_forward",
             Op::ActivationBackward { .. } => "activation_backward",
             Op::ColumnSum { .. } => "column_sum",
@@ -755,6 +778,10 @@ impl Op {
             Op::Conv2dWeightGrad { dy, x, dw, db, .. } => {
                 (vec![dy, x], [Some(dw), db].into_iter().flatten().collect())
             }
+            Op::Conv2dWeightGradSplit {
+                dy, x, partials, ..
+            } => (vec![dy, x], vec![partials]),
+            Op::SumSplits { partials, out, .. } => (vec![partials], vec![out]),
             Op::BatchNorm {
                 x,
                 gamma,
@@ -1002,6 +1029,33 @@ impl Op {
                     }
                 }
                 need("dw", dw, geom.w_len())
+            }
+            Op::Conv2dWeightGradSplit {
+                dy,
+                x,
+                partials,
+                splits,
+                with_db,
+                geom,
+            } => {
+                geom.check()?;
+                need("dy", dy, geom.y_len())?;
+                need("x", x, geom.x_len())?;
+                if *splits == 0 {
+                    return Err("0 splits".into());
+                }
+                let per = geom.w_len() + if *with_db { geom.out_ch } else { 0 };
+                need("partials", partials, splits * per)
+            }
+            Op::SumSplits {
+                partials,
+                out,
+                splits,
+            } => {
+                if *splits == 0 {
+                    return Err("0 splits".into());
+                }
+                need("partials", partials, splits * out.len)
             }
             Op::BatchNorm {
                 x,
@@ -1349,6 +1403,25 @@ fn check_group_adam(parts: &[WeightGrad], u: &AdamUpdate) -> Result<(), String> 
         return Err("adam: the parts' dw and db do not cover every tensor of its grads".into());
     }
     Ok(())
+}
+
+/// How many splits a convolution's weight gradient takes on the GPU: enough
+/// 64-tile workgroups for about two per SM of a 132-SM card, each split
+/// walking at least 256 of the `K = batch·out_h·out_w` values (1: no split).
+/// The DCGAN's 64×25 first-layer weight gradient over 64·14·14 values is one
+/// tile: unsplit, one workgroup walks all 12,544.
+pub fn conv_weight_splits(geom: &ConvGeom) -> usize {
+    let tiles = geom.out_ch.div_ceil(64) * geom.taps().div_ceil(64);
+    let k = geom.batch * geom.out_h * geom.out_w;
+    (264 / tiles).min(k / 256).max(1)
+}
+
+/// The stretch of the flattened `(b, p, q)` sum each split of an
+/// [`Op::Conv2dWeightGradSplit`] takes: `⌈K / splits⌉` rounded up to a
+/// multiple of 16 (the GPU kernel's slab), `K = batch·out_h·out_w`.
+pub fn conv_split_stretch(geom: &ConvGeom, splits: usize) -> usize {
+    let k = geom.batch * geom.out_h * geom.out_w;
+    k.div_ceil(splits.max(1)).div_ceil(16) * 16
 }
 
 /// The widest hidden layer [`Op::MlpForward`] takes: a workgroup keeps

@@ -19,10 +19,11 @@ pub enum Shader {
     MlpForward,
     Conv2d,
     BatchNorm,
+    SumSplits,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 14] = [
+    pub const ALL: [Shader; 15] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
@@ -37,6 +38,7 @@ impl Shader {
         Shader::MlpForward,
         Shader::Conv2d,
         Shader::BatchNorm,
+        Shader::SumSplits,
     ];
 
     /// The file name under `shaders/`.
@@ -56,6 +58,7 @@ impl Shader {
             Shader::MlpForward => "mlp_forward.wgsl",
             Shader::Conv2d => "conv2d.wgsl",
             Shader::BatchNorm => "batchnorm.wgsl",
+            Shader::SumSplits => "sum_splits.wgsl",
         }
     }
 
@@ -75,6 +78,7 @@ impl Shader {
             Shader::MlpForward => include_str!("../shaders/mlp_forward.wgsl"),
             Shader::Conv2d => include_str!("../shaders/conv2d.wgsl"),
             Shader::BatchNorm => include_str!("../shaders/batchnorm.wgsl"),
+            Shader::SumSplits => include_str!("../shaders/sum_splits.wgsl"),
         }
     }
 }

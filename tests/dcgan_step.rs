@@ -170,7 +170,32 @@ fn the_tensorflow_tutorials_dcgan_builds_and_steps() {
     // Keras counts BatchNorm's moving statistics too (2 per channel, not trainable).
     assert_eq!(count(&gp.g_net), 2_330_944 - 2 * (12_544 + 128 + 64));
     assert_eq!(count(&gp.d_net), 212_865);
-    let mut cpu = CpuPlan::new(gp.plan.clone()).unwrap();
-    cpu.run(&["d_step", "g_step"]).unwrap();
+    // Batch 2: D's first weight gradient sums 4·14·14 values, in 3 splits.
+    let names: Vec<&str> = gp
+        .plan
+        .phase("d_step")
+        .unwrap()
+        .ops
+        .iter()
+        .map(|o| o.kernel_name())
+        .collect();
+    assert!(
+        names.contains(&"conv2d_weight_grad_split") && names.contains(&"sum_splits"),
+        "{names:?}"
+    );
+    let steps = ["d_step", "g_step", "sample"];
+    let Some((cpu, gpu)) = run_both(gp.plan.clone(), &steps) else {
+        let mut cpu = CpuPlan::new(gp.plan.clone()).unwrap();
+        cpu.run(&steps).unwrap();
+        assert!(cpu.f32s(gp.stats).iter().all(|v| v.is_finite()));
+        return;
+    };
     assert!(cpu.f32s(gp.stats).iter().all(|v| v.is_finite()));
+    for (name, s) in [
+        ("G", gp.generator.params),
+        ("D", gp.discriminator.params),
+        ("samples", gp.samples),
+    ] {
+        assert_close(norm_rel_err(&read_gpu(&gpu, s), cpu.f32s(s)), 1e-4, name);
+    }
 }

@@ -140,3 +140,53 @@ pub fn add_channel_bias(out: &mut [f32], bias: &[f32], channels: usize, plane: u
         *v += bias[(e / plane) % channels];
     }
 }
+
+/// Split `s` of an `Op::Conv2dWeightGradSplit`: the weight gradient (and
+/// with `db` the sums of dy per channel) over the flattened `(b, p, q)` in
+/// `range`, summed in that order.
+pub fn conv2d_weight_grad_range(
+    dy: &[f32],
+    x: &[f32],
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    g: &ConvGeom,
+    range: std::ops::Range<usize>,
+) {
+    let (kh, kw) = g.kernel;
+    let plane = g.out_h * g.out_w;
+    let at = |k: usize| (k / plane, k % plane / g.out_w, k % g.out_w);
+    let dy_at = |b: usize, o: usize, p: usize, q: usize| {
+        dy[((b * g.out_ch + o) * g.out_h + p) * g.out_w + q]
+    };
+    let mut out = dw.iter_mut();
+    for o in 0..g.out_ch {
+        for c in 0..g.in_ch {
+            for i in 0..kh {
+                for j in 0..kw {
+                    let mut s = 0.0f32;
+                    for k in range.clone() {
+                        let (b, p, q) = at(k);
+                        let h = source(p, i, g.stride.0, g.pad.0, g.in_h);
+                        let v = source(q, j, g.stride.1, g.pad.1, g.in_w);
+                        if let (Some(h), Some(v)) = (h, v) {
+                            s += dy_at(b, o, p, q)
+                                * x[((b * g.in_ch + c) * g.in_h + h) * g.in_w + v];
+                        }
+                    }
+                    *out.next().expect("dw holds the weights") = s;
+                }
+            }
+        }
+    }
+    if let Some(db) = db {
+        for (o, d) in db.iter_mut().enumerate() {
+            *d = range
+                .clone()
+                .map(|k| {
+                    let (b, p, q) = at(k);
+                    dy_at(b, o, p, q)
+                })
+                .sum();
+        }
+    }
+}

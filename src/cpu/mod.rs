@@ -317,6 +317,40 @@ impl CpuPlan {
                 conv::conv2d_weight_grad(dy, x, w_part, b_part, &geom);
                 self.put(dw, out);
             }
+            Op::Conv2dWeightGradSplit {
+                dy,
+                x,
+                partials,
+                splits,
+                with_db,
+                geom,
+            } => {
+                let mut out = self.take(partials);
+                let (dy, x) = (self.f32s(dy), self.f32s(x));
+                let buf = &mut out[range(partials)];
+                let (w_parts, b_parts) = buf.split_at_mut(splits * geom.w_len());
+                let stretch = crate::plan::conv_split_stretch(&geom, splits);
+                let k = geom.batch * geom.out_h * geom.out_w;
+                for s in 0..splits {
+                    let ks = (s * stretch).min(k)..((s + 1) * stretch).min(k);
+                    let dw = &mut w_parts[s * geom.w_len()..(s + 1) * geom.w_len()];
+                    let db = with_db.then(|| &mut b_parts[s * geom.out_ch..(s + 1) * geom.out_ch]);
+                    conv::conv2d_weight_grad_range(dy, x, dw, db, &geom, ks);
+                }
+                self.put(partials, out);
+            }
+            Op::SumSplits {
+                partials,
+                out,
+                splits,
+            } => {
+                let mut buf = self.take(out);
+                let p = self.f32s(partials);
+                for (i, o) in buf[range(out)].iter_mut().enumerate() {
+                    *o = (0..splits).fold(0.0f32, |acc, s| acc + p[s * out.len + i]);
+                }
+                self.put(out, buf);
+            }
             Op::BatchNorm {
                 x,
                 gamma,

@@ -3,7 +3,7 @@
 //! operands at the file's bindings.
 
 use super::lowering::{KernelCall, MATMUL_TILE};
-use crate::plan::{ConvEpilogue, ConvGeom, Op, Slice};
+use crate::plan::{ConvEpilogue, ConvGeom, Op, Slice, conv_split_stretch};
 use crate::shaders::Shader;
 
 fn w(v: usize) -> u32 {
@@ -31,6 +31,8 @@ struct ConvCall<'a> {
     epilogue: ConvEpilogue,
     rows: Option<Slice>,
     mnk: [usize; 3],
+    /// (splits, stretch) of a split weight gradient; (1, 0) otherwise.
+    split: (usize, usize),
 }
 
 fn conv_call(c: ConvCall) -> KernelCall {
@@ -63,7 +65,7 @@ fn conv_call(c: ConvCall) -> KernelCall {
         w(m),
         w(n),
         w(k),
-        0,
+        w(c.split.1),
         0,
         0,
     ];
@@ -77,7 +79,7 @@ fn conv_call(c: ConvCall) -> KernelCall {
         workgroups: [
             w(n).div_ceil(MATMUL_TILE).max(1),
             w(m).div_ceil(MATMUL_TILE).max(1),
-            1,
+            w(c.split.0).max(1),
         ],
     }
 }
@@ -107,6 +109,7 @@ pub fn lower_conv(op: &Op) -> KernelCall {
                 geom.out_ch,
                 geom.taps(),
             ],
+            split: (1, 0),
         }),
         Op::Conv2dInputGrad {
             dy,
@@ -127,6 +130,7 @@ pub fn lower_conv(op: &Op) -> KernelCall {
                 geom.in_ch,
                 geom.out_ch * geom.kernel.0 * geom.kernel.1,
             ],
+            split: (1, 0),
         }),
         Op::Conv2dWeightGrad {
             dy,
@@ -147,7 +151,45 @@ pub fn lower_conv(op: &Op) -> KernelCall {
                 geom.taps(),
                 geom.batch * geom.out_h * geom.out_w,
             ],
+            split: (1, 0),
         }),
+        Op::Conv2dWeightGradSplit {
+            dy,
+            x,
+            partials,
+            splits,
+            with_db,
+            ref geom,
+        } => {
+            let weights = splits * geom.w_len();
+            conv_call(ConvCall {
+                entry: "conv2d_weight_grad",
+                geom,
+                a: dy,
+                b: x,
+                out: partials,
+                epilogue: ConvEpilogue::NONE,
+                rows: with_db.then(|| partials.sub(weights, splits * geom.out_ch)),
+                mnk: [
+                    geom.out_ch,
+                    geom.taps(),
+                    geom.batch * geom.out_h * geom.out_w,
+                ],
+                split: (splits, conv_split_stretch(geom, splits)),
+            })
+        }
+        Op::SumSplits {
+            partials,
+            out,
+            splits,
+        } => KernelCall {
+            shader: Shader::SumSplits,
+            entry: "sum_splits",
+            uniform_binding: 0,
+            params: vec![w(out.len), w(splits), w(partials.offset), w(out.offset)],
+            storage: vec![(1, partials), (2, out)],
+            workgroups: super::lowering::grid_1d(out.len),
+        },
         _ => panic!(
             "lower_conv takes the convolution ops, not {}",
             op.kernel_name()

@@ -506,9 +506,11 @@ pub fn lower(op: &Op) -> KernelCall {
             ref outputs,
             rows,
         } => mlp_forward_call(x, params, layers, outputs, rows),
-        Op::Conv2d { .. } | Op::Conv2dInputGrad { .. } | Op::Conv2dWeightGrad { .. } => {
-            super::lower_conv::lower_conv(op)
-        }
+        Op::Conv2d { .. }
+        | Op::Conv2dInputGrad { .. }
+        | Op::Conv2dWeightGrad { .. }
+        | Op::Conv2dWeightGradSplit { .. }
+        | Op::SumSplits { .. } => super::lower_conv::lower_conv(op),
         Op::BatchNorm { .. } | Op::BatchNormEval { .. } | Op::BatchNormBackward { .. } => {
             super::lower_norm::lower_norm(op)
         }

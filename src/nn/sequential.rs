@@ -20,7 +20,7 @@ use rand::Rng;
 use super::layers::{Layer, LayerError, chain_shapes};
 use crate::plan::{
     Activation, ConvEpilogue, ConvGeom, Elem, Init, NormShape, Op, Plan, RandomSource,
-    RunningStats, Slice, align_words,
+    RunningStats, Slice, align_words, conv_weight_splits,
 };
 
 /// What a unit computes.
@@ -359,6 +359,16 @@ pub struct SeqWorkspace {
     pub saved: Vec<Option<Slice>>,
     /// Where a BatchNorm at the bottom writes the input gradient nobody reads.
     pub discard: Slice,
+    /// Split partial sums of convolution weight gradients ([`conv_weight_splits`] at `rows`).
+    pub partials: Vec<Option<Slice>>,
+}
+
+/// The convolution a Conv or ConvT unit's weight gradient is, at `rows` rows.
+fn weight_grad_geom(u: &Unit, rows: usize) -> Option<ConvGeom> {
+    match u.kind {
+        UnitKind::Conv(g) | UnitKind::ConvT(g) => Some(ConvGeom { batch: rows, ..g }),
+        _ => None,
+    }
 }
 
 impl SeqWorkspace {
@@ -379,6 +389,7 @@ impl SeqWorkspace {
             dz: Vec::new(),
             saved: Vec::new(),
             discard: plan.f32_buffer(&format!("{name}.discard"), rows * net.input_len()),
+            partials: Vec::new(),
         };
         let mut prev = (input, None::<Slice>);
         for (l, u) in net.units.iter().enumerate() {
@@ -408,6 +419,11 @@ impl SeqWorkspace {
                 _ => None,
             });
             prev = (out, Some(grad));
+            ws.partials.push(weight_grad_geom(u, rows).and_then(|g| {
+                let splits = conv_weight_splits(&g);
+                let per = g.w_len() + g.out_ch;
+                (splits > 1).then(|| plan.f32_buffer(&format!("{name}.partials{l}"), splits * per))
+            }));
         }
         ws
     }
@@ -657,6 +673,55 @@ pub fn backward(
     ops
 }
 
+/// A convolution's weight (and bias) gradient: one launch, or split along
+/// its long sum into `partials` and added up ([`conv_weight_splits`]).
+fn conv_weight_grad(
+    dy: Slice,
+    x: Slice,
+    dw: Slice,
+    db: Option<Slice>,
+    geom: ConvGeom,
+    partials: Option<Slice>,
+) -> Vec<Op> {
+    let splits = conv_weight_splits(&geom);
+    let Some(partials) = partials.filter(|_| splits > 1) else {
+        return vec![Op::Conv2dWeightGrad {
+            dy,
+            x,
+            dw,
+            db,
+            geom,
+        }];
+    };
+    let weights = splits * geom.w_len();
+    let with_db = db.is_some();
+    let used = weights + if with_db { splits * geom.out_ch } else { 0 };
+    let partials = partials.sub(0, used);
+    let mut ops = vec![
+        Op::Conv2dWeightGradSplit {
+            dy,
+            x,
+            partials,
+            splits,
+            with_db,
+            geom,
+        },
+        Op::SumSplits {
+            partials: partials.sub(0, weights),
+            out: dw,
+            splits,
+        },
+    ];
+    if let Some(db) = db {
+        ops.push(Op::SumSplits {
+            partials: partials.sub(weights, splits * geom.out_ch),
+            out: db,
+            splits,
+        });
+    }
+    ops
+}
+
 /// Whether `u`'s input-gradient op can apply the act' of the unit below in its epilogue.
 fn fuses_output_act(u: &Unit) -> bool {
     matches!(
@@ -728,13 +793,15 @@ fn unit_backward(
             }
             if weight_grads {
                 let dw = bufs.grad(u.weight).expect("a weight");
-                ops.push(Op::Conv2dWeightGrad {
-                    dy: g,
-                    x: input,
+                let partials = ws.partials[l];
+                ops.extend(conv_weight_grad(
+                    g,
+                    input,
                     dw,
-                    db: bufs.grad(u.bias),
-                    geom: batch(geom),
-                });
+                    bufs.grad(u.bias),
+                    batch(geom),
+                    partials,
+                ));
             }
         }
         UnitKind::ConvT(geom) => {
@@ -749,13 +816,8 @@ fn unit_backward(
             }
             if weight_grads {
                 let dw = bufs.grad(u.weight).expect("a weight");
-                ops.push(Op::Conv2dWeightGrad {
-                    dy: input,
-                    x: g,
-                    dw,
-                    db: None,
-                    geom: batch(geom),
-                });
+                let partials = ws.partials[l];
+                ops.extend(conv_weight_grad(input, g, dw, None, batch(geom), partials));
             }
         }
         UnitKind::BatchNorm { channels, inner } => {
