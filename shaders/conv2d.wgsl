@@ -134,28 +134,43 @@ fn gradient_at(bb: u32, o: u32, h: u32, v: u32, i: u32, j: u32) -> f32 {
     if (th < 0 || tv < 0) {
         return 0.0;
     }
-    let uh = u32(th);
-    let uv = u32(tv);
-    if (uh % p.sh != 0u || uv % p.sw != 0u || uh / p.sh >= p.out_h || uv / p.sw >= p.out_w) {
+    var uh = u32(th);
+    var uv = u32(tv);
+    // Stride 1 (ConvTranspose2d's and same-size convolutions'): no division.
+    if (p.sh != 1u || p.sw != 1u) {
+        if (uh % p.sh != 0u || uv % p.sw != 0u) {
+            return 0.0;
+        }
+        uh = uh / p.sh;
+        uv = uv / p.sw;
+    }
+    if (uh >= p.out_h || uv >= p.out_w) {
         return 0.0;
     }
-    return a[p.a_off + ((bb * p.out_ch + o) * p.out_h + uh / p.sh) * p.out_w + uv / p.sw];
+    return a[p.a_off + ((bb * p.out_ch + o) * p.out_h + uh) * p.out_w + uv];
 }
 
-// A(m, k) of the GEMM `kind` (0 conv2d, 1 input grad, 2 weight grad); m, k in range.
-fn load_a(kind: u32, row: Pixel, m: u32, k: u32) -> f32 {
+// Inner index k of A decoded once per slab: a tap (c or o, i, j) for kinds
+// 0 and 1, an output pixel (b, p, q) for kind 2.
+fn decode_a_k(kind: u32, k: u32) -> Pixel {
+    if (kind == 2u) {
+        return pixel(k, p.out_h, p.out_w);
+    }
+    return tap(k);
+}
+
+// A(m, k) of the GEMM `kind` (0 conv2d, 1 input grad, 2 weight grad), with
+// `row` GEMM row m's pixel and `t` k decoded; m, k in range.
+fn load_a(kind: u32, row: Pixel, m: u32, t: Pixel) -> f32 {
     switch kind {
         case 0u: {
-            let t = tap(k);
             return image_at(1u, row.b, t.b, row.r, row.c, t.r, t.c);
         }
         case 1u: {
-            let t = tap(k);
             return gradient_at(row.b, t.b, row.r, row.c, t.r, t.c);
         }
         default: {
-            let at = pixel(k, p.out_h, p.out_w);
-            return a[p.a_off + ((at.b * p.out_ch + m) * p.out_h + at.r) * p.out_w + at.c];
+            return a[p.a_off + ((t.b * p.out_ch + m) * p.out_h + t.r) * p.out_w + t.c];
         }
     }
 }
@@ -247,13 +262,15 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     }
 
     for (var k0 = k_begin; k0 < k_end; k0 += SLAB) {
+        // A element e = tid + 256r sits at k = k0 + tid % 16 for every r: decode it once.
+        let ak = tid % SLAB;
+        let a_tap = decode_a_k(kind, min(k0 + ak, p.K - 1u));
         for (var r = 0u; r < 4u; r++) {
             let e = tid + r * 256u;
             let am = e / SLAB;
-            let ak = e % SLAB;
             var av = 0.0;
             if (m0 + am < p.M && k0 + ak < k_end) {
-                av = load_a(kind, rows[r], m0 + am, k0 + ak);
+                av = load_a(kind, rows[r], m0 + am, a_tap);
             }
             a_tile[ak * TILE + am] = av;
             let bn = e % TILE;
