@@ -328,3 +328,49 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
 fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     implicit_gemm(2u, wid, lid);
 }
+
+// ---------------------------------------------------------------------------
+// conv2d_input_grad_direct: the input gradient for few input channels (the
+// DCGAN's one-channel image side), where a 64-wide tile of N = C columns
+// would compute one useful column in 64.
+//   One thread per element dx[b, c, h, v] (e = ((b·C + c)·H + h)·W + v), the
+//   sum over (o, i, j) in that order over the taps that land on dy's
+//   positions (i ≡ h + ph mod sh, j likewise); then the epilogue of the header.
+//   grid (min(G, 65535), ⌈G/65535⌉, 1), G = ⌈B·C·H·W / 256⌉, 256 threads.
+@compute @workgroup_size(256)
+fn conv2d_input_grad_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                            @builtin(local_invocation_index) lid: u32) {
+    let e = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let plane = p.in_h * p.in_w;
+    if (e >= p.batch * p.in_ch * plane) {
+        return;
+    }
+    let bc = e / plane;
+    let c = bc % p.in_ch;
+    let bb = bc / p.in_ch;
+    let h = (e % plane) / p.in_w;
+    let v = e % p.in_w;
+    // Only the taps i ≡ h + ph (mod sh) land on dy's positions: start there
+    // and step by the stride, so no tap is visited to be skipped.
+    let i0 = (h + p.ph) % p.sh;
+    let j0 = (v + p.pw) % p.sw;
+    var s = 0.0;
+    for (var o = 0u; o < p.out_ch; o++) {
+        let dy_plane = p.a_off + (bb * p.out_ch + o) * p.out_h * p.out_w;
+        let w_plane = p.b_off + (o * p.in_ch + c) * p.kh * p.kw;
+        for (var i = i0; i < p.kh && i <= h + p.ph; i += p.sh) {
+            let oh = (h + p.ph - i) / p.sh;
+            if (oh >= p.out_h) {
+                continue;
+            }
+            for (var j = j0; j < p.kw && j <= v + p.pw; j += p.sw) {
+                let ow = (v + p.pw - j) / p.sw;
+                if (ow < p.out_w) {
+                    s += a[dy_plane + oh * p.out_w + ow] * b[w_plane + i * p.kw + j];
+                }
+            }
+        }
+    }
+    // GEMM row m = (b, h, v), column n = c: the tiled kernel's epilogue.
+    store(1u, 0u, (bb * p.in_h + h) * p.in_w + v, c, s);
+}

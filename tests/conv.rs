@@ -27,7 +27,7 @@ type Case = (
 /// and GEMM sides that are not multiples of the 64-tile, and the DCGAN
 /// discriminator's first layer.
 fn geometries() -> Vec<ConvGeom> {
-    let cases: [Case; 9] = [
+    let cases: [Case; 11] = [
         ([1, 1, 1, 1], 1, (1, 1), (1, 1), (0, 0)),
         ([1, 1, 5, 5], 1, (3, 3), (1, 1), (0, 0)),
         ([2, 3, 7, 9], 5, (3, 3), (2, 2), (1, 1)),
@@ -37,6 +37,9 @@ fn geometries() -> Vec<ConvGeom> {
         ([1, 3, 6, 10], 2, (1, 3), (1, 2), (0, 1)),
         ([3, 5, 8, 8], 65, (3, 3), (1, 1), (1, 1)),
         ([1, 67, 4, 4], 3, (4, 4), (2, 2), (2, 2)),
+        // At least 8 input channels: the tiled input gradient (fewer: the direct one).
+        ([2, 9, 7, 5], 4, (3, 3), (2, 2), (1, 1)),
+        ([1, 8, 6, 6], 3, (5, 5), (1, 1), (2, 2)),
     ];
     cases
         .iter()
@@ -360,4 +363,29 @@ fn split_weight_gradients_add_up_to_the_whole() {
             assert_close(err, CONV_TOL, &format!("{splits} splits: {name}"));
         }
     }
+}
+
+/// The lowering's input-gradient kernel: one thread per element below 8
+/// input channels, the 64-tile implicit GEMM from 8.
+#[test]
+fn few_input_channels_take_the_direct_input_gradient() {
+    use shadergan::gpu::lowering::lower;
+    let entry = |in_ch| {
+        let geom = ConvGeom::conv([2, in_ch, 9, 9], 4, (3, 3), (2, 2), (1, 1)).unwrap();
+        let mut plan = Plan::default();
+        let dy = plan.f32_buffer("dy", geom.y_len());
+        let w = plan.f32_buffer("w", geom.w_len());
+        let dx = plan.f32_buffer("dx", geom.x_len());
+        lower(&Op::Conv2dInputGrad {
+            dy,
+            w,
+            dx,
+            geom,
+            epilogue: ConvEpilogue::NONE,
+        })
+        .entry
+    };
+    assert_eq!(entry(1), "conv2d_input_grad_direct");
+    assert_eq!(entry(7), "conv2d_input_grad_direct");
+    assert_eq!(entry(8), "conv2d_input_grad");
 }
