@@ -199,3 +199,55 @@ fn the_tensorflow_tutorials_dcgan_builds_and_steps() {
         assert_close(norm_rel_err(&read_gpu(&gpu, s), cpu.f32s(s)), 1e-4, name);
     }
 }
+
+/// The tutorial's networks name their tensors as PyTorch's `nn.Sequential`
+/// of the same layers does (benches/peers/torch_dcgan.py builds them), with
+/// the same shapes, so a checkpoint of them loads with a strict
+/// `load_state_dict`.
+#[test]
+fn the_dcgan_names_its_tensors_as_pytorch() {
+    let gp = build_seq_gan_plan(
+        &SeqGanConfig::tf_dcgan(2, 0),
+        &TrainingData::U8 {
+            rows: 2,
+            cols: 784,
+            bytes: vec![0; 2 * 784],
+        },
+    )
+    .unwrap();
+    let listed = |net: &shadergan::nn::sequential::Sequential| -> Vec<(String, Vec<usize>)> {
+        net.state_dict()
+            .into_iter()
+            .map(|t| (t.name, t.shape))
+            .collect()
+    };
+    let bn = |i: usize, c: usize| {
+        vec![
+            (format!("{i}.weight"), vec![c]),
+            (format!("{i}.bias"), vec![c]),
+            (format!("{i}.running_mean"), vec![c]),
+            (format!("{i}.running_var"), vec![c]),
+            (format!("{i}.num_batches_tracked"), vec![]),
+        ]
+    };
+    let mut g = vec![("0.weight".to_string(), vec![12544, 100])];
+    g.extend(bn(1, 12544));
+    g.push(("4.weight".into(), vec![256, 128, 5, 5]));
+    g.extend(bn(5, 128));
+    g.push(("7.weight".into(), vec![128, 64, 5, 5]));
+    g.extend(bn(8, 64));
+    g.push(("10.weight".into(), vec![64, 1, 5, 5]));
+    assert_eq!(listed(&gp.g_net), g);
+    let d: Vec<(String, Vec<usize>)> = [
+        ("0.weight", vec![64, 1, 5, 5]),
+        ("0.bias", vec![64]),
+        ("3.weight", vec![128, 64, 5, 5]),
+        ("3.bias", vec![128]),
+        ("7.weight", vec![1, 6272]),
+        ("7.bias", vec![1]),
+    ]
+    .into_iter()
+    .map(|(n, s)| (n.to_string(), s))
+    .collect();
+    assert_eq!(listed(&gp.d_net), d);
+}

@@ -58,6 +58,8 @@ pub struct Unit {
     pub bias: Option<(usize, usize)>,
     /// Index among the network's BatchNorm units (running statistics slot).
     pub norm_slot: Option<usize>,
+    /// Index of its (first) layer in the list: its `nn.Sequential` index.
+    pub layer: usize,
 }
 
 impl Unit {
@@ -188,6 +190,7 @@ impl Sequential {
                 weight: None,
                 bias: None,
                 norm_slot: None,
+                layer: i,
             };
             let params = layer.parameters(input);
             for (name, shape) in &params {
@@ -870,5 +873,71 @@ fn unit_backward(
             }
         }
         UnitKind::View => {}
+    }
+}
+
+/// Where a tensor of a network's `state_dict` lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateSource {
+    /// `(offset, len)` in the flat parameter buffer.
+    Param(usize, usize),
+    /// A BatchNorm unit's running mean, running variance, or batch count
+    /// (PyTorch's int64 `num_batches_tracked`), by its slot.
+    RunningMean(usize),
+    RunningVar(usize),
+    Batches(usize),
+}
+
+/// One tensor of `nn.Sequential`'s `state_dict`: its name (`"{index}.weight"`),
+/// its shape (`[]` for `num_batches_tracked`) and where it lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub source: StateSource,
+}
+
+impl Sequential {
+    /// The tensors PyTorch's `nn.Sequential` of the same layers holds, in
+    /// its order, so a checkpoint of them loads with a strict
+    /// `load_state_dict`.
+    pub fn state_dict(&self) -> Vec<StateTensor> {
+        let shapes = chain_shapes(&self.input_shape, &self.layers).expect("checked by new");
+        let mut out = Vec::new();
+        for u in &self.units {
+            let params = self.layers[u.layer].parameters(&shapes[u.layer]);
+            for (name, shape) in params {
+                let (offset, len) =
+                    if name == "weight" { u.weight } else { u.bias }.expect("laid out");
+                out.push(StateTensor {
+                    name: format!("{}.{name}", u.layer),
+                    shape,
+                    source: StateSource::Param(offset, len),
+                });
+            }
+            if let (Some(slot), UnitKind::BatchNorm { channels, .. }) = (u.norm_slot, u.kind) {
+                let stat = |name: &str, shape: Vec<usize>, source| StateTensor {
+                    name: format!("{}.{name}", u.layer),
+                    shape,
+                    source,
+                };
+                out.push(stat(
+                    "running_mean",
+                    vec![channels],
+                    StateSource::RunningMean(slot),
+                ));
+                out.push(stat(
+                    "running_var",
+                    vec![channels],
+                    StateSource::RunningVar(slot),
+                ));
+                out.push(stat(
+                    "num_batches_tracked",
+                    vec![],
+                    StateSource::Batches(slot),
+                ));
+            }
+        }
+        out
     }
 }
