@@ -88,6 +88,7 @@ pub fn conv_cases(label: &str, g: &ConvGeom) -> Vec<Case> {
                 work: 2.0 * g.macs() as f64,
                 phases: vec!["op"],
                 plan: p,
+                cpu_too: true,
             }
         })
         .collect()

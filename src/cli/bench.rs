@@ -74,7 +74,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
             Some(ctx) => Some(bench::measure_gpu(ctx, &case, a.min_time)?),
             None => None,
         };
-        let c = if a.no_cpu {
+        let c = if a.no_cpu || !case.cpu_too {
             None
         } else {
             Some(bench::measure_cpu(&case, a.min_time)?)
