@@ -150,11 +150,46 @@ fn gradient_at(bb: u32, o: u32, h: u32, v: u32, i: u32, j: u32) -> f32 {
     return a[p.a_off + ((bb * p.out_ch + o) * p.out_h + uh) * p.out_w + uv];
 }
 
+// conv2d_input_grad_parity (kind 3): the strided input gradient one parity
+// class at a time. Workgroup z takes the input pixels (h, v) with
+// h ≡ rh (mod sh), v ≡ rv (mod sw), (rh, rv) = (z / sw, z % sw); only the
+// taps i ≡ rh + ph (mod sh), j likewise, reach dy from them, so the class is
+// a GEMM over rows (b, h / sh, v / sw) and inner (o, ii, jj) with
+// i = i0 + ii·sh, j = j0 + jj·sw: no tap is loaded to be a zero.
+struct Class {
+    rows: u32, inner: u32, rh: u32, rv: u32,
+    i0: u32, j0: u32, ki: u32, kj: u32,
+    hc: u32, wc: u32,
+}
+
+var<private> parity: Class;
+
+fn parity_class(z: u32) -> Class {
+    let rh = z / p.sw;
+    let rv = z % p.sw;
+    let hc = select(0u, (p.in_h - 1u - rh) / p.sh + 1u, rh < p.in_h);
+    let wc = select(0u, (p.in_w - 1u - rv) / p.sw + 1u, rv < p.in_w);
+    let i0 = (rh + p.ph) % p.sh;
+    let j0 = (rv + p.pw) % p.sw;
+    let ki = select(0u, (p.kh - i0 + p.sh - 1u) / p.sh, i0 < p.kh);
+    let kj = select(0u, (p.kw - j0 + p.sw - 1u) / p.sw, j0 < p.kw);
+    return Class(p.batch * hc * wc, p.out_ch * ki * kj, rh, rv, i0, j0, ki, kj, hc, wc);
+}
+
+// Kind 3's inner index k as the tap (o, i, j) it stands for.
+fn class_tap(k: u32) -> Pixel {
+    let t = pixel(k, parity.ki, parity.kj);
+    return Pixel(t.b, parity.i0 + t.r * p.sh, parity.j0 + t.c * p.sw);
+}
+
 // Inner index k of A decoded once per slab: a tap (c or o, i, j) for kinds
 // 0 and 1, an output pixel (b, p, q) for kind 2.
 fn decode_a_k(kind: u32, k: u32) -> Pixel {
     if (kind == 2u) {
         return pixel(k, p.out_h, p.out_w);
+    }
+    if (kind == 3u) {
+        return class_tap(k);
     }
     return tap(k);
 }
@@ -166,7 +201,7 @@ fn load_a(kind: u32, row: Pixel, m: u32, t: Pixel) -> f32 {
         case 0u: {
             return image_at(1u, row.b, t.b, row.r, row.c, t.r, t.c);
         }
-        case 1u: {
+        case 1u, 3u: {
             return gradient_at(row.b, t.b, row.r, row.c, t.r, t.c);
         }
         default: {
@@ -185,6 +220,10 @@ fn load_b(kind: u32, k: u32, n: u32) -> f32 {
             let t = tap(k); // (o, i, j)
             return b[p.b_off + ((t.b * p.in_ch + n) * p.kh + t.r) * p.kw + t.c];
         }
+        case 3u: {
+            let t = class_tap(k);
+            return b[p.b_off + ((t.b * p.in_ch + n) * p.kh + t.r) * p.kw + t.c];
+        }
         default: {
             let at = pixel(k, p.out_h, p.out_w);
             let t = tap(n); // (c, i, j)
@@ -201,8 +240,8 @@ fn out_index(kind: u32, m: u32, n: u32) -> u32 {
             let px = pixel(m, p.out_h, p.out_w);
             return ((px.b * p.out_ch + n) * p.out_h + px.r) * p.out_w + px.c;
         }
-        case 1u: {
-            let px = pixel(m, p.in_h, p.in_w);
+        case 1u, 3u: {
+            let px = row_pixel(kind, m);
             return ((px.b * p.in_ch + n) * p.in_h + px.r) * p.in_w + px.c;
         }
         default: {
@@ -235,6 +274,10 @@ fn row_pixel(kind: u32, m: u32) -> Pixel {
     if (kind == 0u) {
         return pixel(m, p.out_h, p.out_w);
     }
+    if (kind == 3u) {
+        let c = pixel(m, parity.hc, parity.wc);
+        return Pixel(c.b, c.r * p.sh + parity.rh, c.c * p.sw + parity.rv);
+    }
     return pixel(m, p.in_h, p.in_w);
 }
 
@@ -242,10 +285,22 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
     let m0 = wid.y * TILE;
     let n0 = wid.x * TILE;
+    // The GEMM's rows and inner extent: the whole op's, or kind 3's class's.
+    let cls = parity_class(wid.z);
+    var rows_m = p.M;
+    var inner_k = p.K;
+    if (kind == 3u) {
+        parity = cls;
+        rows_m = cls.rows;
+        inner_k = cls.inner;
+    }
+    if (rows_m == 0u) {
+        return;
+    }
     // A element e = tid + 256r of a slab: row e / 16, k e % 16 (the row is fixed per r).
     var rows: array<Pixel, 4>;
     for (var r = 0u; r < 4u; r++) {
-        rows[r] = row_pixel(kind, min(m0 + (tid + r * 256u) / SLAB, p.M - 1u));
+        rows[r] = row_pixel(kind, min(m0 + (tid + r * 256u) / SLAB, rows_m - 1u));
     }
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
@@ -255,7 +310,7 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     var rsum = 0.0;
     // The inner range: all of K, or split wid.z's stretch of it.
     var k_begin = 0u;
-    var k_end = p.K;
+    var k_end = inner_k;
     if (p.stretch > 0u) {
         k_begin = min(wid.z * p.stretch, p.K);
         k_end = min(k_begin + p.stretch, p.K);
@@ -264,12 +319,12 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     for (var k0 = k_begin; k0 < k_end; k0 += SLAB) {
         // A element e = tid + 256r sits at k = k0 + tid % 16 for every r: decode it once.
         let ak = tid % SLAB;
-        let a_tap = decode_a_k(kind, min(k0 + ak, p.K - 1u));
+        let a_tap = decode_a_k(kind, min(k0 + ak, k_end - 1u));
         for (var r = 0u; r < 4u; r++) {
             let e = tid + r * 256u;
             let am = e / SLAB;
             var av = 0.0;
-            if (m0 + am < p.M && k0 + ak < k_end) {
+            if (m0 + am < rows_m && k0 + ak < k_end) {
                 av = load_a(kind, rows[r], m0 + am, a_tap);
             }
             a_tile[ak * TILE + am] = av;
@@ -307,7 +362,7 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
         let row = m0 + lid.y + 16u * i;
         for (var j = 0u; j < 4u; j++) {
             let col = n0 + lid.x + 16u * j;
-            if (row < p.M && col < p.N) {
+            if (row < rows_m && col < p.N) {
                 store(kind, wid.z, row, col, acc[i][j]);
             }
         }
@@ -322,6 +377,11 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
 @compute @workgroup_size(16, 16)
 fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     implicit_gemm(1u, wid, lid);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_input_grad_parity(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm(3u, wid, lid);
 }
 
 @compute @workgroup_size(16, 16)

@@ -27,7 +27,7 @@ type Case = (
 /// and GEMM sides that are not multiples of the 64-tile, and the DCGAN
 /// discriminator's first layer.
 fn geometries() -> Vec<ConvGeom> {
-    let cases: [Case; 11] = [
+    let cases: [Case; 13] = [
         ([1, 1, 1, 1], 1, (1, 1), (1, 1), (0, 0)),
         ([1, 1, 5, 5], 1, (3, 3), (1, 1), (0, 0)),
         ([2, 3, 7, 9], 5, (3, 3), (2, 2), (1, 1)),
@@ -40,6 +40,10 @@ fn geometries() -> Vec<ConvGeom> {
         // At least 8 input channels: the tiled input gradient (fewer: the direct one).
         ([2, 9, 7, 5], 4, (3, 3), (2, 2), (1, 1)),
         ([1, 8, 6, 6], 3, (5, 5), (1, 1), (2, 2)),
+        // Strided, 8+ channels (the parity-class input gradient): a 1×1
+        // kernel at stride 2 (classes with no tap), uneven strides and kernels.
+        ([1, 8, 5, 5], 3, (1, 1), (2, 2), (0, 0)),
+        ([2, 10, 9, 8], 4, (2, 3), (3, 2), (1, 0)),
     ];
     cases
         .iter()
@@ -366,12 +370,13 @@ fn split_weight_gradients_add_up_to_the_whole() {
 }
 
 /// The lowering's input-gradient kernel: one thread per element below 8
-/// input channels, the 64-tile implicit GEMM from 8.
+/// input channels; from 8, the 64-tile implicit GEMM, by parity class when
+/// strided.
 #[test]
 fn few_input_channels_take_the_direct_input_gradient() {
     use shadergan::gpu::lowering::lower;
-    let entry = |in_ch| {
-        let geom = ConvGeom::conv([2, in_ch, 9, 9], 4, (3, 3), (2, 2), (1, 1)).unwrap();
+    let entry = |in_ch, stride| {
+        let geom = ConvGeom::conv([2, in_ch, 9, 9], 4, (3, 3), (stride, stride), (1, 1)).unwrap();
         let mut plan = Plan::default();
         let dy = plan.f32_buffer("dy", geom.y_len());
         let w = plan.f32_buffer("w", geom.w_len());
@@ -385,7 +390,8 @@ fn few_input_channels_take_the_direct_input_gradient() {
         })
         .entry
     };
-    assert_eq!(entry(1), "conv2d_input_grad_direct");
-    assert_eq!(entry(7), "conv2d_input_grad_direct");
-    assert_eq!(entry(8), "conv2d_input_grad");
+    assert_eq!(entry(1, 2), "conv2d_input_grad_direct");
+    assert_eq!(entry(7, 1), "conv2d_input_grad_direct");
+    assert_eq!(entry(8, 2), "conv2d_input_grad_parity");
+    assert_eq!(entry(8, 1), "conv2d_input_grad");
 }

@@ -77,6 +77,15 @@ fn conv_call(c: ConvCall) -> KernelCall {
     ];
     let workgroups = if c.entry == "conv2d_input_grad_direct" {
         super::lowering::grid_1d(c.out.len)
+    } else if c.entry == "conv2d_input_grad_parity" {
+        // One z per parity class; the rows of the largest class (0, 0).
+        let (g, (sh, sw)) = (c.geom, c.geom.stride);
+        let rows = g.batch * g.in_h.div_ceil(sh) * g.in_w.div_ceil(sw);
+        [
+            w(n).div_ceil(MATMUL_TILE).max(1),
+            w(rows).div_ceil(MATMUL_TILE).max(1),
+            w(sh * sw),
+        ]
     } else {
         [
             w(n).div_ceil(MATMUL_TILE).max(1),
@@ -131,6 +140,8 @@ pub fn lower_conv(op: &Op) -> KernelCall {
         } => conv_call(ConvCall {
             entry: if geom.in_ch < DIRECT_MAX_CHANNELS {
                 "conv2d_input_grad_direct"
+            } else if geom.stride != (1, 1) {
+                "conv2d_input_grad_parity"
             } else {
                 "conv2d_input_grad"
             },
