@@ -101,7 +101,7 @@ pub fn suite(quick: bool) -> anyhow::Result<Vec<Case>> {
     Ok(cases)
 }
 
-fn random(n: usize, seed: u64) -> Vec<f32> {
+pub(super) fn random(n: usize, seed: u64) -> Vec<f32> {
     let mut r = StdRng::seed_from_u64(seed);
     (0..n).map(|_| r.random_range(-1.0..1.0)).collect()
 }

@@ -4,14 +4,8 @@
 //! input gradient of the convolution named beside it), 2·(multiply-adds)
 //! flops per launch.
 
-use super::cases::{Case, Unit};
+use super::cases::{Case, Unit, random};
 use crate::plan::{ConvEpilogue, ConvGeom, Elem, Init, Op, Plan};
-use rand::{Rng, SeedableRng, rngs::StdRng};
-
-fn random(n: usize, seed: u64) -> Vec<f32> {
-    let mut r = StdRng::seed_from_u64(seed);
-    (0..n).map(|_| r.random_range(-1.0..1.0)).collect()
-}
 
 /// (name, geometry) of the DCGAN's layers at `batch`, as convolutions.
 pub fn dcgan_layers(batch: usize) -> Vec<(&'static str, ConvGeom)> {

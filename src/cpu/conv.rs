@@ -90,36 +90,9 @@ pub fn conv2d_weight_grad(
     db: Option<&mut [f32]>,
     g: &ConvGeom,
 ) {
-    let (kh, kw) = g.kernel;
     let plane = g.out_h * g.out_w;
-    let dy_at = |b: usize, o: usize, p: usize, q: usize| {
-        dy[((b * g.out_ch + o) * g.out_h + p) * g.out_w + q]
-    };
-    let x_at =
-        |b: usize, c: usize, h: usize, v: usize| x[((b * g.in_ch + c) * g.in_h + h) * g.in_w + v];
-    let mut out = dw.iter_mut();
-    for o in 0..g.out_ch {
-        for c in 0..g.in_ch {
-            for i in 0..kh {
-                for j in 0..kw {
-                    let mut s = 0.0f32;
-                    for b in 0..g.batch {
-                        for p in 0..g.out_h {
-                            let Some(h) = source(p, i, g.stride.0, g.pad.0, g.in_h) else {
-                                continue;
-                            };
-                            for q in 0..g.out_w {
-                                if let Some(v) = source(q, j, g.stride.1, g.pad.1, g.in_w) {
-                                    s += dy_at(b, o, p, q) * x_at(b, c, h, v);
-                                }
-                            }
-                        }
-                    }
-                    *out.next().expect("dw holds the weights") = s;
-                }
-            }
-        }
-    }
+    // The whole sum over (b, p, q), in that order: the split reference's one stretch.
+    conv2d_weight_grad_range(dy, x, dw, None, g, 0..g.batch * plane);
     if let Some(db) = db {
         for (o, d) in db.iter_mut().enumerate() {
             let sum: f64 = (0..g.batch)

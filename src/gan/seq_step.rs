@@ -21,9 +21,9 @@
 use rand::SeedableRng;
 
 use super::step::{
-    PARAM_SUM_COLS, STAT_D_FAKE, STAT_D_LOSS, STAT_D_REAL, STAT_G_LOSS, STREAM_D_DROPOUT_IN_D_STEP,
-    STREAM_D_DROPOUT_IN_G_STEP, STREAM_D_INDEX, STREAM_D_NOISE, TrainingData, declare_dataset,
-    fixed_noise, param_sum_ops,
+    STAT_D_FAKE, STAT_D_LOSS, STAT_D_REAL, STAT_G_LOSS, STREAM_D_DROPOUT_IN_D_STEP,
+    STREAM_D_DROPOUT_IN_G_STEP, STREAM_D_INDEX, STREAM_D_NOISE, TrainingData, check_params_phase,
+    declare_dataset, fixed_noise,
 };
 use crate::nn::layers::Layer;
 use crate::nn::sequential::{
@@ -254,8 +254,7 @@ fn g_step(cfg: &SeqGanConfig, n: &Nets, bufs: &StepBuffers) -> Vec<Op> {
     // wants its pre-activation gradient.
     let last = n.g.units.len() - 1;
     let g_last = &n.g.units[last];
-    let wants_dz = g_last.act != crate::plan::Activation::Identity
-        && !matches!(g_last.kind, UnitKind::BatchNorm { .. });
+    let wants_dz = g_last.wants_dz();
     let input_grad = InputGrad {
         dx: bufs.fake_grad,
         act_grad: wants_dz.then_some((bufs.fake, g_last.act)),
@@ -323,17 +322,7 @@ pub fn build_seq_gan_plan(cfg: &SeqGanConfig, data: &TrainingData) -> anyhow::Re
         SeqWorkspace::declare(&mut plan, "G_sample", &nets.g, s, z_fixed, Some(samples));
     let sample_ops = forward(&nets.g, &nets.gb, &sample_ws, z_fixed, s, Mode::Eval);
 
-    let param_sums = plan.f32_buffer("param_sums", 4);
-    let mut check_ops = Vec::new();
-    for (i, params) in [nets.gb.params, nets.db.params].into_iter().enumerate() {
-        let partials = plan.f32_buffer(&format!("param_sums.partials{i}"), PARAM_SUM_COLS);
-        check_ops.extend(param_sum_ops(
-            params,
-            partials,
-            param_sums.sub(i, 1),
-            param_sums.sub(2 + i, 1),
-        ));
-    }
+    let (param_sums, check_ops) = check_params_phase(&mut plan, [nets.gb.params, nets.db.params]);
     plan.add_phase("d_step", d_ops);
     plan.add_phase("g_step", g_ops);
     plan.add_phase("sample", sample_ops);

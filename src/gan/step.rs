@@ -196,7 +196,10 @@ pub fn build_gan_plan(
     let d_ops = d_step_ops(cfg, &nets, &bufs);
     let g_ops = g_step_ops(cfg, &nets, &bufs);
     let (samples, sample_ops) = sample_phase(&mut plan, cfg, &nets);
-    let (param_sums, check_ops) = check_params_phase(&mut plan, &nets);
+    let (param_sums, check_ops) = check_params_phase(
+        &mut plan,
+        [nets.generator.params, nets.discriminator.params],
+    );
 
     plan.add_phase("d_step", d_ops);
     plan.add_phase("g_step", g_ops);
@@ -655,17 +658,15 @@ fn sample_phase(plan: &mut Plan, cfg: &GanConfig, nets: &Networks) -> (Slice, Ve
 }
 
 /// The `check_params` phase: sums over each network's parameters into the
-/// returned `param_sums` buffer (see [`GanPlan::param_sums`]).
-fn check_params_phase(plan: &mut Plan, nets: &Networks) -> (Slice, Vec<Op>) {
+/// returned `param_sums` buffer (see [`GanPlan::param_sums`]), G's
+/// parameters first.
+pub(super) fn check_params_phase(plan: &mut Plan, networks: [Slice; 2]) -> (Slice, Vec<Op>) {
     let param_sums = plan.f32_buffer("param_sums", 4);
     let mut ops = Vec::new();
-    for (i, net) in [&nets.generator, &nets.discriminator]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, params) in networks.into_iter().enumerate() {
         let partials = plan.f32_buffer(&format!("param_sums.partials{i}"), PARAM_SUM_COLS);
         ops.extend(param_sum_ops(
-            net.params,
+            params,
             partials,
             param_sums.sub(i, 1),
             param_sums.sub(2 + i, 1),
@@ -675,14 +676,14 @@ fn check_params_phase(plan: &mut Plan, nets: &Networks) -> (Slice, Vec<Op>) {
 }
 
 /// Width of the matrix a parameter buffer is viewed as by [`param_sum_ops`].
-pub(super) const PARAM_SUM_COLS: usize = 1024;
+const PARAM_SUM_COLS: usize = 1024;
 
 /// Ops that write `body = mean of the column sums of params[..rows·1024]`
 /// viewed as a `rows × 1024` matrix (`column_sum` spreads the reads over 32
 /// workgroups; one `mean` workgroup would walk millions of values alone) and
 /// `tail = mean of the rest`. Both are finite exactly when
 /// every value is (barring overflow past 3.4e38).
-pub(super) fn param_sum_ops(params: Slice, partials: Slice, body: Slice, tail: Slice) -> Vec<Op> {
+fn param_sum_ops(params: Slice, partials: Slice, body: Slice, tail: Slice) -> Vec<Op> {
     let rows = params.len / PARAM_SUM_COLS;
     let head = rows * PARAM_SUM_COLS;
     let mut ops = Vec::new();

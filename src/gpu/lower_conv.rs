@@ -2,13 +2,9 @@
 //! the geometry, the GEMM's sizes and the epilogue as uniform words, and the
 //! operands at the file's bindings.
 
-use super::lowering::{KernelCall, MATMUL_TILE};
+use super::lowering::{KernelCall, MATMUL_TILE, w};
 use crate::plan::{ConvEpilogue, ConvGeom, Op, Slice, conv_split_stretch};
 use crate::shaders::Shader;
-
-fn w(v: usize) -> u32 {
-    u32::try_from(v).expect("sizes are checked against the buffer limits")
-}
 
 /// (mode, aux slice, act id, slope bits) of an epilogue, as conv2d.wgsl reads them.
 fn epilogue_words(e: &ConvEpilogue) -> (u32, Option<Slice>, u32, u32) {

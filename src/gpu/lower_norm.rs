@@ -2,13 +2,9 @@
 //! offsets and epilogue as the 24 words of its uniform, the operands at
 //! the file's bindings, one workgroup per channel.
 
-use super::lowering::{KernelCall, MAX_GROUPS_PER_DIM};
+use super::lowering::{KernelCall, MAX_GROUPS_PER_DIM, w};
 use crate::plan::{Activation, NormShape, Op, Slice};
 use crate::shaders::Shader;
-
-fn w(v: usize) -> u32 {
-    u32::try_from(v).expect("sizes are checked against the buffer limits")
-}
 
 /// One workgroup per channel, folded into a second dimension past 65535.
 fn channel_grid(channels: usize) -> [u32; 3] {

@@ -84,7 +84,8 @@ pub fn grid_1d(threads: usize) -> [u32; 3] {
     [x as u32, y as u32, 1]
 }
 
-fn w(v: usize) -> u32 {
+/// A size or offset as a uniform word (plans are checked against u32 when built).
+pub(super) fn w(v: usize) -> u32 {
     u32::try_from(v).expect("sizes are checked against u32 when a plan is built")
 }
 

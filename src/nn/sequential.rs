@@ -65,7 +65,7 @@ pub struct Unit {
 impl Unit {
     /// Whether its backward starts from the pre-activation gradient `dz`
     /// (products with an activation; BatchNorm takes its own derivative).
-    fn wants_dz(&self) -> bool {
+    pub fn wants_dz(&self) -> bool {
         self.act != Activation::Identity && !matches!(self.kind, UnitKind::BatchNorm { .. })
     }
 }
