@@ -3,10 +3,23 @@
     python examples/pytorch_load.py runs/<run>/checkpoint.safetensors [out.png]
 
 The checkpoint's tensors are named like an nn.Sequential's state_dict
-(`generator.0.weight`, `generator.2.weight`, ...: Linear layers at even
-indices, activations between them); the architecture is in the metadata.
+(`generator.0.weight`, `discriminator.3.bias`, ...); the architecture is the
+JSON in the metadata's `model`, of one of two kinds:
+
+- an MLP pair (`z_dim`, `hidden`, `data_dim`, `hidden_act`, `output_act`):
+  Linear layers at even indices, activations between them;
+- layer lists (`z_dim`, `data_shape`, `generator`, `discriminator`), as the
+  DCGAN writes them: each entry one nn.Sequential module named by PyTorch's
+  class (`{"layer": "ConvTranspose2d", "out_channels": 128, "kernel": 5, ...}`),
+  G taking `[z_dim]` and D taking `data_shape`; `build_layers` below rebuilds
+  them (BatchNorm running statistics included), and both networks are put in
+  eval mode before sampling.
+
+Either way the state_dicts load strictly, 64 samples are drawn, and with an
+output path 28x28 samples are saved as an 8x8 grid (needs torchvision).
 """
 import json
+import math
 import sys
 
 import torch
@@ -15,6 +28,7 @@ from safetensors.torch import load_file
 
 
 def build(sizes, hidden_act, output_act):
+    """An MLP checkpoint's network."""
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         layers.append(torch.nn.Linear(n_in, n_out))
@@ -33,21 +47,111 @@ def build(sizes, hidden_act, output_act):
     return torch.nn.Sequential(*layers)
 
 
+class Reshape(torch.nn.Module):
+    """A Reshape whose input is not flat (nn.Unflatten covers the flat case)."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self):
+        return f"shape={self.shape}"
+
+
+def build_layers(layers, input_shape):
+    """A layer-list checkpoint's network: nn.Sequential for one sample of
+    `input_shape` (no batch axis), the shapes chained as shadergan chains
+    them. Omitted fields take shadergan's defaults (bias true, stride 1,
+    padding 0, output_padding 0)."""
+    nn = torch.nn
+    shape = list(input_shape)
+    modules = []
+    for i, spec in enumerate(layers):
+        kind = spec["layer"]
+
+        def need(rank, what):
+            if len(shape) != rank:
+                raise ValueError(f"layer {i} ({kind}) takes {what}, got {shape}")
+
+        if kind == "Linear":
+            need(1, "[features] (Flatten first)")
+            modules.append(nn.Linear(shape[0], spec["out"], bias=spec.get("bias", True)))
+            shape = [spec["out"]]
+        elif kind in ("Conv2d", "ConvTranspose2d"):
+            need(3, "[C, H, W] images")
+            c, h, w = shape
+            k, s, p = spec["kernel"], spec.get("stride", 1), spec.get("padding", 0)
+            if kind == "Conv2d":
+                modules.append(nn.Conv2d(c, spec["out_channels"], k, stride=s, padding=p,
+                                         bias=spec.get("bias", True)))
+                size = lambda n: (n + 2 * p - k) // s + 1
+            else:
+                op = spec.get("output_padding", 0)
+                modules.append(nn.ConvTranspose2d(c, spec["out_channels"], k, stride=s, padding=p,
+                                                  output_padding=op, bias=spec.get("bias", True)))
+                size = lambda n: (n - 1) * s - 2 * p + k + op
+            shape = [spec["out_channels"], size(h), size(w)]
+            if min(shape[1:]) < 1:
+                raise ValueError(f"layer {i} ({kind}) gives no valid output for {[c, h, w]}")
+        elif kind == "BatchNorm1d":
+            need(1, "[features]")
+            modules.append(nn.BatchNorm1d(shape[0]))
+        elif kind == "BatchNorm2d":
+            need(3, "[C, H, W] images")
+            modules.append(nn.BatchNorm2d(shape[0]))
+        elif kind == "LeakyReLU":
+            modules.append(nn.LeakyReLU(spec["slope"]))
+        elif kind == "ReLU":
+            modules.append(nn.ReLU())
+        elif kind == "Tanh":
+            modules.append(nn.Tanh())
+        elif kind == "Sigmoid":
+            modules.append(nn.Sigmoid())
+        elif kind == "Dropout":
+            modules.append(nn.Dropout(spec["p"]))
+        elif kind == "Reshape":
+            target = list(spec["shape"])
+            if math.prod(target) != math.prod(shape):
+                raise ValueError(f"layer {i} (Reshape) cannot make {target} of {shape}")
+            modules.append(nn.Unflatten(1, tuple(target)) if len(shape) == 1 else Reshape(target))
+            shape = target
+        elif kind == "Flatten":
+            modules.append(nn.Flatten())
+            shape = [math.prod(shape)]
+        else:
+            raise ValueError(f"layer {i}: unknown layer {kind!r}")
+    return nn.Sequential(*modules)
+
+
+def part(sd, prefix):
+    return {k.removeprefix(prefix): v for k, v in sd.items() if k.startswith(prefix)}
+
+
 def main():
     path = sys.argv[1]
     with safe_open(path, "pt") as f:
         model = json.loads(f.metadata()["model"])
     sd = load_file(path)
-    sizes = [model["z_dim"], *model["hidden"], model["data_dim"]]
-    G = build(sizes, model["hidden_act"], model["output_act"])
-    G.load_state_dict({k.removeprefix("generator."): v for k, v in sd.items() if k.startswith("generator.")})
-    D = build([model["data_dim"], *model["hidden"], 1], model["hidden_act"], "identity")
-    D.load_state_dict({k.removeprefix("discriminator."): v for k, v in sd.items() if k.startswith("discriminator.")})
+    if "generator" in model:
+        data_shape = list(model["data_shape"])
+        G = build_layers(model["generator"], [model["z_dim"]])
+        D = build_layers(model["discriminator"], data_shape)
+    else:
+        data_shape = [model["data_dim"]]
+        G = build([model["z_dim"], *model["hidden"], model["data_dim"]], model["hidden_act"], model["output_act"])
+        D = build([model["data_dim"], *model["hidden"], 1], model["hidden_act"], "identity")
+    G.load_state_dict(part(sd, "generator."), strict=True)
+    D.load_state_dict(part(sd, "discriminator."), strict=True)
+    G.eval()
+    D.eval()
     with torch.no_grad():
         x = G(torch.randn(64, model["z_dim"]))
         p = torch.sigmoid(D(x)).mean().item()
     print(f"G: {G}\nsamples {tuple(x.shape)} in [{x.min():.3f}, {x.max():.3f}], mean D(G(z)) = {p:.3f}")
-    if len(sys.argv) > 2 and model["data_dim"] == 784:
+    if len(sys.argv) > 2 and math.prod(data_shape) == 784:
         import torchvision
         torchvision.utils.save_image((x.view(64, 1, 28, 28) + 1) / 2, sys.argv[2], nrow=8)
         print(f"wrote {sys.argv[2]}")

@@ -6,7 +6,8 @@ mod common;
 use shadergan::cpu::CpuPlan;
 use shadergan::data::{self, DataKind, DatasetName};
 use shadergan::gan::{
-    GanConfig, InitialParams, ModelSpec, build_gan_plan, build_sampler_plan, fixed_noise,
+    Architecture, GanConfig, InitialParams, ModelSpec, build_gan_plan, build_sampler_plan,
+    fixed_noise,
 };
 use shadergan::gpu::GpuPlan;
 use shadergan::io::checkpoint::{self, Checkpoint};
@@ -42,7 +43,7 @@ fn save_load_and_sample_gives_identical_samples() {
     let trained_samples = cpu.f32s(gan.samples).to_vec();
 
     let ck = Checkpoint {
-        model: cfg.model.clone(),
+        model: Architecture::Mlp(cfg.model.clone()),
         step: 20,
         dataset: "ring".into(),
         seed: cfg.seed,
@@ -82,7 +83,7 @@ fn a_checkpoint_of_another_architecture_is_refused() {
     let cfg = ring_config();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let ck = Checkpoint {
-        model: cfg.model.clone(),
+        model: Architecture::Mlp(cfg.model.clone()),
         step: 1,
         dataset: "ring".into(),
         seed: 0,
@@ -95,7 +96,12 @@ fn a_checkpoint_of_another_architecture_is_refused() {
         hidden: vec![32, 16],
         ..cfg.model.clone()
     };
-    let e = build_sampler_plan(&other, ck.generator.clone(), vec![0.0; 4]).unwrap_err();
+    let e = build_sampler_plan(
+        &Architecture::Mlp(other),
+        ck.generator.clone(),
+        vec![0.0; 4],
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("architecture needs"), "{e}");
 }
 

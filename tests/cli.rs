@@ -80,7 +80,7 @@ fn check_run_folder(out: &Path, steps: u64, backend_prefix: &str) {
 
     let ck = shadergan::io::checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
     assert_eq!(ck.step, steps);
-    assert_eq!(ck.model.data_dim, 2);
+    assert_eq!(ck.model.data_dim(), 2);
     assert_eq!(ck.seed, 5);
 }
 
@@ -1104,17 +1104,19 @@ fn bad_checkpoints_are_refused_in_one_line_and_nothing_is_written() {
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(good.join("checkpoint.safetensors")).unwrap();
     // A checkpoint with one tensor's shape changed (and its data cut to fit).
-    let mut ck = shadergan::io::checkpoint::load(&good.join("checkpoint.safetensors")).unwrap();
-    ck.model.hidden[0] += 1;
+    let ck = shadergan::io::checkpoint::load(&good.join("checkpoint.safetensors")).unwrap();
+    let mut bigger = ck.model.mlp().unwrap().clone();
+    bigger.hidden[0] += 1;
     let reshaped = {
-        let mut model = ck.model.clone();
+        let mut model = bigger.clone();
         model.hidden[0] -= 1;
         // Parameters of the smaller net under the bigger net's name table: the
         // writer refuses that, so write the bigger net's sizes with the
         // smaller net's metadata by hand.
-        let g = ck.model.generator().init_params(&mut common::rng(1));
-        let d = ck.model.discriminator().init_params(&mut common::rng(2));
+        let g = bigger.generator().init_params(&mut common::rng(1));
+        let d = bigger.discriminator().init_params(&mut common::rng(2));
         let big = shadergan::io::checkpoint::Checkpoint {
+            model: shadergan::gan::Architecture::Mlp(bigger.clone()),
             generator: g,
             discriminator: d,
             training: None,
@@ -1126,7 +1128,7 @@ fn bad_checkpoints_are_refused_in_one_line_and_nothing_is_written() {
             let q = serde_json::to_string(&serde_json::to_string(m).unwrap()).unwrap();
             q[1..q.len() - 1].to_string()
         };
-        let (from, to) = (escaped(&big.model), escaped(&model));
+        let (from, to) = (escaped(&bigger), escaped(&model));
         assert_eq!(from.len(), to.len(), "the edit keeps the header length");
         let at = raw
             .windows(from.len())

@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use shadergan::cpu::CpuPlan;
+use shadergan::gan::LayerModel;
 use shadergan::gan::TrainingData;
 use shadergan::gan::seq_step::{SeqGanConfig, build_seq_gan_plan};
 use shadergan::nn::layers::Layer;
@@ -31,7 +32,7 @@ fn tiny_dcgan(batch: usize) -> SeqGanConfig {
         padding: 1,
         bias: true,
     };
-    SeqGanConfig {
+    let model = LayerModel {
         z_dim: 5,
         data_shape: vec![1, 8, 8],
         generator: vec![
@@ -59,6 +60,9 @@ fn tiny_dcgan(batch: usize) -> SeqGanConfig {
             Layer::Flatten,
             Layer::Linear { out: 1, bias: true },
         ],
+    };
+    SeqGanConfig {
+        model,
         batch,
         seed: 7,
         d_adam: AdamHyper::default(),
@@ -131,20 +135,20 @@ fn layer_lists_that_cannot_make_a_gan_are_refused() {
     let data = images(10);
     let err = |cfg: SeqGanConfig| build_seq_gan_plan(&cfg, &data).unwrap_err().to_string();
     let mut wrong_size = tiny_dcgan(3);
-    wrong_size.data_shape = vec![64];
+    wrong_size.model.data_shape = vec![64];
     let e = err(wrong_size);
     assert!(
         e.contains("discriminator: layer 0 (Conv2d): Conv2d takes [C, H, W] images, got [64]"),
         "{e}"
     );
     let mut bn_in_d = tiny_dcgan(3);
-    bn_in_d.discriminator.insert(1, Layer::BatchNorm2d);
+    bn_in_d.model.discriminator.insert(1, Layer::BatchNorm2d);
     assert!(err(bn_in_d).contains("layer 1 (BatchNorm): not supported in D"));
     let mut two_logits = tiny_dcgan(3);
-    *two_logits.discriminator.last_mut().unwrap() = Layer::Linear { out: 2, bias: true };
+    *two_logits.model.discriminator.last_mut().unwrap() = Layer::Linear { out: 2, bias: true };
     assert!(err(two_logits).contains("one logit"));
     let mut small_g = tiny_dcgan(3);
-    small_g.generator.truncate(4);
+    small_g.model.generator.truncate(4);
     assert!(err(small_g).contains("the generator makes 16 values per sample but the data has 64"));
 }
 

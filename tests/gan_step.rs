@@ -265,7 +265,12 @@ fn the_generator_average_follows_its_recurrence_and_feeds_the_samples() {
     // The sample phase equals a sampler built on the average's weights.
     cpu.run(&["sample"]).unwrap();
     let z = shadergan::gan::fixed_noise(cfg.seed, cfg.sample_rows, cfg.model.z_dim);
-    let (plan, out) = shadergan::gan::build_sampler_plan(&cfg.model, avg.clone(), z).unwrap();
+    let (plan, out) = shadergan::gan::build_sampler_plan(
+        &shadergan::gan::Architecture::Mlp(cfg.model.clone()),
+        avg.clone(),
+        z,
+    )
+    .unwrap();
     let mut sampler = CpuPlan::new(plan).unwrap();
     sampler.run(&["sample"]).unwrap();
     assert_eq!(cpu.f32s(gp.samples), sampler.f32s(out));

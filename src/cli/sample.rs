@@ -68,9 +68,9 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<()> {
         a.out.display()
     );
     let ck = checkpoint::load(&a.checkpoint)?;
-    let kind = data_kind(&ck.dataset, ck.model.data_dim)
+    let kind = data_kind(&ck.dataset, ck.model.data_dim())
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.checkpoint.display()))?;
-    let z = fixed_noise(a.seed, a.n, ck.model.z_dim);
+    let z = fixed_noise(a.seed, a.n, ck.model.z_dim());
     let averaged = ck.generator_ema.is_some();
     let (plan, out) = build_sampler_plan(&ck.model, ck.sampling_generator().to_vec(), z)?;
     let selected = a.device.select()?;

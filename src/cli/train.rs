@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use shadergan::data::{self, DatasetName};
 use shadergan::eval::mode_trace;
 use shadergan::eval::report::{Request, evaluate};
-use shadergan::gan::ModelSpec;
+use shadergan::gan::Architecture;
 use shadergan::gan::recipe::Recipe;
 use shadergan::gan::stop;
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
@@ -440,14 +440,6 @@ fn with_flags(e: anyhow::Error, resumed: bool, data_dim: usize) -> anyhow::Error
     anyhow::anyhow!("{e}; set by {flags}")
 }
 
-/// `z → hidden → data, pack p`: an architecture in a few words.
-fn describe(m: &ModelSpec) -> String {
-    format!(
-        "z {} → hidden {:?} ({:?}) → {}, pack {}",
-        m.z_dim, m.hidden, m.hidden_act, m.data_dim, m.pack
-    )
-}
-
 /// Refuses to resume a checkpoint whose architecture is not the run's: not
 /// the one its own recipe builds on `dataset`, or not the one in the run
 /// folder's `config.json`, `config` (a checkpoint copied in from another run).
@@ -459,23 +451,20 @@ fn check_resumed_architecture(
     dataset: &data::Dataset,
 ) -> anyhow::Result<()> {
     let path = dir.join("checkpoint.safetensors");
-    let points = matches!(dataset.kind, data::DataKind::Points(_));
-    let built = recipe
-        .gan_config(dataset.data.cols(), points, ck.seed)
-        .model;
+    let built = recipe.architecture(&dataset.kind, dataset.data.cols())?;
     anyhow::ensure!(
         built == ck.model,
         "--resume {}: {} holds the architecture {}, but its recipe builds {}",
         dir.display(),
         path.display(),
-        describe(&ck.model),
-        describe(&built)
+        ck.model.describe(),
+        built.describe()
     );
     if let Some(run_config) = config {
         let config = dir.join("config.json");
         let model = run_config
             .get("model")
-            .and_then(|m| serde_json::from_value::<ModelSpec>(m.clone()).ok())
+            .and_then(|m| serde_json::from_value::<Architecture>(m.clone()).ok())
             .ok_or_else(|| {
                 anyhow::anyhow!(
                     "--resume {}: {} has no readable model",
@@ -489,9 +478,9 @@ fn check_resumed_architecture(
              (a checkpoint from another run?)",
             dir.display(),
             path.display(),
-            describe(&ck.model),
+            ck.model.describe(),
             config.display(),
-            describe(&model)
+            model.describe()
         );
     }
     Ok(())

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::modes::{self, ModeScore, SeedSummary};
 use super::report::{Sampler, score_draw};
 use crate::data::Mixture;
-use crate::gan::ModelSpec;
+use crate::gan::Architecture;
 use crate::gan::setting::{SettingError, require};
 use crate::gpu::GpuContext;
 
@@ -132,7 +132,7 @@ pub fn check(
 /// with noise seeds `first_noise_seed`, `first_noise_seed + 1`, ….
 pub fn score_draws(
     gpu: Option<&GpuContext>,
-    model: &ModelSpec,
+    model: &Architecture,
     g_params: &[f32],
     dataset: &str,
     step: u64,

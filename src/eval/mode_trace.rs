@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::modes::{self, ModeScore};
 use super::report::{Request, evaluate};
 use crate::data::{DataKind, Dataset, DatasetName};
-use crate::gan::ModelSpec;
+use crate::gan::Architecture;
 use crate::gan::observer::{Observer, StepObserver};
 use crate::gan::setting::{SettingError, require};
 use crate::gpu::GpuContext;
@@ -52,7 +52,7 @@ impl ModeTrace {
     pub fn record(
         &mut self,
         gpu: Option<&GpuContext>,
-        model: &ModelSpec,
+        model: &Architecture,
         g: &[f32],
         dataset: &str,
         step: u64,
@@ -153,7 +153,7 @@ impl StepObserver for TraceObserver {
     fn observe(
         &mut self,
         step: u64,
-        model: &ModelSpec,
+        model: &Architecture,
         generator: &[f32],
         gpu: Option<&GpuContext>,
     ) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use super::classifier::{self, Classifier};
 use super::{frechet, modes, parzen};
 use crate::backend::Executor;
 use crate::data::{self, Mixture};
-use crate::gan::{ModelSpec, SettingError, build_sampler_plan, fixed_noise};
+use crate::gan::{Architecture, SettingError, build_sampler_plan, fixed_noise};
 use crate::gpu::GpuContext;
 use crate::plan::Slice;
 
@@ -34,21 +34,21 @@ impl Sampler {
     /// A sampler for draws of up to `max_rows` rows per launch (at most [`SAMPLE_CHUNK`]).
     pub fn new(
         gpu: Option<&GpuContext>,
-        model: &ModelSpec,
+        model: &Architecture,
         g_params: &[f32],
         max_rows: usize,
     ) -> anyhow::Result<Sampler> {
         let rows = SAMPLE_CHUNK.min(max_rows.max(1));
         let (plan, out) =
-            build_sampler_plan(model, g_params.to_vec(), vec![0.0; rows * model.z_dim])?;
+            build_sampler_plan(model, g_params.to_vec(), vec![0.0; rows * model.z_dim()])?;
         let z_slice = plan.find_buffer("z").expect("the sampler declares z");
         Ok(Sampler {
             exec: Executor::new(gpu.cloned(), plan, vec![])?,
             z_slice,
             out,
             rows,
-            z_dim: model.z_dim,
-            data_dim: model.data_dim,
+            z_dim: model.z_dim(),
+            data_dim: model.data_dim(),
         })
     }
 
@@ -72,7 +72,7 @@ impl Sampler {
 /// `n` samples of the generator, drawn with noise from `seed`.
 pub fn generate(
     gpu: Option<&GpuContext>,
-    model: &ModelSpec,
+    model: &Architecture,
     g_params: &[f32],
     n: usize,
     seed: u64,
@@ -227,12 +227,12 @@ pub fn data_dim(dataset: &str) -> Option<usize> {
 }
 
 /// Refuses a generator whose samples do not have `dataset`'s row size.
-pub fn check_data_dim(model: &ModelSpec, dataset: &str) -> anyhow::Result<()> {
+pub fn check_data_dim(model: &Architecture, dataset: &str) -> anyhow::Result<()> {
     if let Some(dim) = data_dim(dataset) {
         anyhow::ensure!(
-            model.data_dim == dim,
+            model.data_dim() == dim,
             "its generator makes {}-dimensional samples, but {dataset} rows have {dim} values",
-            model.data_dim
+            model.data_dim()
         );
     }
     Ok(())
@@ -252,7 +252,7 @@ pub fn score_draw(
 /// Runs the protocols for a generator trained on `req.dataset`.
 pub fn evaluate(
     gpu: Option<&GpuContext>,
-    model: &ModelSpec,
+    model: &Architecture,
     g_params: &[f32],
     req: &Request,
 ) -> anyhow::Result<Report> {
@@ -295,7 +295,7 @@ pub fn evaluate(
                         &unit(&generated),
                         val,
                         &unit(&real.test),
-                        model.data_dim,
+                        model.data_dim(),
                     )?);
                 }
                 (true, "mnist", None) => report

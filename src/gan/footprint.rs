@@ -21,6 +21,7 @@
 //! adapter's limits before anything is allocated).
 
 use super::ModelSpec;
+use crate::nn::sequential::Sequential;
 
 /// Upper bound of D updates per step: the step's dispatch list is recorded
 /// whole, so the count must stay far below what memory can hold.
@@ -129,6 +130,38 @@ pub fn parameter_count(model: &ModelSpec) -> Option<(u128, u128)> {
     let g = count(widths(model.z_dim as u128, model.data_dim as u128))?;
     let d = count(widths(d_input, 1))?;
     Some((g, d))
+}
+
+/// The memory a layer-list GAN needs, by part: both networks' parameters,
+/// gradients and Adam moments; each unit's output and gradient over a
+/// batch (D sees twice G's rows) and over the sample rows; the data.
+pub fn estimate_layers(
+    g: &Sequential,
+    d: &Sequential,
+    batch: usize,
+    sample_rows: usize,
+    dataset_bytes: u128,
+) -> Footprint {
+    let words = |n: usize| n as u128 * 4;
+    let parameters = 4 * (words(g.param_words) + words(d.param_words));
+    let outputs = |net: &Sequential| net.units.iter().map(|u| u.out_len as u128).sum::<u128>();
+    let (b, s) = (batch as u128, sample_rows as u128);
+    let activations = 4 * (2 * outputs(g) * (b + s) + 2 * outputs(d) * 2 * b);
+    let widest = |net: &Sequential| net.units.iter().map(|u| u.out_len).max().unwrap_or(0) as u128;
+    let largest = [
+        (Part::Parameters, words(g.param_words.max(d.param_words))),
+        (Part::Activations, 4 * widest(d).max(widest(g)) * 2 * b),
+        (Part::Dataset, dataset_bytes),
+    ]
+    .into_iter()
+    .max_by_key(|(_, bytes)| *bytes)
+    .expect("three parts");
+    Footprint {
+        parameters,
+        activations,
+        dataset: dataset_bytes,
+        largest_buffer: largest,
+    }
 }
 
 /// The memory `shape` needs, by part.

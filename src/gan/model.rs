@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::setting::{SettingError, require};
 use crate::nn::Mlp;
+use crate::nn::layers::Layer;
+use crate::nn::sequential::Sequential;
 use crate::plan::Activation;
 
 /// Generator `z → hidden… → data` and discriminator `data → hidden… → 1 logit`,
@@ -80,6 +82,145 @@ impl ModelSpec {
             )?;
         }
         Ok(())
+    }
+}
+
+/// A GAN whose networks are layer lists (the DCGAN): G maps `[z_dim]` to
+/// `data_shape`, D maps `data_shape` to one logit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerModel {
+    pub z_dim: usize,
+    /// One sample's shape, `[C, H, W]` for images.
+    pub data_shape: Vec<usize>,
+    pub generator: Vec<Layer>,
+    pub discriminator: Vec<Layer>,
+}
+
+impl LayerModel {
+    /// The TensorFlow DCGAN tutorial's model on 28×28 images (z 100; G:
+    /// Dense 7·7·256 without bias, BatchNorm, LeakyReLU → ConvTranspose 128,
+    /// 5×5, stride 1 → BN, LeakyReLU → ConvTranspose 64, 5×5, stride 2 → BN,
+    /// LeakyReLU → ConvTranspose 1, 5×5, stride 2, tanh, the transposed
+    /// convolutions without bias; D: Conv 64, 5×5, stride 2, LeakyReLU,
+    /// Dropout 0.3 → Conv 128, 5×5, stride 2, LeakyReLU, Dropout 0.3 →
+    /// Dense 1). Keras's LeakyReLU slope, 0.3; PyTorch's padding 2 and
+    /// output_padding 1 for TensorFlow's "same".
+    pub fn tf_dcgan() -> LayerModel {
+        let leaky = || Layer::LeakyReLU { slope: 0.3 };
+        let ct = |out_channels, stride, output_padding| Layer::ConvTranspose2d {
+            out_channels,
+            kernel: 5,
+            stride,
+            padding: 2,
+            output_padding,
+            bias: false,
+        };
+        let conv = |out_channels| Layer::Conv2d {
+            out_channels,
+            kernel: 5,
+            stride: 2,
+            padding: 2,
+            bias: true,
+        };
+        LayerModel {
+            z_dim: 100,
+            data_shape: vec![1, 28, 28],
+            generator: vec![
+                Layer::Linear {
+                    out: 7 * 7 * 256,
+                    bias: false,
+                },
+                Layer::BatchNorm1d,
+                leaky(),
+                Layer::Reshape {
+                    shape: vec![256, 7, 7],
+                },
+                ct(128, 1, 0),
+                Layer::BatchNorm2d,
+                leaky(),
+                ct(64, 2, 1),
+                Layer::BatchNorm2d,
+                leaky(),
+                ct(1, 2, 1),
+                Layer::Tanh,
+            ],
+            discriminator: vec![
+                conv(64),
+                leaky(),
+                Layer::Dropout { p: 0.3 },
+                conv(128),
+                leaky(),
+                Layer::Dropout { p: 0.3 },
+                Layer::Flatten,
+                Layer::Linear { out: 1, bias: true },
+            ],
+        }
+    }
+
+    pub fn data_dim(&self) -> usize {
+        self.data_shape.iter().product()
+    }
+
+    /// Both networks, their shapes chained; a refusal names the network and the layer.
+    pub fn networks(&self) -> Result<(Sequential, Sequential), String> {
+        let g = Sequential::new(&[self.z_dim], &self.generator)
+            .map_err(|e| format!("generator: {e}"))?;
+        let d = Sequential::new(&self.data_shape, &self.discriminator)
+            .map_err(|e| format!("discriminator: {e}"))?;
+        Ok((g, d))
+    }
+}
+
+/// The two networks of a checkpoint or run: an MLP pair, or layer lists.
+/// As JSON the two read apart by their fields (a layer model has
+/// `generator` and `discriminator`), so MLP checkpoints keep their metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Architecture {
+    Layers(LayerModel),
+    Mlp(ModelSpec),
+}
+
+impl Architecture {
+    pub fn z_dim(&self) -> usize {
+        match self {
+            Architecture::Mlp(m) => m.z_dim,
+            Architecture::Layers(m) => m.z_dim,
+        }
+    }
+
+    /// Values per generated sample.
+    pub fn data_dim(&self) -> usize {
+        match self {
+            Architecture::Mlp(m) => m.data_dim,
+            Architecture::Layers(m) => m.data_dim(),
+        }
+    }
+
+    /// The MLP pair, when it is one.
+    pub fn mlp(&self) -> Option<&ModelSpec> {
+        match self {
+            Architecture::Mlp(m) => Some(m),
+            Architecture::Layers(_) => None,
+        }
+    }
+
+    /// The architecture in a few words, for error lines.
+    pub fn describe(&self) -> String {
+        match self {
+            Architecture::Mlp(m) => format!(
+                "z {} → hidden {:?} ({:?}) → {}, pack {}",
+                m.z_dim, m.hidden, m.hidden_act, m.data_dim, m.pack
+            ),
+            Architecture::Layers(m) => format!(
+                "z {} → {} generator layers → {:?} → {} discriminator layers",
+                m.z_dim,
+                m.generator.len(),
+                m.data_shape,
+                m.discriminator.len()
+            ),
+        }
     }
 }
 

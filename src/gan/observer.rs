@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::ModelSpec;
+use super::Architecture;
 use crate::backend::Executor;
 use crate::gpu::GpuContext;
 use crate::plan::Slice;
@@ -19,7 +19,7 @@ pub trait StepObserver: Send {
     fn observe(
         &mut self,
         step: u64,
-        model: &ModelSpec,
+        model: &Architecture,
         generator: &[f32],
         gpu: Option<&GpuContext>,
     ) -> anyhow::Result<()>;
@@ -40,7 +40,7 @@ impl Observer {
         &self,
         exec: &Executor,
         generator: Slice,
-        model: &ModelSpec,
+        model: &Architecture,
         step: u64,
     ) -> anyhow::Result<()> {
         let params = exec.read(generator)?;

@@ -6,9 +6,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::seq_step::SeqGanConfig;
 use super::setting::{SettingError, require};
-use super::{GanConfig, ModelSpec};
+use super::{GanConfig, LayerModel, ModelSpec};
+use crate::data::DataKind;
 use crate::data::DatasetName;
+use crate::nn::layers::Layer;
 use crate::plan::{Activation, AdamHyper};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,6 +45,19 @@ pub struct Recipe {
     /// Decay β of the moving average of G's weights that samples come from (0: none).
     #[serde(default)]
     pub g_ema: f32,
+    /// G and D as layer lists (the DCGAN); then `hidden` must be empty and
+    /// `hidden_act` is unused, dropout goes into D's list, and `pack` and
+    /// `g_ema` keep their defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<LayerLists>,
+}
+
+/// The two networks of a layer-list recipe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerLists {
+    pub generator: Vec<Layer>,
+    pub discriminator: Vec<Layer>,
 }
 
 /// For serde's `skip_serializing_if` on settings whose 0 means "unused".
@@ -74,6 +90,11 @@ pub const PRESETS: &[(&str, &str)] = &[
         "25-mode grid: ReLU 256-256-256, z 2, PacGAN8 packing, 2 D steps per G step, label smoothing, lr 5e-4 decayed to 0 over 60k steps, samples from G's average (β 0.999)",
     ),
     (
+        "dcgan-mnist",
+        "the TensorFlow DCGAN tutorial's model on MNIST: batch 256, Adam 2e-4/0.5, 50 epochs",
+    ),
+    ("dcgan-fashion", "the same DCGAN on Fashion-MNIST"),
+    (
         "mnist",
         "MNIST for Parzen: leaky ReLU 1024-1024, dropout 0.3 in D, label smoothing, lr 2e-4 decayed to 0 over 50 epochs, samples from G's average (β 0.9999)",
     ),
@@ -100,6 +121,7 @@ impl Recipe {
             lr_decay: false,
             d_dropout: 0.0,
             g_ema: 0.0,
+            layers: None,
         }
     }
 
@@ -184,8 +206,28 @@ impl Recipe {
                 g_ema: 0.9999,
                 ..Recipe::seed(DatasetName::Mnist)
             },
+            "dcgan-mnist" => Recipe::dcgan(DatasetName::Mnist),
+            "dcgan-fashion" => Recipe::dcgan(DatasetName::FashionMnist),
             _ => return None,
         })
+    }
+
+    /// The TensorFlow DCGAN tutorial's model ([`LayerModel::tf_dcgan`]) on
+    /// `dataset`, at its batch (256) and 50 epochs of the 60k training set.
+    pub fn dcgan(dataset: DatasetName) -> Recipe {
+        let model = LayerModel::tf_dcgan();
+        Recipe {
+            steps: 11_719,
+            batch: 256,
+            lr: 2e-4,
+            hidden: Vec::new(),
+            hidden_act: Activation::LeakyRelu(0.3),
+            layers: Some(LayerLists {
+                generator: model.generator,
+                discriminator: model.discriminator,
+            }),
+            ..Recipe::seed(dataset)
+        }
     }
 
     /// Reads a recipe from a JSON file (this struct serialised, as `train
@@ -233,6 +275,9 @@ impl Recipe {
             "real_label",
             format!("must be in [0, 1] (got {})", self.real_label),
         )?;
+        if self.layers.is_some() {
+            return self.check_layer_recipe();
+        }
         require(!self.hidden.is_empty(), "hidden", "needs at least one size")?;
         require(
             self.hidden.iter().all(|&h| h > 0),
@@ -267,6 +312,71 @@ impl Recipe {
             "g_ema",
             format!("must be in [0, 1) (got {})", self.g_ema),
         )
+    }
+
+    /// The checks of a recipe with `layers` past the common ones: the MLP
+    /// settings it does not use keep their defaults (the layer lists
+    /// themselves are checked when the plan is built, naming the layer).
+    fn check_layer_recipe(&self) -> Result<(), SettingError> {
+        let unused = "is not used with layers (it must be";
+        require(
+            self.hidden.is_empty(),
+            "hidden",
+            format!("{unused} [], not {:?})", self.hidden),
+        )?;
+        require(self.pack == 1, "pack", format!("{unused} 1)"))?;
+        require(
+            self.d_dropout == 0.0,
+            "d_dropout",
+            format!("{unused} 0; put a Dropout layer in D's list)"),
+        )?;
+        require(self.g_ema == 0.0, "g_ema", format!("{unused} 0)"))?;
+        require(self.z_dim > 0, "z_dim", "must be at least 1")?;
+        require(self.d_steps > 0, "d_steps", "must be at least 1")
+    }
+
+    /// The layer-list GAN of a recipe with `layers`, on data of `kind`.
+    pub fn seq_gan_config(&self, kind: &DataKind, seed: u64) -> anyhow::Result<SeqGanConfig> {
+        let lists = self
+            .layers
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the recipe has no layer lists"))?;
+        let (data_shape, sample_rows) = match kind {
+            DataKind::Images { rows, cols } => (vec![1, *rows, *cols], 64),
+            DataKind::Points(_) => (vec![2], 512),
+        };
+        let mlp = self.gan_config(2, true, seed);
+        Ok(SeqGanConfig {
+            model: LayerModel {
+                z_dim: self.z_dim,
+                data_shape,
+                generator: lists.generator,
+                discriminator: lists.discriminator,
+            },
+            batch: self.batch,
+            seed,
+            d_adam: mlp.d_adam,
+            g_adam: mlp.g_adam,
+            real_label: self.real_label,
+            sample_rows,
+        })
+    }
+
+    /// The networks this recipe builds on data of `kind`, `cols` values a row.
+    pub fn architecture(
+        &self,
+        kind: &DataKind,
+        cols: usize,
+    ) -> anyhow::Result<super::Architecture> {
+        if self.layers.is_some() {
+            return Ok(super::Architecture::Layers(
+                self.seq_gan_config(kind, 0)?.model,
+            ));
+        }
+        let points = matches!(kind, DataKind::Points(_));
+        Ok(super::Architecture::Mlp(
+            self.gan_config(cols, points, 0).model,
+        ))
     }
 
     /// D updates in training step `step` (counted from 0).
@@ -407,6 +517,7 @@ mod tests {
             lr_decay: false,
             d_dropout: 0.0,
             g_ema: 0.0,
+            layers: None,
         };
         assert_eq!(Recipe::preset("seed").unwrap(), tutorial);
     }

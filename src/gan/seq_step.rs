@@ -20,6 +20,7 @@
 
 use rand::SeedableRng;
 
+use super::model::LayerModel;
 use super::step::{
     STAT_D_FAKE, STAT_D_LOSS, STAT_D_REAL, STAT_G_LOSS, STREAM_D_DROPOUT_IN_D_STEP,
     STREAM_D_DROPOUT_IN_G_STEP, STREAM_D_INDEX, STREAM_D_NOISE, TrainingData, check_params_phase,
@@ -37,11 +38,7 @@ use crate::plan::{
 /// The settings of a layer-list GAN and its training.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeqGanConfig {
-    pub z_dim: usize,
-    /// One sample's shape, `[C, H, W]` for images.
-    pub data_shape: Vec<usize>,
-    pub generator: Vec<Layer>,
-    pub discriminator: Vec<Layer>,
+    pub model: LayerModel,
     pub batch: usize,
     pub seed: u64,
     pub d_adam: AdamHyper,
@@ -66,16 +63,14 @@ pub struct SeqGanPlan {
 
 /// The two networks, checked against each other and the data.
 fn networks(cfg: &SeqGanConfig, data: &TrainingData) -> anyhow::Result<(Sequential, Sequential)> {
-    let g = Sequential::new(&[cfg.z_dim], &cfg.generator)
-        .map_err(|e| anyhow::anyhow!("generator: {e}"))?;
-    let d = Sequential::new(&cfg.data_shape, &cfg.discriminator)
-        .map_err(|e| anyhow::anyhow!("discriminator: {e}"))?;
-    let dim: usize = cfg.data_shape.iter().product();
+    let m = &cfg.model;
+    let (g, d) = m.networks().map_err(|e| anyhow::anyhow!(e))?;
+    let dim = m.data_dim();
     anyhow::ensure!(
         g.output_len() == dim,
         "the generator makes {} values per sample but the data has {dim} ({:?})",
         g.output_len(),
-        cfg.data_shape
+        m.data_shape
     );
     anyhow::ensure!(
         d.output_len() == 1,
@@ -91,7 +86,7 @@ fn networks(cfg: &SeqGanConfig, data: &TrainingData) -> anyhow::Result<(Sequenti
         cfg.batch > 0 && data.rows() > 0,
         "a batch and a dataset of at least one row"
     );
-    if let Some(i) = cfg
+    if let Some(i) = m
         .discriminator
         .iter()
         .position(|l| matches!(l, Layer::BatchNorm1d | Layer::BatchNorm2d))
@@ -141,7 +136,7 @@ fn step_buffers(
         format,
         bound: u32::try_from(data.rows())?,
         indices: plan.buffer("batch_indices", Elem::U32, b, Init::Zeros),
-        z: plan.f32_buffer("z", b * cfg.z_dim),
+        z: plan.f32_buffer("z", b * cfg.model.z_dim),
         d_input: inputs,
         real: inputs.rows(0, b, dim),
         fake: inputs.rows(b, b, dim),
@@ -314,8 +309,8 @@ pub fn build_seq_gan_plan(cfg: &SeqGanConfig, data: &TrainingData) -> anyhow::Re
     let z_fixed = plan.buffer(
         "z_fixed",
         Elem::F32,
-        s * cfg.z_dim,
-        Init::F32(fixed_noise(cfg.seed, s, cfg.z_dim)),
+        s * cfg.model.z_dim,
+        Init::F32(fixed_noise(cfg.seed, s, cfg.model.z_dim)),
     );
     let samples = plan.f32_buffer("samples", s * nets.g.output_len());
     let sample_ws =
@@ -341,68 +336,16 @@ pub fn build_seq_gan_plan(cfg: &SeqGanConfig, data: &TrainingData) -> anyhow::Re
 }
 
 impl SeqGanConfig {
-    /// The TensorFlow DCGAN tutorial's model on 28×28 images (z 100; G:
-    /// Dense 7·7·256 without bias, BatchNorm, LeakyReLU → ConvTranspose 128,
-    /// 5×5, stride 1 → BN, LeakyReLU → ConvTranspose 64, 5×5, stride 2 → BN,
-    /// LeakyReLU → ConvTranspose 1, 5×5, stride 2, tanh, the transposed
-    /// convolutions without bias; D: Conv 64, 5×5, stride 2, LeakyReLU,
-    /// Dropout 0.3 → Conv 128, 5×5, stride 2, LeakyReLU, Dropout 0.3 →
-    /// Dense 1). Keras's LeakyReLU slope, 0.3; PyTorch's padding 2 and
-    /// output_padding 1 for TensorFlow's "same". Adam 1e-4 (β1 0.5 as
-    /// PyTorch's DCGAN example; the tutorial keeps Keras's 0.9).
+    /// The TensorFlow DCGAN tutorial's model ([`LayerModel::tf_dcgan`]) with
+    /// Adam 1e-4 (β1 0.5 as PyTorch's DCGAN example; the tutorial keeps
+    /// Keras's 0.9) and 64 sample rows.
     pub fn tf_dcgan(batch: usize, seed: u64) -> SeqGanConfig {
-        let leaky = || Layer::LeakyReLU { slope: 0.3 };
-        let ct = |out_channels, stride, output_padding| Layer::ConvTranspose2d {
-            out_channels,
-            kernel: 5,
-            stride,
-            padding: 2,
-            output_padding,
-            bias: false,
-        };
-        let conv = |out_channels| Layer::Conv2d {
-            out_channels,
-            kernel: 5,
-            stride: 2,
-            padding: 2,
-            bias: true,
-        };
         let adam = AdamHyper {
             lr: 1e-4,
             ..AdamHyper::default()
         };
         SeqGanConfig {
-            z_dim: 100,
-            data_shape: vec![1, 28, 28],
-            generator: vec![
-                Layer::Linear {
-                    out: 7 * 7 * 256,
-                    bias: false,
-                },
-                Layer::BatchNorm1d,
-                leaky(),
-                Layer::Reshape {
-                    shape: vec![256, 7, 7],
-                },
-                ct(128, 1, 0),
-                Layer::BatchNorm2d,
-                leaky(),
-                ct(64, 2, 1),
-                Layer::BatchNorm2d,
-                leaky(),
-                ct(1, 2, 1),
-                Layer::Tanh,
-            ],
-            discriminator: vec![
-                conv(64),
-                leaky(),
-                Layer::Dropout { p: 0.3 },
-                conv(128),
-                leaky(),
-                Layer::Dropout { p: 0.3 },
-                Layer::Flatten,
-                Layer::Linear { out: 1, bias: true },
-            ],
+            model: LayerModel::tf_dcgan(),
             batch,
             seed,
             d_adam: adam,
@@ -411,4 +354,35 @@ impl SeqGanConfig {
             sample_rows: 64,
         }
     }
+}
+
+/// A generator-only plan for a layer list: phase `sample` maps `z` (rows ×
+/// z_dim, a buffer named `z`) through G in evaluation mode, BatchNorm on the
+/// running statistics of `g_state` (the flat state a checkpoint holds:
+/// `Sequential::state_words`), to the returned slice.
+pub fn build_seq_sampler_plan(
+    model: &LayerModel,
+    g_state: &[f32],
+    z: Vec<f32>,
+) -> anyhow::Result<(Plan, Slice)> {
+    let (g, _) = model.networks().map_err(|e| anyhow::anyhow!(e))?;
+    anyhow::ensure!(
+        g_state.len() == g.state_words(),
+        "the generator's state has {} words but the architecture needs {}",
+        g_state.len(),
+        g.state_words()
+    );
+    let rows = z.len() / model.z_dim;
+    anyhow::ensure!(
+        rows > 0 && rows * model.z_dim == z.len(),
+        "noise of the wrong size"
+    );
+    let mut plan = Plan::default();
+    let bufs = SeqBuffers::declare_from_state(&mut plan, "G", &g, g_state);
+    let z = plan.buffer("z", Elem::F32, z.len(), Init::F32(z));
+    let out = plan.f32_buffer("samples", rows * g.output_len());
+    let ws = SeqWorkspace::declare(&mut plan, "G", &g, rows, z, Some(out));
+    plan.add_phase("sample", forward(&g, &bufs, &ws, z, rows, Mode::Eval));
+    plan.validate()?;
+    Ok((plan, out))
 }

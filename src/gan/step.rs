@@ -31,7 +31,7 @@
 
 use rand::SeedableRng;
 
-use super::model::ModelSpec;
+use super::model::{Architecture, ModelSpec};
 
 use crate::nn::mlp::{Dropout, backward_from_preact, backward_with_dropout, forward_with_dropout};
 use crate::nn::{BackwardTargets, Mlp, NetworkBuffers, Workspace, backward, forward};
@@ -711,8 +711,21 @@ fn param_sum_ops(params: Slice, partials: Slice, body: Slice, tail: Slice) -> Ve
     ops
 }
 
-/// A generator-only plan: phase `sample` maps `z` (rows × z_dim) to the returned slice.
+/// A generator-only plan: phase `sample` maps `z` (rows × z_dim) to the
+/// returned slice; `g_state` is the generator's flat state as a checkpoint
+/// holds it (a layer list runs in evaluation mode, on its running statistics).
 pub fn build_sampler_plan(
+    model: &Architecture,
+    g_state: Vec<f32>,
+    z: Vec<f32>,
+) -> anyhow::Result<(Plan, Slice)> {
+    match model {
+        Architecture::Mlp(m) => build_mlp_sampler_plan(m, g_state, z),
+        Architecture::Layers(m) => super::seq_step::build_seq_sampler_plan(m, &g_state, z),
+    }
+}
+
+fn build_mlp_sampler_plan(
     model: &ModelSpec,
     g_params: Vec<f32>,
     z: Vec<f32>,

@@ -17,14 +17,16 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::Architecture;
 use super::observer::Observer;
 use super::recipe::d_updates_in_step;
+use super::run_nets::RunNets;
+use super::seq_step::{SeqGanConfig, build_seq_gan_plan};
 use super::step::{GanConfig, GanPlan, InitialParams, build_gan_plan};
 use crate::backend::Executor;
 use crate::data::{DataKind, Dataset};
 use crate::gpu::GpuContext;
 use crate::io::{atomic::write_atomic, checkpoint, grid, plot, step_csv};
-use crate::nn::NetworkBuffers;
 use crate::plan::Slice;
 
 /// Everything a run is configured by (saved as `config.json`).
@@ -32,7 +34,7 @@ use crate::plan::Slice;
 pub struct RunConfig {
     pub dataset: String,
     pub data_source: String,
-    pub model: super::ModelSpec,
+    pub model: Architecture,
     pub batch: usize,
     pub steps: u64,
     pub d_steps: u32,
@@ -175,15 +177,16 @@ pub fn train_recipe(
     out: &Path,
 ) -> anyhow::Result<Summary> {
     let points = matches!(dataset.kind, DataKind::Points(_));
-    let cfg = recipe.gan_config(dataset.data.cols(), points, seed);
-    if opts.recipe_json.is_some() {
-        return train(&cfg, dataset, gpu, opts, out);
+    let mut with_recipe = opts.clone();
+    if opts.recipe_json.is_none() {
+        with_recipe.recipe_json = Some(serde_json::to_string(recipe)?);
     }
-    let opts = LoopOptions {
-        recipe_json: Some(serde_json::to_string(recipe)?),
-        ..opts.clone()
-    };
-    train(&cfg, dataset, gpu, &opts, out)
+    if recipe.layers.is_some() {
+        let cfg = recipe.seq_gan_config(&dataset.kind, seed)?;
+        return train_layers(&cfg, dataset, gpu, &with_recipe, out);
+    }
+    let cfg = recipe.gan_config(dataset.data.cols(), points, seed);
+    train(&cfg, dataset, gpu, &with_recipe, out)
 }
 
 /// Trains `cfg` on `dataset` into the (new, empty) folder `out`.
@@ -206,13 +209,113 @@ pub fn train(
         param_sums,
         ..
     } = build_gan_plan(cfg, &dataset.data, initial_params(cfg, opts)?)?;
+    let built = Built {
+        plan,
+        nets: RunNets::Mlp {
+            generator,
+            discriminator,
+            generator_ema,
+        },
+        stats,
+        samples,
+        param_sums,
+        settings: RunSettings {
+            model: Architecture::Mlp(cfg.model.clone()),
+            batch: cfg.batch,
+            d_adam: cfg.d_adam,
+            g_adam: cfg.g_adam,
+            real_label: cfg.real_label,
+            d_dropout: cfg.d_dropout,
+            g_ema: cfg.g_ema,
+            seed: cfg.seed,
+        },
+    };
+    train_built(built, dataset, gpu, opts, out)
+}
+
+/// Trains the layer-list GAN `cfg` (the DCGAN) on `dataset` into the (new,
+/// empty) folder `out`.
+pub fn train_layers(
+    cfg: &SeqGanConfig,
+    dataset: &Dataset,
+    gpu: Option<GpuContext>,
+    opts: &LoopOptions,
+    out: &Path,
+) -> anyhow::Result<Summary> {
+    check_options(opts)?;
+    let model = Architecture::Layers(cfg.model.clone());
+    if let Some(ck) = &opts.resume {
+        anyhow::ensure!(
+            ck.model == model,
+            "the checkpoint's architecture ({}) differs from this run's ({})",
+            ck.model.describe(),
+            model.describe()
+        );
+    }
+    check_layers_fit(cfg, dataset, gpu.as_ref())?;
+    let p = build_seq_gan_plan(cfg, &dataset.data)?;
+    let built = Built {
+        plan: p.plan,
+        nets: RunNets::Layers {
+            generator: p.generator,
+            discriminator: p.discriminator,
+        },
+        stats: p.stats,
+        samples: p.samples,
+        param_sums: p.param_sums,
+        settings: RunSettings {
+            model,
+            batch: cfg.batch,
+            d_adam: cfg.d_adam,
+            g_adam: cfg.g_adam,
+            real_label: cfg.real_label,
+            d_dropout: 0.0,
+            g_ema: 0.0,
+            seed: cfg.seed,
+        },
+    };
+    train_built(built, dataset, gpu, opts, out)
+}
+
+/// What a run trains, built: its plan, its networks, the slices the loop
+/// reads back, and the settings its files record.
+struct Built {
+    plan: crate::plan::Plan,
+    nets: RunNets,
+    stats: Slice,
+    samples: Slice,
+    param_sums: Slice,
+    settings: RunSettings,
+}
+
+/// The settings of a run's networks that `config.json` and the checkpoint record.
+#[derive(Clone, Debug)]
+struct RunSettings {
+    model: Architecture,
+    batch: usize,
+    d_adam: crate::plan::AdamHyper,
+    g_adam: crate::plan::AdamHyper,
+    real_label: f32,
+    d_dropout: f32,
+    g_ema: f32,
+    seed: u64,
+}
+
+/// Runs the loop of a built GAN: resumes its state, trains, writes the folder.
+fn train_built(
+    built: Built,
+    dataset: &Dataset,
+    gpu: Option<GpuContext>,
+    opts: &LoopOptions,
+    out: &Path,
+) -> anyhow::Result<Summary> {
     // Each report: the four stats, then the four parameter sums.
-    let mut exec = Executor::new(gpu, plan, vec![stats, param_sums])?;
+    let mut exec = Executor::new(gpu, built.plan, vec![built.stats, built.param_sums])?;
     let backend = exec.describe();
     let (start_step, mut history) = match &opts.resume {
         None => (0, Vec::new()),
         Some(ck) => {
-            restore_training_state(&mut exec, ck, &generator, &discriminator)?;
+            restore_training_state(&mut exec, ck, &built.nets)?;
             (ck.step, read_losses(out, ck.step)?)
         }
     };
@@ -220,14 +323,12 @@ pub fn train(
     std::fs::create_dir_all(out.join("samples"))
         .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", out.display()))?;
     let run = Run {
-        cfg,
+        settings: built.settings,
         dataset,
         opts,
         out,
-        generator,
-        discriminator,
-        generator_ema,
-        samples,
+        nets: built.nets,
+        samples: built.samples,
         run_id: run_id(opts),
     };
     run.write_config(&backend)?;
@@ -270,7 +371,7 @@ fn initial_params(cfg: &GanConfig, opts: &LoopOptions) -> anyhow::Result<Initial
         return Ok(InitialParams::default());
     };
     anyhow::ensure!(
-        ck.model == cfg.model,
+        ck.model == Architecture::Mlp(cfg.model.clone()),
         "the checkpoint's architecture differs from this run's"
     );
     Ok(InitialParams {
@@ -280,28 +381,18 @@ fn initial_params(cfg: &GanConfig, opts: &LoopOptions) -> anyhow::Result<Initial
     })
 }
 
-/// Puts a resumed checkpoint's optimizer state (Adam moments and update
-/// counters of both networks) into the executor's buffers.
+/// Puts a resumed checkpoint's state into the executor's buffers: a layer
+/// list's running statistics, then both networks' Adam moments and update counters.
 fn restore_training_state(
     exec: &mut Executor,
     ck: &checkpoint::Checkpoint,
-    generator: &NetworkBuffers,
-    discriminator: &NetworkBuffers,
+    nets: &RunNets,
 ) -> anyhow::Result<()> {
     let t = ck.training.as_ref().ok_or_else(|| {
         anyhow::anyhow!("the checkpoint has no optimizer state (not written by `train`)")
     })?;
-    exec.write(generator.adam_m, &t.generator_adam.0)?;
-    exec.write(generator.adam_v, &t.generator_adam.1)?;
-    exec.write(discriminator.adam_m, &t.discriminator_adam.0)?;
-    exec.write(discriminator.adam_v, &t.discriminator_adam.1)?;
-    // The step counters are u32 words; the write takes their bits.
-    exec.write(generator.step, &[f32::from_bits(t.generator_updates)])?;
-    exec.write(
-        discriminator.step,
-        &[f32::from_bits(t.discriminator_updates)],
-    )?;
-    Ok(())
+    nets.write_states(exec, [&ck.generator, &ck.discriminator])?;
+    nets.restore_training(exec, t)
 }
 
 /// The run's id: the resumed run's, else a fresh one.
@@ -315,28 +406,20 @@ fn run_id(opts: &LoopOptions) -> String {
 /// What a run reads as it trains and writes its folder: its settings, the
 /// device buffers it reads back, the folder and the run's id.
 struct Run<'a> {
-    cfg: &'a GanConfig,
+    settings: RunSettings,
     dataset: &'a Dataset,
     opts: &'a LoopOptions,
     out: &'a Path,
-    generator: NetworkBuffers,
-    discriminator: NetworkBuffers,
-    generator_ema: Option<Slice>,
+    nets: RunNets,
     /// G's output on the fixed noise, written by the `sample` phase.
     samples: Slice,
     run_id: String,
 }
 
 impl Run<'_> {
-    /// The generator that samples (its average when there is one): the one
-    /// observed and scored.
-    fn sampling(&self) -> Slice {
-        self.generator_ema.unwrap_or(self.generator.params)
-    }
-
     /// Writes `config.json`: every setting, the backend and the run's id.
     fn write_config(&self, backend: &str) -> anyhow::Result<()> {
-        let (cfg, opts) = (self.cfg, self.opts);
+        let (cfg, opts) = (&self.settings, self.opts);
         let config = RunConfig {
             dataset: self.dataset.name.as_str().into(),
             data_source: self.dataset.source.clone(),
@@ -419,7 +502,7 @@ impl Run<'_> {
         if due(opts.eval_every)
             && let Some(observer) = &opts.observer
         {
-            observer.observe(exec, self.sampling(), &self.cfg.model, step)?;
+            observer.observe(exec, self.nets.sampling(), &self.settings.model, step)?;
         }
         if due(opts.checkpoint_every) {
             self.absorb_reports(exec, history, true)?;
@@ -443,7 +526,7 @@ impl Run<'_> {
         if self.opts.eval_every > 0
             && let Some(observer) = &self.opts.observer
         {
-            observer.observe(exec, self.sampling(), &self.cfg.model, step)?;
+            observer.observe(exec, self.nets.sampling(), &self.settings.model, step)?;
         }
         self.save_checkpoint(exec, step)
     }
@@ -467,22 +550,28 @@ impl Run<'_> {
 
     /// [`diverged`] for this run's networks and folder.
     fn diverged(&self, e: anyhow::Error, exec: &Executor) -> anyhow::Error {
-        diverged(e, exec, &self.generator, &self.discriminator, self.out)
+        diverged(e, exec, &self.nets, self.out)
     }
 
     /// Writes `checkpoint.safetensors` at `step`: both networks, G's average,
     /// and (with a recipe) the optimizer state `--resume` continues from.
     /// Refuses non-finite parameters, writing nothing.
     fn save_checkpoint(&self, exec: &Executor, step: u64) -> anyhow::Result<()> {
-        let training = self.training_state(exec)?;
+        let training = self
+            .opts
+            .recipe_json
+            .clone()
+            .map(|recipe| self.nets.training_state(exec, recipe, self.run_id.clone()))
+            .transpose()?;
+        let [generator, discriminator] = self.nets.read_states(exec)?;
         let ck = checkpoint::Checkpoint {
-            model: self.cfg.model.clone(),
+            model: self.settings.model.clone(),
             step,
             dataset: self.dataset.name.as_str().into(),
-            seed: self.cfg.seed,
-            generator: exec.read(self.generator.params)?,
-            discriminator: exec.read(self.discriminator.params)?,
-            generator_ema: self.generator_ema.map(|s| exec.read(s)).transpose()?,
+            seed: self.settings.seed,
+            generator,
+            discriminator,
+            generator_ema: self.nets.read_generator_ema(exec)?,
             training,
         };
         // A NaN or Inf the losses never saw (a ReLU's max can drop it) stops the run here.
@@ -497,24 +586,6 @@ impl Run<'_> {
             return Err(self.diverged(e, exec));
         }
         checkpoint::save(&self.out.join("checkpoint.safetensors"), &ck)
-    }
-
-    /// The optimizer state a checkpoint keeps for `--resume`, when the run
-    /// has its recipe to keep beside it.
-    fn training_state(&self, exec: &Executor) -> anyhow::Result<Option<checkpoint::TrainingState>> {
-        let Some(recipe) = self.opts.recipe_json.clone() else {
-            return Ok(None);
-        };
-        let counter = |s| -> anyhow::Result<u32> { Ok(exec.read(s)?[0].to_bits()) };
-        let (g, d) = (&self.generator, &self.discriminator);
-        Ok(Some(checkpoint::TrainingState {
-            recipe,
-            generator_adam: (exec.read(g.adam_m)?, exec.read(g.adam_v)?),
-            discriminator_adam: (exec.read(d.adam_m)?, exec.read(d.adam_v)?),
-            generator_updates: counter(g.step)?,
-            discriminator_updates: counter(d.step)?,
-            run_id: Some(self.run_id.clone()),
-        }))
     }
 }
 
@@ -588,6 +659,30 @@ fn check_fits(
     Ok(())
 }
 
+/// [`check_fits`] for a layer-list GAN: its networks' sizes, the batch's
+/// activations and the data, before anything is allocated.
+fn check_layers_fit(
+    cfg: &SeqGanConfig,
+    dataset: &Dataset,
+    gpu: Option<&GpuContext>,
+) -> anyhow::Result<()> {
+    use super::footprint;
+    let (g, d) = cfg.model.networks().map_err(|e| anyhow::anyhow!(e))?;
+    let value_bytes = match dataset.data {
+        super::TrainingData::U8 { .. } => 1,
+        super::TrainingData::F32 { .. } => 4,
+    };
+    let data_bytes = (dataset.data.rows() * dataset.data.cols()) as u128 * value_bytes;
+    let f = footprint::estimate_layers(&g, &d, cfg.batch, cfg.sample_rows, data_bytes);
+    footprint::check_host(&f, gpu.is_none())?;
+    if let Some(ctx) = gpu {
+        let (part, bytes) = f.largest_buffer;
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        ctx.check_buffer_size(&format!("a buffer of {}", part.describe()), bytes)?;
+    }
+    Ok(())
+}
+
 /// Creates and locks the run folder `out` ([`RunLock`]: one writer per
 /// folder), removes what killed writers left, and refuses a folder that
 /// already holds a run when starting one (`fresh`).
@@ -648,16 +743,13 @@ fn progress_bar(opts: &LoopOptions, start_step: u64) -> Option<indicatif::Progre
 
 /// Completes a divergence error: which network's parameters went non-finite,
 /// and which checkpoint survives (none is written after a divergence).
-fn diverged(
-    e: anyhow::Error,
-    exec: &Executor,
-    generator: &NetworkBuffers,
-    discriminator: &NetworkBuffers,
-    out: &Path,
-) -> anyhow::Error {
+fn diverged(e: anyhow::Error, exec: &Executor, nets: &RunNets, out: &Path) -> anyhow::Error {
     let mut bad = Vec::new();
-    for (name, net) in [("generator", generator), ("discriminator", discriminator)] {
-        match exec.read(net.params) {
+    for (name, params) in ["generator", "discriminator"]
+        .into_iter()
+        .zip(nets.params())
+    {
+        match exec.read(params) {
             Ok(p) => {
                 if let Some(i) = p.iter().position(|v| !v.is_finite()) {
                     bad.push(format!("{name} parameter {i} is {}", p[i]));

@@ -36,20 +36,24 @@ use std::path::Path;
 use anyhow::Context;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::gan::ModelSpec;
+use crate::gan::{Architecture, ModelSpec};
 use crate::nn::Mlp;
+use crate::nn::sequential::{Sequential, StateSource};
 
 pub const FORMAT: &str = "shadergan-checkpoint-1";
 
 /// What a checkpoint holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
-    pub model: ModelSpec,
+    pub model: Architecture,
     /// Training steps (G updates) done.
     pub step: u64,
     pub dataset: String,
     pub seed: u64,
-    /// Flat parameter buffers in the layout of `model.generator().layout()`.
+    /// Each network's flat state: an MLP's parameters in the layout of
+    /// `model.generator().layout()`; a layer list's state words
+    /// (`Sequential::state_words`: parameters, BatchNorm running statistics
+    /// and batch counts).
     pub generator: Vec<f32>,
     pub discriminator: Vec<f32>,
     /// The moving average of G's weights, in G's layout (`train --g-ema`).
@@ -93,20 +97,78 @@ const OPTIMIZER_TENSORS: [&str; 4] = [
     "optimizer.discriminator.adam_v",
 ];
 
-/// `(name, shape, range in the flat buffer)` of each tensor of a network, named
-/// as an `nn.Sequential`'s state_dict (`{prefix}0.weight`, `{prefix}0.bias`, `{prefix}2.weight`, ...).
-fn tensor_table(prefix: &str, mlp: &Mlp) -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
+/// One tensor of a network in a checkpoint: its name, its shape, whether it
+/// is PyTorch's int64 (`num_batches_tracked`, a u32 word's bits in the flat
+/// state), and where its values live in the network's flat state.
+struct Entry {
+    name: String,
+    shape: Vec<usize>,
+    int64: bool,
+    range: std::ops::Range<usize>,
+}
+
+/// How a network's flat state is laid out: an MLP's parameter layout, or a
+/// layer list's state words ([`Sequential::state_words`]).
+pub enum NetLayout {
+    Mlp(Mlp),
+    Layers(Sequential),
+}
+
+impl NetLayout {
+    /// Words of the flat state a checkpoint reads into.
+    fn state_words(&self) -> usize {
+        match self {
+            NetLayout::Mlp(m) => m.layout().total,
+            NetLayout::Layers(s) => s.state_words(),
+        }
+    }
+
+    /// Words of the parameters alone (Adam's moments have this length).
+    fn param_words(&self) -> usize {
+        match self {
+            NetLayout::Mlp(m) => m.layout().total,
+            NetLayout::Layers(s) => s.param_words,
+        }
+    }
+
+    /// Every tensor of the network, named as an `nn.Sequential`'s state_dict
+    /// under `prefix`.
+    fn entries(&self, prefix: &str) -> Vec<Entry> {
+        match self {
+            NetLayout::Mlp(mlp) => mlp_entries(prefix, mlp),
+            NetLayout::Layers(net) => net
+                .state_dict()
+                .into_iter()
+                .map(|t| Entry {
+                    name: format!("{prefix}{}", t.name),
+                    int64: matches!(t.source, StateSource::Batches(_)),
+                    range: t.source.state_range(net),
+                    shape: t.shape,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An MLP's tensors: `{prefix}0.weight`, `{prefix}0.bias`, `{prefix}2.weight`, ...
+fn mlp_entries(prefix: &str, mlp: &Mlp) -> Vec<Entry> {
     let layout = mlp.layout();
     let mut table = Vec::new();
     for (l, layer) in mlp.layers.iter().enumerate() {
         let (w, b) = (layout.weights[l], layout.biases[l]);
-        table.push((
-            format!("{prefix}{}.weight", 2 * l),
+        let entry = |name: &str, shape, range| Entry {
+            name: format!("{prefix}{}.{name}", 2 * l),
+            shape,
+            int64: false,
+            range,
+        };
+        table.push(entry(
+            "weight",
             vec![layer.outputs, layer.inputs],
             w.offset..w.offset + w.len,
         ));
-        table.push((
-            format!("{prefix}{}.bias", 2 * l),
+        table.push(entry(
+            "bias",
             vec![layer.outputs],
             b.offset..b.offset + b.len,
         ));
@@ -120,39 +182,55 @@ pub fn networks_to_bytes(
     nets: &[(&str, &Mlp, &[f32])],
     metadata: HashMap<String, String>,
 ) -> anyhow::Result<Vec<u8>> {
-    with_flat_tensors(nets, &[], metadata)
+    let layouts: Vec<NetLayout> = nets.iter().map(|n| NetLayout::Mlp(n.1.clone())).collect();
+    let nets: Vec<(&str, &NetLayout, &[f32])> = nets
+        .iter()
+        .zip(&layouts)
+        .map(|(n, l)| (n.0, l, n.2))
+        .collect();
+    with_flat_tensors(&nets, &[], metadata)
 }
 
-/// As [`networks_to_bytes`], plus 1-D f32 tensors `(name, values)`.
+/// The bytes of one entry's values, int64 for a batch count.
+fn entry_bytes(entry: &Entry, state: &[f32]) -> Vec<u8> {
+    let values = &state[entry.range.clone()];
+    if entry.int64 {
+        let counts: Vec<i64> = values.iter().map(|v| i64::from(v.to_bits())).collect();
+        return bytemuck::cast_slice(&counts).to_vec();
+    }
+    bytemuck::cast_slice(values).to_vec()
+}
+
+/// As [`networks_to_bytes`] over any layouts, plus 1-D f32 tensors `(name, values)`.
 fn with_flat_tensors(
-    nets: &[(&str, &Mlp, &[f32])],
+    nets: &[(&str, &NetLayout, &[f32])],
     flat: &[(&str, &[f32])],
     metadata: HashMap<String, String>,
 ) -> anyhow::Result<Vec<u8>> {
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (prefix, mlp, params) in nets {
+    let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (prefix, net, state) in nets {
         anyhow::ensure!(
-            params.len() == mlp.layout().total,
+            state.len() == net.state_words(),
             "{prefix} parameters do not match the architecture"
         );
-        for (name, shape, range) in tensor_table(prefix, mlp) {
-            owned.push((name, shape, bytemuck::cast_slice(&params[range]).to_vec()));
+        for e in net.entries(prefix) {
+            let dtype = if e.int64 { Dtype::I64 } else { Dtype::F32 };
+            let bytes = entry_bytes(&e, state);
+            owned.push((e.name, dtype, e.shape, bytes));
         }
     }
     for (name, values) in flat {
         owned.push((
             name.to_string(),
+            Dtype::F32,
             vec![values.len()],
             bytemuck::cast_slice(values).to_vec(),
         ));
     }
     let views = owned
         .iter()
-        .map(|(name, shape, bytes)| {
-            Ok((
-                name.clone(),
-                TensorView::new(Dtype::F32, shape.clone(), bytes)?,
-            ))
+        .map(|(name, dtype, shape, bytes)| {
+            Ok((name.clone(), TensorView::new(*dtype, shape.clone(), bytes)?))
         })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     Ok(safetensors::serialize(views, Some(metadata))?)
@@ -166,43 +244,78 @@ pub fn read_network(
     mlp: &Mlp,
     used: &mut Vec<String>,
 ) -> anyhow::Result<Vec<f32>> {
-    let mut params = vec![0.0f32; mlp.layout().total];
-    for (name, shape, range) in tensor_table(prefix, mlp) {
+    read_state(tensors, prefix, &NetLayout::Mlp(mlp.clone()), used)
+}
+
+/// Reads one network's tensors into its flat state, checking every dtype
+/// and shape; appends the names it used. Words no tensor covers (alignment
+/// padding) stay zero.
+fn read_state(
+    tensors: &SafeTensors,
+    prefix: &str,
+    net: &NetLayout,
+    used: &mut Vec<String>,
+) -> anyhow::Result<Vec<f32>> {
+    let mut state = vec![0.0f32; net.state_words()];
+    for e in net.entries(prefix) {
+        let name = &e.name;
         let t = tensors
-            .tensor(&name)
+            .tensor(name)
             .map_err(|_| anyhow::anyhow!("tensor '{name}' is missing"))?;
+        let dtype = if e.int64 { Dtype::I64 } else { Dtype::F32 };
         anyhow::ensure!(
-            t.dtype() == Dtype::F32,
-            "tensor '{name}' is {:?}, expected F32",
+            t.dtype() == dtype,
+            "tensor '{name}' is {:?}, expected {dtype:?}",
             t.dtype()
         );
         anyhow::ensure!(
-            t.shape() == shape.as_slice(),
-            "tensor '{name}' has shape {:?}, expected {shape:?}",
-            t.shape()
+            t.shape() == e.shape.as_slice(),
+            "tensor '{name}' has shape {:?}, expected {:?}",
+            t.shape(),
+            e.shape
         );
-        for (p, c) in params[range].iter_mut().zip(t.data().chunks_exact(4)) {
-            *p = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            anyhow::ensure!(
-                p.is_finite(),
-                "tensor '{name}' holds a non-finite value ({p})"
-            );
+        let out = &mut state[e.range.clone()];
+        if e.int64 {
+            for (p, c) in out.iter_mut().zip(t.data().chunks_exact(8)) {
+                let n = i64::from_le_bytes(c.try_into().expect("8 bytes"));
+                let n = u32::try_from(n).map_err(|_| {
+                    anyhow::anyhow!("tensor '{name}' holds {n}, not a count below 2^32")
+                })?;
+                *p = f32::from_bits(n);
+            }
+        } else {
+            for (p, c) in out.iter_mut().zip(t.data().chunks_exact(4)) {
+                *p = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                anyhow::ensure!(
+                    p.is_finite(),
+                    "tensor '{name}' holds a non-finite value ({p})"
+                );
+            }
         }
-        used.push(name);
+        used.push(e.name);
     }
-    Ok(params)
+    Ok(state)
 }
 
-fn networks(model: &ModelSpec) -> [(&'static str, Mlp); 2] {
-    [
-        ("generator.", model.generator()),
-        ("discriminator.", model.discriminator()),
-    ]
+/// Each network's name prefix and layout; a layer model whose lists do not
+/// chain is refused.
+fn networks(model: &Architecture) -> anyhow::Result<[(&'static str, NetLayout); 2]> {
+    let (g, d) = match model {
+        Architecture::Mlp(m) => (
+            NetLayout::Mlp(m.generator()),
+            NetLayout::Mlp(m.discriminator()),
+        ),
+        Architecture::Layers(m) => {
+            let (g, d) = m.networks().map_err(|e| anyhow::anyhow!(e))?;
+            (NetLayout::Layers(g), NetLayout::Layers(d))
+        }
+    };
+    Ok([("generator.", g), ("discriminator.", d)])
 }
 
 /// Serialises a checkpoint to safetensors bytes.
 pub fn to_bytes(ck: &Checkpoint) -> anyhow::Result<Vec<u8>> {
-    let [(g_prefix, g), (d_prefix, d)] = networks(&ck.model);
+    let [(g_prefix, g), (d_prefix, d)] = networks(&ck.model)?;
     let mut metadata = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("model".to_string(), serde_json::to_string(&ck.model)?),
@@ -227,10 +340,10 @@ pub fn to_bytes(ck: &Checkpoint) -> anyhow::Result<Vec<u8>> {
             &t.discriminator_adam.1,
         ];
         let totals = [
-            g.layout().total,
-            g.layout().total,
-            d.layout().total,
-            d.layout().total,
+            g.param_words(),
+            g.param_words(),
+            d.param_words(),
+            d.param_words(),
         ];
         for ((name, values), total) in OPTIMIZER_TENSORS.iter().zip(states).zip(totals) {
             anyhow::ensure!(
@@ -302,10 +415,9 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
     };
     let format = get("format")?;
     anyhow::ensure!(format == FORMAT, "format '{format}' is not {FORMAT}");
-    let model: ModelSpec = serde_json::from_str(get("model")?)
+    let model: Architecture = serde_json::from_str(get("model")?)
         .context("metadata 'model' is not a model description")?;
-    model.check()?;
-    check_claimed_size(&model, bytes.len())?;
+    let [(g_prefix, g), (d_prefix, d)] = check_model(&model, bytes.len())?;
     let step = get("step")?
         .parse()
         .context("metadata 'step' is not a number")?;
@@ -315,12 +427,11 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
     let dataset = get("dataset")?.clone();
 
     let mut used = Vec::new();
-    let [(g_prefix, g), (d_prefix, d)] = networks(&model);
-    let generator = read_network(&tensors, g_prefix, &g, &mut used)?;
-    let discriminator = read_network(&tensors, d_prefix, &d, &mut used)?;
+    let generator = read_state(&tensors, g_prefix, &g, &mut used)?;
+    let discriminator = read_state(&tensors, d_prefix, &d, &mut used)?;
     let has_ema = tensors.names().iter().any(|n| n.starts_with(GENERATOR_EMA));
     let generator_ema = if has_ema {
-        Some(read_network(&tensors, GENERATOR_EMA, &g, &mut used)?)
+        Some(read_state(&tensors, GENERATOR_EMA, &g, &mut used)?)
     } else {
         None
     };
@@ -335,10 +446,10 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
                 .filter(|v: &Vec<u32>| v.len() == 2)
                 .ok_or_else(|| anyhow::anyhow!("metadata 'updates' is not two counts"))?;
             let totals = [
-                g.layout().total,
-                g.layout().total,
-                d.layout().total,
-                d.layout().total,
+                g.param_words(),
+                g.param_words(),
+                d.param_words(),
+                d.param_words(),
             ];
             let mut states = Vec::new();
             for (name, total) in OPTIMIZER_TENSORS.iter().zip(totals) {
@@ -376,13 +487,36 @@ pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Checkpoint> {
     })
 }
 
+/// Checks the model of a file of `file_bytes` and gives its networks: an
+/// MLP's sizes before anything is allocated, a layer model's shapes
+/// (refused naming the layer) and then its size.
+fn check_model(
+    model: &Architecture,
+    file_bytes: usize,
+) -> anyhow::Result<[(&'static str, NetLayout); 2]> {
+    if let Architecture::Mlp(m) = model {
+        m.check()?;
+        check_claimed_size(m, file_bytes)?;
+    }
+    let nets = networks(model)?;
+    if let Architecture::Layers(_) = model {
+        let words = nets.iter().map(|(_, n)| n.param_words() as u128).sum();
+        check_claimed_words(Some(words), file_bytes)?;
+    }
+    Ok(nets)
+}
+
 /// Refuses, before anything is allocated, an architecture whose parameters
 /// cannot be in a file of `file_bytes` bytes (4 bytes a parameter): metadata
 /// that claims huge layers is refused, not allocated.
 fn check_claimed_size(model: &ModelSpec, file_bytes: usize) -> anyhow::Result<()> {
-    let needed = crate::gan::footprint::parameter_count(model)
-        .and_then(|(g, d)| g.checked_add(d))
-        .and_then(|n| n.checked_mul(4));
+    let needed = crate::gan::footprint::parameter_count(model).and_then(|(g, d)| g.checked_add(d));
+    check_claimed_words(needed, file_bytes)
+}
+
+/// Refuses a model whose `words` parameters cannot be in `file_bytes`.
+fn check_claimed_words(words: Option<u128>, file_bytes: usize) -> anyhow::Result<()> {
+    let needed = words.and_then(|n| n.checked_mul(4));
     let fits = needed.is_some_and(|n| n <= file_bytes as u128);
     anyhow::ensure!(
         fits,
@@ -436,7 +570,7 @@ mod tests {
             generator: model.generator().init_params(&mut rng),
             discriminator: model.discriminator().init_params(&mut rng),
             generator_ema: None,
-            model,
+            model: Architecture::Mlp(model),
             step: 42,
             dataset: "ring".into(),
             seed: 7,
@@ -470,7 +604,7 @@ mod tests {
     #[test]
     fn non_finite_parameters_are_refused_naming_the_tensor() {
         let mut ck = sample_checkpoint();
-        let at = ck.model.generator().layout().weights[1].offset;
+        let at = ck.model.mlp().unwrap().generator().layout().weights[1].offset;
         ck.generator[at] = f32::NAN;
         let e = from_bytes(&to_bytes(&ck).unwrap()).unwrap_err().to_string();
         assert!(

@@ -227,6 +227,36 @@ impl Sequential {
         self.input_shape.iter().product()
     }
 
+    /// `(offset, channels)` of each BatchNorm unit's slot in the running
+    /// statistics buffers, by slot.
+    pub fn stat_slots(&self) -> Vec<(usize, usize)> {
+        let mut at = 0;
+        let mut slots = Vec::new();
+        for u in &self.units {
+            if let UnitKind::BatchNorm { channels, .. } = u.kind {
+                slots.push((at, channels));
+                at += align_words(channels);
+            }
+        }
+        slots
+    }
+
+    /// Words of each running statistics buffer (at least 1).
+    pub fn stat_words(&self) -> usize {
+        self.stat_slots()
+            .last()
+            .map_or(0, |&(at, c)| at + align_words(c))
+            .max(1)
+    }
+
+    /// Words of the network's whole state as a checkpoint keeps it:
+    /// `[params | running_mean | running_var | num_batches_tracked]`, the
+    /// buffers of [`SeqBuffers`] one after another (the batch counts are u32
+    /// words, carried as their bits).
+    pub fn state_words(&self) -> usize {
+        self.param_words + 2 * self.stat_words() + self.norm_count.max(1)
+    }
+
     pub fn output_len(&self) -> usize {
         self.units.last().map_or(self.input_len(), |u| u.out_len)
     }
@@ -273,6 +303,9 @@ pub struct SeqBuffers {
     pub adam_arrivals: Slice,
     pub running_mean: Vec<Slice>,
     pub running_var: Vec<Slice>,
+    /// The whole buffers the slots of `running_mean` and `running_var` are in.
+    pub stats_mean: Slice,
+    pub stats_var: Slice,
     pub norm_batches: Slice,
 }
 
@@ -284,15 +317,7 @@ impl SeqBuffers {
             "initial parameters of the wrong size"
         );
         let n = net.param_words;
-        let norms: Vec<usize> = net
-            .units
-            .iter()
-            .filter_map(|u| match u.kind {
-                UnitKind::BatchNorm { channels, .. } => Some(channels),
-                _ => None,
-            })
-            .collect();
-        let total: usize = norms.iter().map(|&c| align_words(c)).sum::<usize>().max(1);
+        let total = net.stat_words();
         let mean = plan.f32_buffer(&format!("{name}.running_mean"), total);
         let var = plan.buffer(
             &format!("{name}.running_var"),
@@ -300,12 +325,9 @@ impl SeqBuffers {
             total,
             Init::F32(vec![1.0; total]),
         );
-        let (mut running_mean, mut running_var, mut at) = (Vec::new(), Vec::new(), 0);
-        for c in norms {
-            running_mean.push(mean.sub(at, c));
-            running_var.push(var.sub(at, c));
-            at += align_words(c);
-        }
+        let slots = net.stat_slots();
+        let running_mean = slots.iter().map(|&(at, c)| mean.sub(at, c)).collect();
+        let running_var = slots.iter().map(|&(at, c)| var.sub(at, c)).collect();
         let batches = net.norm_count.max(1);
         SeqBuffers {
             params: plan.buffer(&format!("{name}.params"), Elem::F32, n, Init::F32(init)),
@@ -316,6 +338,8 @@ impl SeqBuffers {
             adam_arrivals: plan.buffer(&format!("{name}.adam_arrivals"), Elem::U32, 1, Init::Zeros),
             running_mean,
             running_var,
+            stats_mean: mean,
+            stats_var: var,
             norm_batches: plan.buffer(
                 &format!("{name}.num_batches_tracked"),
                 Elem::U32,
@@ -325,12 +349,47 @@ impl SeqBuffers {
         }
     }
 
+    /// As [`SeqBuffers::declare`], starting from a network's flat state as a
+    /// checkpoint holds it ([`Sequential::state_words`]): parameters,
+    /// running statistics and batch counts.
+    pub fn declare_from_state(
+        plan: &mut Plan,
+        name: &str,
+        net: &Sequential,
+        state: &[f32],
+    ) -> SeqBuffers {
+        assert_eq!(state.len(), net.state_words(), "a state of the wrong size");
+        let (params, mut rest) = state.split_at(net.param_words);
+        let bufs = SeqBuffers::declare(plan, name, net, params.to_vec());
+        for part in [bufs.stats_mean, bufs.stats_var, bufs.norm_batches] {
+            let (values, tail) = rest.split_at(part.len);
+            plan.buffers[part.buffer.0].init = match plan.buffers[part.buffer.0].elem {
+                Elem::U32 => Init::U32(values.iter().map(|v| v.to_bits()).collect()),
+                _ => Init::F32(values.to_vec()),
+            };
+            rest = tail;
+        }
+        bufs
+    }
+
     fn param(&self, range: Option<(usize, usize)>) -> Option<Slice> {
         range.map(|(o, n)| self.params.sub(o, n))
     }
 
     fn grad(&self, range: Option<(usize, usize)>) -> Option<Slice> {
         range.map(|(o, n)| self.grads.sub(o, n))
+    }
+
+    /// The buffers of the network's state, in the order of
+    /// [`Sequential::state_words`]: parameters, running means, running
+    /// variances, batch counts.
+    pub fn state_parts(&self) -> [Slice; 4] {
+        [
+            self.params,
+            self.stats_mean,
+            self.stats_var,
+            self.norm_batches,
+        ]
     }
 
     /// One Adam step over every parameter, advancing the counter.
@@ -886,6 +945,29 @@ pub enum StateSource {
     RunningMean(usize),
     RunningVar(usize),
     Batches(usize),
+}
+
+impl StateSource {
+    /// Where the tensor lives in the network's state words ([`Sequential::state_words`]).
+    pub fn state_range(self, net: &Sequential) -> std::ops::Range<usize> {
+        let (params, stats) = (net.param_words, net.stat_words());
+        let slot = |s: usize| net.stat_slots()[s];
+        match self {
+            StateSource::Param(o, n) => o..o + n,
+            StateSource::RunningMean(s) => {
+                let (at, c) = slot(s);
+                params + at..params + at + c
+            }
+            StateSource::RunningVar(s) => {
+                let (at, c) = slot(s);
+                params + stats + at..params + stats + at + c
+            }
+            StateSource::Batches(s) => {
+                let at = params + 2 * stats + s;
+                at..at + 1
+            }
+        }
+    }
 }
 
 /// One tensor of `nn.Sequential`'s `state_dict`: its name (`"{index}.weight"`),
