@@ -443,6 +443,16 @@ fn with_flags(e: anyhow::Error, resumed: bool, data_dim: usize) -> anyhow::Error
 /// Refuses to resume a checkpoint whose architecture is not the run's: not
 /// the one its own recipe builds on `dataset`, or not the one in the run
 /// folder's `config.json`, `config` (a checkpoint copied in from another run).
+/// `; generator layer i is … against …` when both are layer lists, else nothing.
+fn layer_detail(ours: &Architecture, theirs: &Architecture) -> String {
+    match (ours, theirs) {
+        (Architecture::Layers(_), Architecture::Layers(_)) => {
+            format!("; {}", ours.difference(theirs))
+        }
+        _ => String::new(),
+    }
+}
+
 fn check_resumed_architecture(
     recipe: &Recipe,
     ck: &checkpoint::Checkpoint,
@@ -454,11 +464,12 @@ fn check_resumed_architecture(
     let built = recipe.architecture(&dataset.kind, dataset.data.cols())?;
     anyhow::ensure!(
         built == ck.model,
-        "--resume {}: {} holds the architecture {}, but its recipe builds {}",
+        "--resume {}: {} holds the architecture {}, but its recipe builds {}{}",
         dir.display(),
         path.display(),
         ck.model.describe(),
-        built.describe()
+        built.describe(),
+        layer_detail(&ck.model, &built)
     );
     if let Some(run_config) = config {
         let config = dir.join("config.json");
@@ -474,13 +485,14 @@ fn check_resumed_architecture(
             })?;
         anyhow::ensure!(
             model == ck.model,
-            "--resume {}: {} holds the architecture {}, but the run's {} says {} \
+            "--resume {}: {} holds the architecture {}, but the run's {} says {}{} \
              (a checkpoint from another run?)",
             dir.display(),
             path.display(),
             ck.model.describe(),
             config.display(),
-            model.describe()
+            model.describe(),
+            layer_detail(&ck.model, &model)
         );
     }
     Ok(())

@@ -206,6 +206,32 @@ impl Architecture {
         }
     }
 
+    /// How `other` differs from this one, in words: the first layer that
+    /// differs when both are layer lists, else both in a few words.
+    pub fn difference(&self, other: &Architecture) -> String {
+        if let (Architecture::Layers(a), Architecture::Layers(b)) = (self, other) {
+            let show = |l: Option<&Layer>| {
+                l.map_or("no layer".to_string(), |l| {
+                    serde_json::to_string(l).unwrap_or_default()
+                })
+            };
+            let nets = [
+                ("generator", &a.generator, &b.generator),
+                ("discriminator", &a.discriminator, &b.discriminator),
+            ];
+            for (net, x, y) in nets {
+                if let Some(i) = (0..x.len().max(y.len())).find(|&i| x.get(i) != y.get(i)) {
+                    return format!(
+                        "{net} layer {i} is {} against {}",
+                        show(x.get(i)),
+                        show(y.get(i))
+                    );
+                }
+            }
+        }
+        format!("{} against {}", self.describe(), other.describe())
+    }
+
     /// The architecture in a few words, for error lines.
     pub fn describe(&self) -> String {
         match self {

@@ -72,6 +72,20 @@ fn bias_of(bias: bool, n: usize) -> Option<(&'static str, Vec<usize>)> {
     bias.then(|| ("bias", vec![n]))
 }
 
+/// Refuses a convolution's zero sizes by the field's name, before its shapes are worked out.
+fn conv_sizes(out_channels: usize, kernel: usize, stride: usize) -> Result<(), String> {
+    for (field, v) in [
+        ("out_channels", out_channels),
+        ("kernel", kernel),
+        ("stride", stride),
+    ] {
+        if v == 0 {
+            return Err(format!("{field} must be at least 1 (got 0)"));
+        }
+    }
+    Ok(())
+}
+
 /// Why a layer list does not chain.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("layer {index} ({name}): {problem}")]
@@ -122,6 +136,7 @@ impl Layer {
                 ..
             } => {
                 let (c, h, w) = image("Conv2d")?;
+                conv_sizes(*out_channels, *kernel, *stride)?;
                 let k = (*kernel, *kernel);
                 let g = ConvGeom::conv([1, c, h, w], *out_channels, k, (*stride, *stride), (*padding, *padding))
                     .ok_or_else(|| format!("a {kernel}×{kernel} kernel at stride {stride} does not fit {input:?} padded by {padding}"))?;
@@ -137,6 +152,7 @@ impl Layer {
                 ..
             } => {
                 let (c, h, w) = image("ConvTranspose2d")?;
+                conv_sizes(*out_channels, *kernel, *stride)?;
                 let g = ConvGeom::transposed(
                     [1, c, h, w],
                     *out_channels,
