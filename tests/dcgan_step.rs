@@ -69,6 +69,7 @@ fn tiny_dcgan(batch: usize) -> SeqGanConfig {
         g_adam: AdamHyper::default(),
         real_label: 0.9,
         sample_rows: 4,
+        g_ema: 0.0,
     }
 }
 

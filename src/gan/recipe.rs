@@ -46,8 +46,8 @@ pub struct Recipe {
     #[serde(default)]
     pub g_ema: f32,
     /// G and D as layer lists (the DCGAN); then `hidden` must be empty and
-    /// `hidden_act` is unused, dropout goes into D's list, and `pack` and
-    /// `g_ema` keep their defaults.
+    /// `hidden_act` is unused, dropout goes into D's list, and `pack`
+    /// keeps its default; `g_ema` averages G's running statistics too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<LayerLists>,
 }
@@ -333,7 +333,11 @@ impl Recipe {
             "d_dropout",
             format!("{unused} 0; put a Dropout layer in D's list)"),
         )?;
-        require(self.g_ema == 0.0, "g_ema", format!("{unused} 0)"))?;
+        require(
+            self.g_ema.is_finite() && (0.0..1.0).contains(&self.g_ema),
+            "g_ema",
+            format!("must be in [0, 1) (got {})", self.g_ema),
+        )?;
         require(self.z_dim > 0, "z_dim", "must be at least 1")?;
         require(self.d_steps > 0, "d_steps", "must be at least 1")
     }
@@ -362,6 +366,7 @@ impl Recipe {
             g_adam: mlp.g_adam,
             real_label: self.real_label,
             sample_rows,
+            g_ema: self.g_ema,
         })
     }
 

@@ -14,6 +14,8 @@ use crate::nn::sequential::SeqBuffers;
 use crate::plan::Slice;
 
 /// The device buffers of a run's two networks.
+// One per run: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum RunNets {
     Mlp {
@@ -25,6 +27,8 @@ pub enum RunNets {
     Layers {
         generator: SeqBuffers,
         discriminator: SeqBuffers,
+        /// G's moving average, parameters and running statistics, with `g_ema`.
+        generator_ema: Option<SeqBuffers>,
     },
 }
 
@@ -48,6 +52,7 @@ impl RunNets {
             RunNets::Layers {
                 generator,
                 discriminator,
+                ..
             } => [generator.params, discriminator.params],
         }
     }
@@ -59,6 +64,10 @@ impl RunNets {
                 generator_ema: Some(avg),
                 ..
             } => *avg,
+            RunNets::Layers {
+                generator_ema: Some(avg),
+                ..
+            } => avg.params,
             _ => self.params()[0],
         }
     }
@@ -77,6 +86,7 @@ impl RunNets {
             RunNets::Layers {
                 generator: g,
                 discriminator: d,
+                ..
             } => [
                 of(g.adam_m, g.adam_v, g.step),
                 of(d.adam_m, d.adam_v, d.step),
@@ -94,6 +104,7 @@ impl RunNets {
             RunNets::Layers {
                 generator,
                 discriminator,
+                ..
             } => Ok([
                 read_parts(exec, generator)?,
                 read_parts(exec, discriminator)?,
@@ -108,21 +119,39 @@ impl RunNets {
                 generator_ema: Some(avg),
                 ..
             } => Ok(Some(exec.read(*avg)?)),
+            RunNets::Layers {
+                generator_ema: Some(avg),
+                ..
+            } => Ok(Some(read_parts(exec, avg)?)),
             _ => Ok(None),
         }
     }
 
-    /// Writes a checkpoint's `[G, D]` states into a layer-list run's buffers
-    /// (running statistics and batch counts included). An MLP run takes its
-    /// parameters when its plan is built, so this writes nothing for one.
-    pub fn write_states(&self, exec: &mut Executor, states: [&[f32]; 2]) -> anyhow::Result<()> {
+    /// Writes a checkpoint's `[G, D]` states and G's average into a
+    /// layer-list run's buffers (running statistics and batch counts
+    /// included). An MLP run takes its parameters when its plan is built,
+    /// so this writes nothing for one.
+    pub fn write_states(
+        &self,
+        exec: &mut Executor,
+        states: [&[f32]; 2],
+        generator_average: Option<&[f32]>,
+    ) -> anyhow::Result<()> {
         if let RunNets::Layers {
             generator,
             discriminator,
+            generator_ema,
         } = self
         {
             write_parts(exec, generator, states[0])?;
             write_parts(exec, discriminator, states[1])?;
+            match (generator_ema, generator_average) {
+                (Some(avg), Some(state)) => write_parts(exec, avg, state)?,
+                (None, None) => {}
+                _ => anyhow::bail!(
+                    "the checkpoint and the run disagree on keeping G's average (g_ema)"
+                ),
+            }
         }
         Ok(())
     }

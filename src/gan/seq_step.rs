@@ -45,6 +45,10 @@ pub struct SeqGanConfig {
     pub g_adam: AdamHyper,
     pub real_label: f32,
     pub sample_rows: usize,
+    /// Decay β of a moving average of G's state, its parameters and its
+    /// BatchNorm running statistics, taken after each G update; samples
+    /// come from it (0: none, samples from G).
+    pub g_ema: f32,
 }
 
 /// A layer-list GAN's plan and the handles a trainer needs.
@@ -59,6 +63,8 @@ pub struct SeqGanPlan {
     pub stats: Slice,
     pub samples: Slice,
     pub param_sums: Slice,
+    /// G's moving average (parameters and running statistics), with `g_ema`.
+    pub generator_ema: Option<SeqBuffers>,
 }
 
 /// The two networks, checked against each other and the data.
@@ -290,6 +296,13 @@ pub fn build_seq_gan_plan(cfg: &SeqGanConfig, data: &TrainingData) -> anyhow::Re
     let (g_init, d_init) = (g.init_params(&mut rng), d.init_params(&mut rng));
     let mut plan = Plan::default();
     let bufs = step_buffers(&mut plan, cfg, data)?;
+    anyhow::ensure!(
+        cfg.g_ema.is_finite() && (0.0..1.0).contains(&cfg.g_ema),
+        "g_ema must be in [0, 1) (got {})",
+        cfg.g_ema
+    );
+    let g_ema =
+        (cfg.g_ema > 0.0).then(|| SeqBuffers::declare(&mut plan, "G_ema", &g, g_init.clone()));
     let gb = SeqBuffers::declare(&mut plan, "G", &g, g_init);
     let db = SeqBuffers::declare(&mut plan, "D", &d, d_init);
     let g_ws = SeqWorkspace::declare(&mut plan, "G", &g, cfg.batch, bufs.z, Some(bufs.fake));
@@ -303,7 +316,10 @@ pub fn build_seq_gan_plan(cfg: &SeqGanConfig, data: &TrainingData) -> anyhow::Re
         d_ws,
     };
     let d_ops = d_step(cfg, &nets, &bufs);
-    let g_ops = g_step(cfg, &nets, &bufs);
+    let mut g_ops = g_step(cfg, &nets, &bufs);
+    if let Some(avg) = &g_ema {
+        g_ops.extend(ema_ops(&nets.gb, avg, cfg.g_ema));
+    }
 
     let s = cfg.sample_rows.max(1);
     let z_fixed = plan.buffer(
@@ -315,7 +331,8 @@ pub fn build_seq_gan_plan(cfg: &SeqGanConfig, data: &TrainingData) -> anyhow::Re
     let samples = plan.f32_buffer("samples", s * nets.g.output_len());
     let sample_ws =
         SeqWorkspace::declare(&mut plan, "G_sample", &nets.g, s, z_fixed, Some(samples));
-    let sample_ops = forward(&nets.g, &nets.gb, &sample_ws, z_fixed, s, Mode::Eval);
+    let sampling = g_ema.as_ref().unwrap_or(&nets.gb);
+    let sample_ops = forward(&nets.g, sampling, &sample_ws, z_fixed, s, Mode::Eval);
 
     let (param_sums, check_ops) = check_params_phase(&mut plan, [nets.gb.params, nets.db.params]);
     plan.add_phase("d_step", d_ops);
@@ -332,7 +349,21 @@ pub fn build_seq_gan_plan(cfg: &SeqGanConfig, data: &TrainingData) -> anyhow::Re
         stats: bufs.stats,
         samples,
         param_sums,
+        generator_ema: g_ema,
     })
+}
+
+/// `avg ← β·avg + (1−β)·G` over G's parameters and running statistics.
+fn ema_ops(g: &SeqBuffers, avg: &SeqBuffers, beta: f32) -> Vec<Op> {
+    let pairs = [
+        (g.params, avg.params),
+        (g.stats_mean, avg.stats_mean),
+        (g.stats_var, avg.stats_var),
+    ];
+    pairs
+        .into_iter()
+        .map(|(params, avg)| Op::Ema { params, avg, beta })
+        .collect()
 }
 
 impl SeqGanConfig {
@@ -352,6 +383,7 @@ impl SeqGanConfig {
             g_adam: adam,
             real_label: 1.0,
             sample_rows: 64,
+            g_ema: 0.0,
         }
     }
 }

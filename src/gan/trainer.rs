@@ -259,6 +259,7 @@ pub fn train_layers(
         nets: RunNets::Layers {
             generator: p.generator,
             discriminator: p.discriminator,
+            generator_ema: p.generator_ema,
         },
         stats: p.stats,
         samples: p.samples,
@@ -270,7 +271,7 @@ pub fn train_layers(
             g_adam: cfg.g_adam,
             real_label: cfg.real_label,
             d_dropout: 0.0,
-            g_ema: 0.0,
+            g_ema: cfg.g_ema,
             seed: cfg.seed,
         },
     };
@@ -391,7 +392,11 @@ fn restore_training_state(
     let t = ck.training.as_ref().ok_or_else(|| {
         anyhow::anyhow!("the checkpoint has no optimizer state (not written by `train`)")
     })?;
-    nets.write_states(exec, [&ck.generator, &ck.discriminator])?;
+    nets.write_states(
+        exec,
+        [&ck.generator, &ck.discriminator],
+        ck.generator_ema.as_deref(),
+    )?;
     nets.restore_training(exec, t)
 }
 
