@@ -239,6 +239,29 @@ fn layer_lists_that_do_not_fit_are_refused_in_one_line_writing_nothing() {
             out.display()
         );
     }
+    // Sizes past this machine's memory are refused before anything is
+    // allocated, naming what sets them.
+    let mut r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(RECIPE).unwrap()).unwrap();
+    r["layers"]["generator"][0]["out"] = (392u64 * 2_000_000).into();
+    r["layers"]["generator"][3]["shape"] = serde_json::json!([16_000_000, 7, 7]);
+    let huge = dir.join("huge.json");
+    std::fs::write(&huge, r.to_string()).unwrap();
+    let out = dir.join("run-huge");
+    let o = shadergan(&[
+        "train",
+        "--recipe",
+        huge.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("the recipe's layer lists"), "{err}");
+    assert!(!err.contains("panicked") && !out.exists(), "{err}");
     // MLP settings a layer recipe does not use are refused by name.
     let o = shadergan(&[
         "train",

@@ -420,13 +420,18 @@ fn shell_word(path: &Path) -> String {
 
 /// Names the flags behind a run that does not fit in memory (rows of the
 /// data are `data_dim` values wide).
-fn with_flags(e: anyhow::Error, resumed: bool, data_dim: usize) -> anyhow::Error {
+fn with_flags(e: anyhow::Error, resumed: bool, layers: bool, data_dim: usize) -> anyhow::Error {
     use shadergan::gan::footprint::{FootprintError, Part};
     let Some(fe) = e.downcast_ref::<FootprintError>() else {
         return e;
     };
     let flags = match fe {
         _ if resumed => "the resumed run's recipe (in its checkpoint)".to_string(),
+        FootprintError::TooLarge { part, .. } if layers => match part {
+            Part::Parameters => "the recipe's layer lists".into(),
+            Part::Activations => "--batch and the recipe's layer lists".into(),
+            Part::Dataset => "--data".into(),
+        },
         FootprintError::TooLarge { part, .. } => match part {
             Part::Parameters => {
                 format!("--hidden and --z-dim, over data rows of {data_dim} values")
@@ -620,7 +625,15 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     );
     let gpu = selected.gpu;
     let s = train_recipe(&recipe, &dataset, seed, gpu.clone(), &opts, &out).map_err(|e| {
-        with_kept_checkpoint(with_flags(e, resume.is_some(), dataset.data.cols()), &out)
+        with_kept_checkpoint(
+            with_flags(
+                e,
+                resume.is_some(),
+                recipe.layers.is_some(),
+                dataset.data.cols(),
+            ),
+            &out,
+        )
     })?;
     let resume_command = format!(
         "shadergan train --resume {} --steps {}",
