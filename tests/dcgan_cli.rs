@@ -189,6 +189,20 @@ fn a_layer_recipe_resumes_on_the_gpu_within_tolerance() {
     }
 }
 
+/// `train --recipe FILE` on the CPU backend into `out`.
+fn train_file(recipe: &Path, out: &Path) -> Output {
+    shadergan(&[
+        "train",
+        "--recipe",
+        recipe.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 /// A recipe whose D layer 0 has `field` set to `value`.
 fn recipe_with(dir: &Path, field: &str, value: usize) -> PathBuf {
     let mut r: serde_json::Value =
@@ -215,16 +229,7 @@ fn layer_lists_that_do_not_fit_are_refused_in_one_line_writing_nothing() {
     for (field, value, want) in cases {
         let recipe = recipe_with(&dir, field, value);
         let out = dir.join(format!("run-{field}"));
-        let o = shadergan(&[
-            "train",
-            "--recipe",
-            recipe.to_str().unwrap(),
-            "--backend",
-            "cpu",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = train_file(&recipe, &out);
         let err = stderr(&o);
         let last = err.lines().last().unwrap_or_default();
         assert!(!o.status.success(), "{field}: {err}");
@@ -248,16 +253,7 @@ fn layer_lists_that_do_not_fit_are_refused_in_one_line_writing_nothing() {
     let huge = dir.join("huge.json");
     std::fs::write(&huge, r.to_string()).unwrap();
     let out = dir.join("run-huge");
-    let o = shadergan(&[
-        "train",
-        "--recipe",
-        huge.to_str().unwrap(),
-        "--backend",
-        "cpu",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = train_file(&huge, &out);
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("the recipe's layer lists"), "{err}");

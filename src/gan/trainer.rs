@@ -648,14 +648,27 @@ fn check_fits(
         batch: cfg.batch,
         g_average: cfg.g_ema > 0.0,
         data_rows: dataset.data.rows(),
-        data_value_bytes: match dataset.data {
-            super::TrainingData::U8 { .. } => 1,
-            super::TrainingData::F32 { .. } => 4,
-        },
+        data_value_bytes: value_bytes(&dataset.data),
         sample_rows: cfg.sample_rows,
     };
-    let f = footprint::estimate(&shape)?;
-    footprint::check_host(&f, gpu.is_none())?;
+    check_footprint(&footprint::estimate(&shape)?, gpu)
+}
+
+/// Bytes one value of `data` takes on the device.
+fn value_bytes(data: &super::TrainingData) -> usize {
+    match data {
+        super::TrainingData::U8 { .. } => 1,
+        super::TrainingData::F32 { .. } => 4,
+    }
+}
+
+/// Refuses a footprint past this machine's memory or, on a GPU, past the
+/// adapter's largest buffer.
+fn check_footprint(
+    f: &super::footprint::Footprint,
+    gpu: Option<&GpuContext>,
+) -> anyhow::Result<()> {
+    super::footprint::check_host(f, gpu.is_none())?;
     if let Some(ctx) = gpu {
         let (part, bytes) = f.largest_buffer;
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
@@ -673,19 +686,10 @@ fn check_layers_fit(
 ) -> anyhow::Result<()> {
     use super::footprint;
     let (g, d) = cfg.model.networks().map_err(|e| anyhow::anyhow!(e))?;
-    let value_bytes = match dataset.data {
-        super::TrainingData::U8 { .. } => 1,
-        super::TrainingData::F32 { .. } => 4,
-    };
-    let data_bytes = (dataset.data.rows() * dataset.data.cols()) as u128 * value_bytes;
+    let data = &dataset.data;
+    let data_bytes = (data.rows() * data.cols() * value_bytes(data)) as u128;
     let f = footprint::estimate_layers(&g, &d, cfg.batch, cfg.sample_rows, data_bytes);
-    footprint::check_host(&f, gpu.is_none())?;
-    if let Some(ctx) = gpu {
-        let (part, bytes) = f.largest_buffer;
-        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        ctx.check_buffer_size(&format!("a buffer of {}", part.describe()), bytes)?;
-    }
-    Ok(())
+    check_footprint(&f, gpu)
 }
 
 /// Creates and locks the run folder `out` ([`RunLock`]: one writer per
