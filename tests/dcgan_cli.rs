@@ -298,3 +298,62 @@ fn resuming_with_other_layers_is_refused_naming_the_layer() {
     let after = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
     assert_eq!(before, after, "a refused resume rewrote the checkpoint");
 }
+
+/// `eval --json` of a checkpoint with `--bn-stats`, on the CPU backend.
+fn eval_json(ck: &Path, stats: &str) -> serde_json::Value {
+    let o = shadergan(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--bn-stats",
+        stats,
+        "--backend",
+        "cpu",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("eval --json prints JSON")
+}
+
+#[test]
+fn eval_and_sample_can_recompute_the_generators_batch_norm_statistics() {
+    let out = scratch("bn-stats");
+    let o = train(&out, "cpu", 8);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ck = out.join("checkpoint.safetensors");
+    let before = std::fs::read(&ck).unwrap();
+    let running = eval_json(&ck, "running");
+    let recomputed = eval_json(&ck, "recomputed");
+    assert_eq!(running["bn_stats"], "running");
+    assert_eq!(recomputed["bn_stats"], "recomputed");
+    let fd = |r: &serde_json::Value| r["classifier"]["frechet_distance"].as_f64().unwrap();
+    assert!(fd(&running).is_finite() && fd(&recomputed).is_finite());
+    assert_ne!(
+        fd(&running),
+        fd(&recomputed),
+        "other statistics, other samples"
+    );
+
+    let drawn = |stats: &str| {
+        let png = out.join(format!("{stats}.png"));
+        let o = shadergan(&[
+            "sample",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--bn-stats",
+            stats,
+            "--out",
+            png.to_str().unwrap(),
+            "--backend",
+            "cpu",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(png).unwrap()
+    };
+    assert_ne!(drawn("running"), drawn("recomputed"));
+    assert_eq!(
+        std::fs::read(&ck).unwrap(),
+        before,
+        "the checkpoint is left as it was"
+    );
+}

@@ -157,6 +157,7 @@ fn train_ring_legs_equal_one_run_and_score_the_checkpoint() {
             noise_seed: train_ring::NOISE_SEED,
             data_dir: None,
             with_parzen: false,
+            bn_stats: Default::default(),
         };
         let report = evaluate(gpu.as_ref(), &a.model, a.sampling_generator(), &request).unwrap();
         assert_eq!(

@@ -209,7 +209,7 @@ fn build((shape, layers): (Vec<usize>, Vec<Layer>), seed: u64) -> Built {
     let dx = output_f32(&mut plan, "dx", xs.len());
     let ws = SeqWorkspace::declare(&mut plan, "ws", &net, ROWS, x, None);
     let train = Mode::Train {
-        update_running: true,
+        running_momentum: Some(0.1),
         dropout: None,
     };
     let mut ops = forward(&net, &bufs, &ws, x, ROWS, train);

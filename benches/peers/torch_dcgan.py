@@ -23,8 +23,13 @@ Two modes:
         --seed 1 --out torch-dcgan.safetensors [--graphs]
     python3 benches/peers/torch_dcgan.py --data ../shared/data/fashion-mnist --dataset fashion-mnist \\
         --epochs 20 --batch 256 --out torch-dcgan-fashion.safetensors
+
+--g-ema BETA keeps G's moving average as shadergan's --g-ema does (parameters
+and running statistics, after each G step) and saves it as generator_ema.*,
+which `shadergan eval` then scores.
 """
 import argparse
+import copy
 import gzip
 import json
 import math
@@ -160,12 +165,23 @@ def adam(m, lr, beta1, capturable):
     return torch.optim.Adam(m.parameters(), lr=lr, betas=(beta1, 0.999), capturable=capturable)
 
 
-def make_step(G, D, opt_g, opt_d, x, batch):
+def averaged_tensors(G):
+    """What G's moving average covers, as shadergan's: parameters and the
+    running statistics (not the batch counts)."""
+    buffers = [b for name, b in G.named_buffers() if not name.endswith("num_batches_tracked")]
+    return list(G.parameters()) + buffers
+
+
+def make_step(G, D, opt_g, opt_d, x, batch, ema=None, beta=0.0):
+    """One D step then one G step; with `ema` (a copy of G), then
+    ema <- beta*ema + (1-beta)*G over its parameters and running statistics."""
     n, dev = x.shape[0], x.device
     bce = nn.BCEWithLogitsLoss()
     targets = torch.cat([torch.ones(batch, 1, device=dev), torch.zeros(batch, 1, device=dev)])
     ones = torch.ones(batch, 1, device=dev)
     g_params, d_params = list(G.parameters()), list(D.parameters())
+    if ema is not None:
+        ema_tensors, g_tensors = averaged_tensors(ema), averaged_tensors(G)
 
     def step():
         real = x[torch.randint(0, n, (batch,), device=dev)].float().div(127.5).sub(1.0).view(batch, 1, 28, 28)
@@ -179,6 +195,9 @@ def make_step(G, D, opt_g, opt_d, x, batch):
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=g_params)
         opt_g.step()
+        if ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(ema_tensors, g_tensors, 1.0 - beta)
         return d_loss, g_loss
 
     return step
@@ -234,7 +253,7 @@ def sync(dev):
         torch.cuda.synchronize()
 
 
-def save_checkpoint(G, D, steps, dataset, seed, out):
+def save_checkpoint(G, D, steps, dataset, seed, out, ema=None):
     """shadergan's checkpoint format: the networks' state_dicts under
     `generator.`/`discriminator.` (fp32; num_batches_tracked int64), the
     layer-list model in the metadata, no optimizer state, no recipe."""
@@ -246,6 +265,8 @@ def save_checkpoint(G, D, steps, dataset, seed, out):
 
     tensors = {f"generator.{k}": plain(v) for k, v in G.state_dict().items()}
     tensors.update({f"discriminator.{k}": plain(v) for k, v in D.state_dict().items()})
+    if ema is not None:
+        tensors.update({f"generator_ema.{k}": plain(v) for k, v in ema.state_dict().items()})
     model = {"z_dim": Z_DIM, "data_shape": DATA_SHAPE, "generator": GENERATOR, "discriminator": DISCRIMINATOR}
     save_file(tensors, out, metadata={"format": "shadergan-checkpoint-1",
                                       "model": json.dumps(model, separators=(",", ":")),
@@ -267,11 +288,13 @@ def train(a):
     steps = math.ceil(a.epochs * n / a.batch) if a.epochs else a.steps
     G, D = generator().to(dev), discriminator().to(dev)
     opt_g, opt_d = adam(G, a.lr, a.beta1, a.graphs), adam(D, a.lr, a.beta1, a.graphs)
-    step = make_step(G, D, opt_g, opt_d, x, a.batch)
+    ema = copy.deepcopy(G) if a.g_ema > 0 else None
+    step = make_step(G, D, opt_g, opt_d, x, a.batch, ema, a.g_ema)
     mode = "cuda-graphs" if a.graphs else "eager"
     print(f"torch {torch.__version__} DCGAN on {a.dataset} ({n} images) on {dev}, {mode}: "
           f"batch {a.batch}, {steps} steps ({steps * a.batch / n:.2f} epochs), "
-          f"Adam({a.lr:g}, {a.beta1:g}, 0.999), seed {a.seed}", flush=True)
+          f"Adam({a.lr:g}, {a.beta1:g}, 0.999), seed {a.seed}"
+          + (f", G's average beta {a.g_ema:g}" if ema is not None else ""), flush=True)
     marks = {math.ceil(steps * k / 10) for k in range(1, 11)}
     sync(dev)
     start = time.time()
@@ -305,7 +328,7 @@ def train(a):
     sync(dev)
     seconds = time.time() - start
     if a.out:
-        save_checkpoint(G, D, done, a.dataset, a.seed, a.out)
+        save_checkpoint(G, D, done, a.dataset, a.seed, a.out, ema)
     rate = done / seconds
     if a.json:
         print(json.dumps({"model": "dcgan", "dataset": a.dataset, "batch": a.batch, "mode": mode,
@@ -331,6 +354,8 @@ def main():
     q.add_argument("--seed", type=int, default=0, help="torch.manual_seed")
     q.add_argument("--lr", type=float, default=1e-4)
     q.add_argument("--beta1", type=float, default=0.5)
+    q.add_argument("--g-ema", type=float, default=0.0,
+                   help="beta of G's moving average (0: none), saved as generator_ema.*")
     q.add_argument("--out", help="checkpoint to write (shadergan's format)")
     q.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = p.parse_args()

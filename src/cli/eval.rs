@@ -32,6 +32,9 @@ pub struct EvalArgs {
     /// Skip the Parzen estimate (the slowest protocol).
     #[arg(long)]
     pub no_parzen: bool,
+    /// BatchNorm statistics of a layer-list generator's samples.
+    #[arg(long, value_enum, default_value_t = super::BnStatsArg::Running)]
+    pub bn_stats: super::BnStatsArg,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -76,6 +79,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             noise_seed: a.noise_seed,
             data_dir: a.data.as_deref(),
             with_parzen: !a.no_parzen,
+            bn_stats: a.bn_stats.into(),
         },
     )
     .map_err(super::settings::any_in_flags)?;

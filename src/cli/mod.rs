@@ -15,6 +15,7 @@ pub mod train;
 
 use clap::{Args, ValueEnum};
 use shadergan::backend::{self, BackendChoice, Selected};
+use shadergan::gan::bn_stats::BnStats;
 use shadergan::gpu::GpuContext;
 
 /// `--backend`.
@@ -34,6 +35,24 @@ impl From<BackendArg> for BackendChoice {
             BackendArg::Auto => BackendChoice::Auto,
             BackendArg::Gpu => BackendChoice::Gpu,
             BackendArg::Cpu => BackendChoice::Cpu,
+        }
+    }
+}
+
+/// `--bn-stats`: the BatchNorm statistics a layer-list generator samples with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BnStatsArg {
+    /// The running statistics the checkpoint holds, as PyTorch's `model.eval()`.
+    Running,
+    /// Statistics recomputed for the final weights over 2048 noise rows.
+    Recomputed,
+}
+
+impl From<BnStatsArg> for BnStats {
+    fn from(b: BnStatsArg) -> Self {
+        match b {
+            BnStatsArg::Running => BnStats::Running,
+            BnStatsArg::Recomputed => BnStats::Recomputed,
         }
     }
 }

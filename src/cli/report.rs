@@ -36,6 +36,9 @@ pub fn print_report(r: &Report) {
             100.0 * c.classifier_test_accuracy
         );
     }
+    if let Some(stats) = r.bn_stats {
+        println!("  G's BatchNorm sampled on its {} statistics", stats.name());
+    }
     if let Some(p) = &r.parzen {
         println!(
             "{}: Parzen log-likelihood {:.1} ± {:.1} nats (σ = {:.3}, {} samples, {} test images)",

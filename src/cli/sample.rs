@@ -6,6 +6,7 @@ use clap::Args;
 use rand::SeedableRng;
 use shadergan::backend::Executor;
 use shadergan::data::{DataKind, Mixture};
+use shadergan::gan::bn_stats::sampling_state;
 use shadergan::gan::{build_sampler_plan, fixed_noise, trainer::render_samples};
 use shadergan::io::{atomic::write_atomic, checkpoint};
 
@@ -28,6 +29,9 @@ pub struct SampleArgs {
     /// Replace --out if it exists.
     #[arg(long)]
     pub overwrite: bool,
+    /// BatchNorm statistics of a layer-list generator's samples.
+    #[arg(long, value_enum, default_value_t = super::BnStatsArg::Running)]
+    pub bn_stats: super::BnStatsArg,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -72,8 +76,14 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.checkpoint.display()))?;
     let z = fixed_noise(a.seed, a.n, ck.model.z_dim());
     let averaged = ck.generator_ema.is_some();
-    let (plan, out) = build_sampler_plan(&ck.model, ck.sampling_generator().to_vec(), z)?;
     let selected = a.device.select()?;
+    let g_state = sampling_state(
+        selected.gpu.as_ref(),
+        &ck.model,
+        ck.sampling_generator(),
+        a.bn_stats.into(),
+    )?;
+    let (plan, out) = build_sampler_plan(&ck.model, g_state, z)?;
     let mut exec = Executor::new(selected.gpu, plan, vec![])?;
     exec.run(&["sample"], None)?;
     let values = exec.read(out)?;

@@ -65,6 +65,9 @@ pub struct SweepArgs {
     /// Skip the Parzen estimate (the slowest protocol).
     #[arg(long)]
     pub no_parzen: bool,
+    /// BatchNorm statistics of a layer-list generator's samples.
+    #[arg(long, value_enum, default_value_t = super::BnStatsArg::Running)]
+    pub bn_stats: super::BnStatsArg,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -212,6 +215,7 @@ fn train_and_score(
             noise_seed: a.noise_seed,
             data_dir: a.data.as_deref(),
             with_parzen: !a.no_parzen,
+            bn_stats: a.bn_stats.into(),
         },
     )
     .map_err(super::settings::any_in_flags)?;

@@ -7,6 +7,7 @@ use shadergan::data::{self, DatasetName};
 use shadergan::eval::mode_trace;
 use shadergan::eval::report::{Request, evaluate};
 use shadergan::gan::Architecture;
+use shadergan::gan::bn_stats::BnStats;
 use shadergan::gan::recipe::Recipe;
 use shadergan::gan::stop;
 use shadergan::gan::trainer::{LoopOptions, train_recipe};
@@ -655,11 +656,16 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         };
         anyhow::bail!(Interrupted { signal, message });
     }
+    // A resumed run's rate counts the steps this process ran.
+    let ran = s.steps - s.first_step;
+    let which = match s.first_step {
+        0 => format!("{ran} steps"),
+        from => format!("steps {}–{} ({ran} steps)", from + 1, s.steps),
+    };
     println!(
-        "trained {} steps in {:.1} s ({:.1} steps/s) on {}; D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}; run folder {}",
-        s.steps,
+        "trained {which} in {:.1} s ({:.1} steps/s) on {}; D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}; run folder {}",
         s.seconds,
-        s.steps as f64 / s.seconds.max(1e-9),
+        ran as f64 / s.seconds.max(1e-9),
         s.backend,
         s.last.d_loss,
         s.last.g_loss,
@@ -675,6 +681,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         noise_seed: 1,
         data_dir: a.data.as_deref(),
         with_parzen: false,
+        bn_stats: BnStats::default(),
     };
     match evaluate(gpu.as_ref(), &ck.model, ck.sampling_generator(), &request) {
         Ok(report) => {

@@ -63,6 +63,7 @@ impl ModeTrace {
             noise_seed: TRACE_NOISE_SEED,
             data_dir: None,
             with_parzen: false,
+            bn_stats: Default::default(),
         };
         let report = evaluate(gpu, model, g, &request)?;
         let score = report.modes.ok_or_else(|| {

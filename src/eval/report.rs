@@ -10,6 +10,7 @@ use super::classifier::{self, Classifier};
 use super::{frechet, modes, parzen};
 use crate::backend::Executor;
 use crate::data::{self, Mixture};
+use crate::gan::bn_stats::{BnStats, sampling_state};
 use crate::gan::{Architecture, SettingError, build_sampler_plan, fixed_noise};
 use crate::gpu::GpuContext;
 use crate::plan::Slice;
@@ -152,6 +153,9 @@ pub struct Report {
     /// Protocols skipped, and why (naming the [`Request`] field that would
     /// run them: `data_dir`).
     pub skipped: Vec<String>,
+    /// The BatchNorm statistics G sampled with (None: G has no BatchNorm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bn_stats: Option<BnStats>,
 }
 
 /// Where the real images for the image protocols come from.
@@ -214,6 +218,8 @@ pub struct Request<'a> {
     /// Folder with the dataset's MNIST-format files.
     pub data_dir: Option<&'a Path>,
     pub with_parzen: bool,
+    /// The BatchNorm statistics a layer-list generator samples with.
+    pub bn_stats: BnStats,
 }
 
 /// The number of values in one row of `dataset` (2 for the mixtures, 784
@@ -264,6 +270,9 @@ pub fn evaluate(
         ..Report::default()
     };
     check_data_dim(model, dataset)?;
+    let g_state = sampling_state(gpu, model, g_params, req.bn_stats)?;
+    let g_params = g_state.as_slice();
+    report.bn_stats = model.has_batch_norm().then_some(req.bn_stats);
     match dataset {
         "ring" | "grid" => {
             let m = Mixture::named(dataset).expect("ring and grid are mixtures");

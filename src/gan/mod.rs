@@ -1,5 +1,6 @@
 //! The GAN: configuration and the plan of one alternating D/G training step.
 
+pub mod bn_stats;
 pub mod footprint;
 pub mod model;
 pub mod observer;

@@ -198,6 +198,14 @@ impl Architecture {
         }
     }
 
+    /// Whether the generator has a BatchNorm layer.
+    pub fn has_batch_norm(&self) -> bool {
+        match self {
+            Architecture::Mlp(_) => false,
+            Architecture::Layers(m) => m.generator.iter().any(Layer::is_batch_norm),
+        }
+    }
+
     /// The MLP pair, when it is one.
     pub fn mlp(&self) -> Option<&ModelSpec> {
         match self {

@@ -35,6 +35,9 @@ use crate::plan::{
     fuse_loss_heads,
 };
 
+/// PyTorch's BatchNorm momentum, for the running statistics.
+pub const BN_MOMENTUM: f32 = 0.1;
+
 /// The settings of a layer-list GAN and its training.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeqGanConfig {
@@ -212,13 +215,13 @@ fn d_step(cfg: &SeqGanConfig, n: &Nets, bufs: &StepBuffers) -> Vec<Op> {
         more_noise: None,
     }];
     let g_train = Mode::Train {
-        update_running: true,
+        running_momentum: Some(BN_MOMENTUM),
         dropout: None,
     };
     ops.extend(forward(&n.g, &n.gb, &n.g_ws, bufs.z, b, g_train));
     let dropout = Some((cfg.seed, STREAM_D_DROPOUT_IN_D_STEP, n.db.step));
     let d_train = Mode::Train {
-        update_running: false,
+        running_momentum: None,
         dropout,
     };
     ops.extend(forward(&n.d, &n.db, &n.d_ws, bufs.d_input, 2 * b, d_train));
@@ -245,7 +248,7 @@ fn g_step(cfg: &SeqGanConfig, n: &Nets, bufs: &StepBuffers) -> Vec<Op> {
     let b = cfg.batch;
     let dropout = Some((cfg.seed, STREAM_D_DROPOUT_IN_G_STEP, n.gb.step));
     let d_train = Mode::Train {
-        update_running: false,
+        running_momentum: None,
         dropout,
     };
     let mut ops = forward(&n.d, &n.db, &n.d_ws, bufs.fake, b, d_train);
@@ -388,6 +391,19 @@ impl SeqGanConfig {
     }
 }
 
+/// `model`'s generator, checked to have the size of `g_state` (a
+/// checkpoint's flat state: `Sequential::state_words`).
+pub fn generator_for_state(model: &LayerModel, g_state: &[f32]) -> anyhow::Result<Sequential> {
+    let (g, _) = model.networks().map_err(|e| anyhow::anyhow!(e))?;
+    anyhow::ensure!(
+        g_state.len() == g.state_words(),
+        "the generator's state has {} words but the architecture needs {}",
+        g_state.len(),
+        g.state_words()
+    );
+    Ok(g)
+}
+
 /// A generator-only plan for a layer list: phase `sample` maps `z` (rows ×
 /// z_dim, a buffer named `z`) through G in evaluation mode, BatchNorm on the
 /// running statistics of `g_state` (the flat state a checkpoint holds:
@@ -397,13 +413,7 @@ pub fn build_seq_sampler_plan(
     g_state: &[f32],
     z: Vec<f32>,
 ) -> anyhow::Result<(Plan, Slice)> {
-    let (g, _) = model.networks().map_err(|e| anyhow::anyhow!(e))?;
-    anyhow::ensure!(
-        g_state.len() == g.state_words(),
-        "the generator's state has {} words but the architecture needs {}",
-        g_state.len(),
-        g.state_words()
-    );
+    let g = generator_for_state(model, g_state)?;
     let rows = z.len() / model.z_dim;
     anyhow::ensure!(
         rows > 0 && rows * model.z_dim == z.len(),

@@ -90,7 +90,9 @@ impl Stats {
 /// What a finished run reports.
 #[derive(Clone, Debug)]
 pub struct Summary {
+    /// The step the run reached, and the one it started from (0, or a resume's).
     pub steps: u64,
+    pub first_step: u64,
     pub seconds: f64,
     pub last: Stats,
     pub backend: String,
@@ -348,6 +350,7 @@ fn train_built(
     }
     Ok(Summary {
         steps: step,
+        first_step: start_step,
         seconds,
         last: history.last().map(|(_, s)| *s).unwrap_or_default(),
         backend,

@@ -96,6 +96,10 @@ pub struct LayerError {
 }
 
 impl Layer {
+    pub fn is_batch_norm(&self) -> bool {
+        matches!(self, Layer::BatchNorm1d | Layer::BatchNorm2d)
+    }
+
     /// PyTorch's class name.
     pub fn name(&self) -> &'static str {
         match self {

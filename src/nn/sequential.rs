@@ -499,10 +499,11 @@ impl SeqWorkspace {
 /// Training or evaluation: batch or running statistics, dropout or not.
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
-    /// With running-statistics updates when `update_running`, and dropout
-    /// masks drawn from streams `stream + l` at `counter`.
+    /// With running-statistics updates at `running_momentum` when given
+    /// (0.1 in training, as PyTorch's), and dropout masks drawn from
+    /// streams `stream + l` at `counter`.
     Train {
-        update_running: bool,
+        running_momentum: Option<f32>,
         dropout: Option<(u64, u32, Slice)>,
     },
     Eval,
@@ -612,17 +613,19 @@ fn norm_forward(
         bufs.param(u.bias).expect("beta"),
     );
     match mode {
-        Mode::Train { update_running, .. } => Op::BatchNorm {
+        Mode::Train {
+            running_momentum, ..
+        } => Op::BatchNorm {
             x,
             gamma,
             beta,
             y,
             saved: ws.saved[l].expect("saved statistics"),
-            running: update_running.then(|| RunningStats {
+            running: running_momentum.map(|momentum| RunningStats {
                 mean: bufs.running_mean[slot],
                 var: bufs.running_var[slot],
                 batches: bufs.norm_batches.sub(slot, 1),
-                momentum: 0.1,
+                momentum,
             }),
             shape,
             eps: 1e-5,
