@@ -1,6 +1,6 @@
 """Load a shadergan checkpoint into PyTorch nn.Sequential models and sample.
 
-    python examples/pytorch_load.py runs/<run>/checkpoint.safetensors [out.png]
+    python examples/pytorch_load.py runs/<run>/checkpoint.safetensors [out.png] [--bn-stats recomputed]
 
 The checkpoint's tensors are named like an nn.Sequential's state_dict
 (`generator.0.weight`, `discriminator.3.bias`, ...); the architecture is the
@@ -15,12 +15,20 @@ JSON in the metadata's `model`, of one of two kinds:
   them (BatchNorm running statistics included), and both networks are put in
   eval mode before sampling.
 
-Either way the state_dicts load strictly, 64 samples are drawn, and with an
-output path 28x28 samples are saved as an 8x8 grid (needs torchvision).
+Either way the state_dicts load strictly, 64 samples are drawn from G's
+moving average when the checkpoint has one (`generator_ema.*`, as
+`shadergan sample` does) and from G otherwise, and with an output path
+28x28 samples are saved as an 8x8 grid (needs torchvision).
+
+`--bn-stats recomputed` does what `shadergan sample --bn-stats recomputed`
+does: before sampling, one training-mode forward of 2,048 noise rows with
+BatchNorm's momentum at 1 replaces the running statistics by that batch's
+mean and unbiased variance (torch's noise, not shadergan's Philox draws, so
+the statistics agree to sampling noise, not to the bit).
 """
+import argparse
 import json
 import math
-import sys
 
 import torch
 from safetensors import safe_open
@@ -130,8 +138,28 @@ def part(sd, prefix):
     return {k.removeprefix(prefix): v for k, v in sd.items() if k.startswith(prefix)}
 
 
+CALIBRATION_ROWS = 2048
+
+
+def recompute_bn_stats(G, z_dim):
+    """BatchNorm statistics of G's current weights over CALIBRATION_ROWS noise rows."""
+    for m in G.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = 1.0
+    G.train()
+    with torch.no_grad():
+        G(torch.randn(CALIBRATION_ROWS, z_dim))
+    G.eval()
+
+
 def main():
-    path = sys.argv[1]
+    ap = argparse.ArgumentParser(description="load a shadergan checkpoint into PyTorch and sample")
+    ap.add_argument("checkpoint")
+    ap.add_argument("out", nargs="?", help="an 8x8 PNG grid of 28x28 samples (needs torchvision)")
+    ap.add_argument("--bn-stats", choices=["running", "recomputed"], default="running",
+                    help="G's BatchNorm statistics: the checkpoint's, or recomputed for its weights")
+    a = ap.parse_args()
+    path = a.checkpoint
     with safe_open(path, "pt") as f:
         model = json.loads(f.metadata()["model"])
     sd = load_file(path)
@@ -143,18 +171,22 @@ def main():
         data_shape = [model["data_dim"]]
         G = build([model["z_dim"], *model["hidden"], model["data_dim"]], model["hidden_act"], model["output_act"])
         D = build([model["data_dim"], *model["hidden"], 1], model["hidden_act"], "identity")
-    G.load_state_dict(part(sd, "generator."), strict=True)
+    which = "generator_ema." if any(k.startswith("generator_ema.") for k in sd) else "generator."
+    G.load_state_dict(part(sd, which), strict=True)
     D.load_state_dict(part(sd, "discriminator."), strict=True)
     G.eval()
     D.eval()
+    if a.bn_stats == "recomputed":
+        recompute_bn_stats(G, model["z_dim"])
     with torch.no_grad():
         x = G(torch.randn(64, model["z_dim"]))
         p = torch.sigmoid(D(x)).mean().item()
-    print(f"G: {G}\nsamples {tuple(x.shape)} in [{x.min():.3f}, {x.max():.3f}], mean D(G(z)) = {p:.3f}")
-    if len(sys.argv) > 2 and math.prod(data_shape) == 784:
+    print(f"G ({which.rstrip('.')}, BatchNorm on {a.bn_stats} statistics): {G}\n"
+          f"samples {tuple(x.shape)} in [{x.min():.3f}, {x.max():.3f}], mean D(G(z)) = {p:.3f}")
+    if a.out and math.prod(data_shape) == 784:
         import torchvision
-        torchvision.utils.save_image((x.view(64, 1, 28, 28) + 1) / 2, sys.argv[2], nrow=8)
-        print(f"wrote {sys.argv[2]}")
+        torchvision.utils.save_image((x.view(64, 1, 28, 28) + 1) / 2, a.out, nrow=8)
+        print(f"wrote {a.out}")
 
 
 if __name__ == "__main__":

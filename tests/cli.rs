@@ -7,27 +7,10 @@
 
 mod common;
 
+use common::{scratch, shadergan, stderr};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn shadergan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shadergan"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("the binary runs")
-}
-
-/// A fresh, absent path under the target folder's temporary space.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn assert_png(path: &Path) {
     let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -7,8 +7,10 @@
 
 mod common;
 
+use common::{scratch, shadergan, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use safetensors::{Dtype, SafeTensors};
 use shadergan::io::checkpoint;
@@ -17,24 +19,6 @@ const RECIPE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/examples/recipes/tiny_dcgan.json"
 );
-
-fn shadergan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shadergan"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("the binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("dcgan-cli-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// `train --recipe tiny_dcgan.json` for `steps` steps into `out`.
 fn train(out: &Path, backend: &str, steps: u64) -> Output {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::scratch;
+
 #[allow(dead_code)]
 #[path = "../examples/hello_plan.rs"]
 mod hello_plan;
@@ -22,18 +24,12 @@ mod train_ring;
 mod matmul_study;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use shadergan::eval::report::{Request, evaluate};
 use shadergan::gan::recipe::Recipe;
 use shadergan::gan::trainer::Stats;
 use shadergan::io::checkpoint;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("examples-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// hello_plan: the CPU backend computes the layer as written out by hand, and
 /// the GPU backend agrees with it (at the example's shape and an awkward one).

@@ -6,40 +6,24 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use common::{scratch, shadergan, shadergan_command, stderr};
+
+use std::path::Path;
+use std::process::Output;
 
 use shadergan::io::checkpoint;
 
 /// Runs the binary with `args` and the environment `env`.
 fn shadergan_with(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shadergan"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .env_remove(shadergan::fault::FAULT_ENV)
+    shadergan_command(args)
         .envs(env.iter().copied())
         .output()
         .expect("the binary runs")
 }
 
-fn shadergan(args: &[&str]) -> Output {
-    shadergan_with(args, &[])
-}
-
 /// `SHADERGAN_FAULT=fault` as an environment for [`shadergan_with`].
 fn fault(value: &str) -> [(&'static str, &str); 1] {
     [(shadergan::fault::FAULT_ENV, value)]
-}
-
-/// A fresh, absent path under the target folder's temporary space.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// No `.NAME.tmp-PID` file of an interrupted atomic write anywhere under `dir`.

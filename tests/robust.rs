@@ -8,41 +8,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use common::{scratch, shadergan, shadergan_command, stderr};
+
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use shadergan::io::checkpoint;
 
-fn command(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shadergan"));
-    c.args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .env_remove(shadergan::fault::FAULT_ENV);
-    c
-}
-
-fn shadergan(args: &[&str]) -> Output {
-    command(args).output().expect("the binary runs")
-}
-
 fn spawn(args: &[&str]) -> Child {
-    command(args)
+    shadergan_command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts")
-}
-
-/// A fresh, absent path under the target folder's temporary space.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("robust-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Exactly one `error:` line, a failure status, no panic or abort; returns the line.
@@ -255,7 +234,7 @@ fn resume_keeps_checkpoint_every_and_the_other_run_settings() {
     assert!(shadergan(&first).status.success());
     // The resumed run diverges at its 6th run (of 5 steps: step 60); with
     // --checkpoint-every kept, the last checkpoint is step 50, not step 30.
-    let o = command(&["train", "--resume", out_s, "--steps", "100", "--quiet"])
+    let o = shadergan_command(&["train", "--resume", out_s, "--steps", "100", "--quiet"])
         .env(shadergan::fault::FAULT_ENV, "nan-in-params-at-run:6")
         .output()
         .unwrap();

@@ -1,5 +1,6 @@
 //! Shared test helpers: one GPU context per test binary, random inputs,
-//! poisoned outputs, and the relative-error measures the tests assert on.
+//! poisoned outputs, the relative-error measures the tests assert on, and
+//! running the `shadergan` binary in a scratch folder.
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
@@ -216,4 +217,34 @@ pub fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::
         }
     }
     files
+}
+
+/// The `shadergan` binary with `args`: XDG_RUNTIME_DIR set (the Vulkan
+/// loader wants one) and the fault hook's variable cleared.
+pub fn shadergan_command(args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_shadergan"));
+    c.args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env_remove(shadergan::fault::FAULT_ENV);
+    c
+}
+
+/// Runs the binary with `args` to the end.
+pub fn shadergan(args: &[&str]) -> std::process::Output {
+    shadergan_command(args).output().expect("the binary runs")
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh, absent path under the target folder's temporary space, named
+/// after the test binary (`cli`, `faults`, ...) and `name`.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
+    let binary = stem.rsplit_once('-').map_or(stem.as_str(), |(b, _)| b);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{binary}-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
