@@ -143,9 +143,11 @@ CALIBRATION_ROWS = 2048
 
 def recompute_bn_stats(G, z_dim):
     """BatchNorm statistics of G's current weights over CALIBRATION_ROWS noise rows."""
-    for m in G.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = 1.0
+    norms = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for m in norms:
+        m.momentum = 1.0
     G.train()
     with torch.no_grad():
         G(torch.randn(CALIBRATION_ROWS, z_dim))
@@ -176,10 +178,12 @@ def main():
     D.load_state_dict(part(sd, "discriminator."), strict=True)
     G.eval()
     D.eval()
+    torch.manual_seed(0)
+    z = torch.randn(64, model["z_dim"])  # drawn first: the same noise either way
     if a.bn_stats == "recomputed":
         recompute_bn_stats(G, model["z_dim"])
     with torch.no_grad():
-        x = G(torch.randn(64, model["z_dim"]))
+        x = G(z)
         p = torch.sigmoid(D(x)).mean().item()
     print(f"G ({which.rstrip('.')}, BatchNorm on {a.bn_stats} statistics): {G}\n"
           f"samples {tuple(x.shape)} in [{x.min():.3f}, {x.max():.3f}], mean D(G(z)) = {p:.3f}")
