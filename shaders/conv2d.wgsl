@@ -390,6 +390,221 @@ fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
 }
 
 // ---------------------------------------------------------------------------
+// The 128-tile implicit GEMMs: conv2d_128, conv2d_input_grad_128,
+// conv2d_input_grad_parity_128 and conv2d_weight_grad_128 compute the same
+// four GEMMs (kinds 0, 1, 3, 2) and epilogues as the 64-tile entries above,
+// for outputs large enough to fill the card with 128×128 tiles.
+//   workgroup 16×16 threads computes a 128×128 tile; thread (tx, ty) the 8×8
+//   block at rows ty·4 + {0..3} and 64 + ty·4 + {0..3}, cols tx·4 + {0..3}
+//   and 64 + tx·4 + {0..3}, in sixteen vec4 registers. Each k step reads two
+//   vec4 of A and two of B from workgroup memory for 64 multiply-adds (the
+//   64-tile kernel: 8 scalars for 16). grid (⌈N/128⌉, ⌈M/128⌉, splits or
+//   parity classes).
+//   Staging: K in slabs of 16 through 16 KiB of workgroup memory, A as
+//   [16][128] (k-major), B as [16][128]. Thread t stages one vec4 of A (tile
+//   rows 4q..4q+3, q = t % 32) and one of B (cols 4q..4q+3) at each of slab
+//   k = t / 32 and t / 32 + 8: a warp writes 32 consecutive vec4 (no bank
+//   conflicts); each thread decodes its four rows and columns once and two
+//   taps (or output pixels) per slab. The next slab's four vec4 are fetched
+//   into registers while the current one is multiplied, so global latency
+//   overlaps the arithmetic.
+//   Row sums (db, kind 2): thread tid < 128 of a first-column-tile workgroup
+//   sums row m0 + tid in k order, as the 64-tile kernel.
+
+const BIG: u32 = 128u;
+
+var<workgroup> a_big: array<vec4<f32>, 512>; // [SLAB][BIG / 4]: element (k, m) at [k·32 + m/4][m%4]
+var<workgroup> b_big: array<vec4<f32>, 512>; // [SLAB][BIG / 4]: element (k, n) at [k·32 + n/4][n%4]
+
+// B(k, n) of the GEMM `kind`, with k decoded (`kt`, as decode_a_k) and, for
+// kind 2, column n's tap `nt`; k, n in range.
+fn load_b_decoded(kind: u32, k: u32, kt: Pixel, n: u32, nt: Pixel) -> f32 {
+    switch kind {
+        case 0u: {
+            return b[p.b_off + n * p.K + k];
+        }
+        case 1u, 3u: {
+            return b[p.b_off + ((kt.b * p.in_ch + n) * p.kh + kt.r) * p.kw + kt.c];
+        }
+        default: {
+            return image_at(2u, kt.b, nt.b, kt.r, kt.c, nt.r, nt.c);
+        }
+    }
+}
+
+// The thread's fixed operands of the walk: the pixels of its four staged
+// GEMM rows m, m+1, m+2, m+3 and (kind 2) the taps of its four staged
+// columns n..n+3. Named fields, not arrays: NVIDIA's compiler puts
+// dynamically indexed private arrays in local memory.
+struct Lanes {
+    r0: Pixel, r1: Pixel, r2: Pixel, r3: Pixel,
+    c0: Pixel, c1: Pixel, c2: Pixel, c3: Pixel,
+    m: u32,
+    n: u32,
+    rows_m: u32,
+}
+
+fn a_at(kind: u32, row: Pixel, m: u32, rows_m: u32, kt: Pixel) -> f32 {
+    if (m < rows_m) {
+        return load_a(kind, row, m, kt);
+    }
+    return 0.0;
+}
+
+fn b_at(kind: u32, k: u32, kt: Pixel, n: u32, col: Pixel) -> f32 {
+    if (n < p.N) {
+        return load_b_decoded(kind, k, kt, n, col);
+    }
+    return 0.0;
+}
+
+// The vec4 of A (rows m..m+3) and of B (cols n..n+3) at slab index k; zero past K.
+struct Quad {
+    a: vec4<f32>,
+    b: vec4<f32>,
+}
+
+fn fetch_quad(kind: u32, l: Lanes, k: u32, k_end: u32) -> Quad {
+    if (k >= k_end) {
+        return Quad(vec4<f32>(0.0), vec4<f32>(0.0));
+    }
+    let kt = decode_a_k(kind, k);
+    let va = vec4<f32>(a_at(kind, l.r0, l.m, l.rows_m, kt), a_at(kind, l.r1, l.m + 1u, l.rows_m, kt),
+                       a_at(kind, l.r2, l.m + 2u, l.rows_m, kt), a_at(kind, l.r3, l.m + 3u, l.rows_m, kt));
+    let vb = vec4<f32>(b_at(kind, k, kt, l.n, l.c0), b_at(kind, k, kt, l.n + 1u, l.c1),
+                       b_at(kind, k, kt, l.n + 2u, l.c2), b_at(kind, k, kt, l.n + 3u, l.c3));
+    return Quad(va, vb);
+}
+
+// The epilogue of one output row's eight columns c0 + {0..3} (lo) and
+// c0 + 64 + {0..3} (hi).
+fn store_big_row(kind: u32, split: u32, row: u32, rows_m: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    if (row >= rows_m) {
+        return;
+    }
+    let n = p.N;
+    if (c0 < n) { store(kind, split, row, c0, lo.x); }
+    if (c0 + 1u < n) { store(kind, split, row, c0 + 1u, lo.y); }
+    if (c0 + 2u < n) { store(kind, split, row, c0 + 2u, lo.z); }
+    if (c0 + 3u < n) { store(kind, split, row, c0 + 3u, lo.w); }
+    if (c0 + 64u < n) { store(kind, split, row, c0 + 64u, hi.x); }
+    if (c0 + 65u < n) { store(kind, split, row, c0 + 65u, hi.y); }
+    if (c0 + 66u < n) { store(kind, split, row, c0 + 66u, hi.z); }
+    if (c0 + 67u < n) { store(kind, split, row, c0 + 67u, hi.w); }
+}
+
+fn implicit_gemm_128(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
+    let tid = lid.y * 16u + lid.x;
+    let m0 = wid.y * BIG;
+    let n0 = wid.x * BIG;
+    let cls = parity_class(wid.z);
+    var rows_m = p.M;
+    var inner_k = p.K;
+    if (kind == 3u) {
+        parity = cls;
+        rows_m = cls.rows;
+        inner_k = cls.inner;
+    }
+    if (rows_m == 0u) {
+        return;
+    }
+    // Thread t stages the vec4 of rows (and columns) 4q..4q+3, q = t % 32,
+    // at slab k = t / 32 and t / 32 + 8.
+    let q = tid % 32u;
+    let k_lane = tid / 32u;
+    let m = m0 + 4u * q;
+    let n = n0 + 4u * q;
+    let last_m = rows_m - 1u;
+    let last_n = p.N - 1u;
+    let l = Lanes(
+        row_pixel(kind, min(m, last_m)), row_pixel(kind, min(m + 1u, last_m)),
+        row_pixel(kind, min(m + 2u, last_m)), row_pixel(kind, min(m + 3u, last_m)),
+        tap(min(n, last_n)), tap(min(n + 1u, last_n)),
+        tap(min(n + 2u, last_n)), tap(min(n + 3u, last_n)),
+        m, n, rows_m);
+    var k_begin = 0u;
+    var k_end = inner_k;
+    if (p.stretch > 0u) {
+        k_begin = min(wid.z * p.stretch, p.K);
+        k_end = min(k_begin + p.stretch, p.K);
+    }
+    let row_sum = kind == 2u && p.has_rows == 1u && wid.x == 0u && tid < BIG;
+    var rsum = 0.0;
+    var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0); var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0); var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0); var acc7 = vec4<f32>(0.0);
+    var acc8 = vec4<f32>(0.0); var acc9 = vec4<f32>(0.0);
+    var acc10 = vec4<f32>(0.0); var acc11 = vec4<f32>(0.0);
+    var acc12 = vec4<f32>(0.0); var acc13 = vec4<f32>(0.0);
+    var acc14 = vec4<f32>(0.0); var acc15 = vec4<f32>(0.0);
+    var lo = fetch_quad(kind, l, k_begin + k_lane, k_end);
+    var hi = fetch_quad(kind, l, k_begin + k_lane + 8u, k_end);
+    for (var k0 = k_begin; k0 < k_end; k0 += SLAB) {
+        a_big[k_lane * 32u + q] = lo.a;
+        a_big[(k_lane + 8u) * 32u + q] = hi.a;
+        b_big[k_lane * 32u + q] = lo.b;
+        b_big[(k_lane + 8u) * 32u + q] = hi.b;
+        workgroupBarrier();
+        lo = fetch_quad(kind, l, k0 + SLAB + k_lane, k_end);
+        hi = fetch_quad(kind, l, k0 + SLAB + k_lane + 8u, k_end);
+        for (var kk = 0u; kk < SLAB; kk++) {
+            let lo_a = a_big[kk * 32u + lid.y];
+            let hi_a = a_big[kk * 32u + 16u + lid.y];
+            let lo_b = b_big[kk * 32u + lid.x];
+            let hi_b = b_big[kk * 32u + 16u + lid.x];
+            acc0 += lo_a.x * lo_b; acc1 += lo_a.x * hi_b;
+            acc2 += lo_a.y * lo_b; acc3 += lo_a.y * hi_b;
+            acc4 += lo_a.z * lo_b; acc5 += lo_a.z * hi_b;
+            acc6 += lo_a.w * lo_b; acc7 += lo_a.w * hi_b;
+            acc8 += hi_a.x * lo_b; acc9 += hi_a.x * hi_b;
+            acc10 += hi_a.y * lo_b; acc11 += hi_a.y * hi_b;
+            acc12 += hi_a.z * lo_b; acc13 += hi_a.z * hi_b;
+            acc14 += hi_a.w * lo_b; acc15 += hi_a.w * hi_b;
+        }
+        if (row_sum) {
+            for (var kk = 0u; kk < SLAB; kk++) {
+                rsum += a_big[kk * 32u + tid / 4u][tid % 4u];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (row_sum && m0 + tid < p.M) {
+        out[p.rows_off + wid.z * p.M + m0 + tid] = rsum;
+    }
+    let r0 = m0 + lid.y * 4u;
+    let c0 = n0 + lid.x * 4u;
+    store_big_row(kind, wid.z, r0, rows_m, c0, acc0, acc1);
+    store_big_row(kind, wid.z, r0 + 1u, rows_m, c0, acc2, acc3);
+    store_big_row(kind, wid.z, r0 + 2u, rows_m, c0, acc4, acc5);
+    store_big_row(kind, wid.z, r0 + 3u, rows_m, c0, acc6, acc7);
+    store_big_row(kind, wid.z, r0 + 64u, rows_m, c0, acc8, acc9);
+    store_big_row(kind, wid.z, r0 + 65u, rows_m, c0, acc10, acc11);
+    store_big_row(kind, wid.z, r0 + 66u, rows_m, c0, acc12, acc13);
+    store_big_row(kind, wid.z, r0 + 67u, rows_m, c0, acc14, acc15);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm_128(0u, wid, lid);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_input_grad_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm_128(1u, wid, lid);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_input_grad_parity_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm_128(3u, wid, lid);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_weight_grad_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm_128(2u, wid, lid);
+}
+
+// ---------------------------------------------------------------------------
 // conv2d_input_grad_direct: the input gradient for few input channels (the
 // DCGAN's one-channel image side), where a 64-wide tile of N = C columns
 // would compute one useful column in 64.

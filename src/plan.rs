@@ -1405,13 +1405,25 @@ fn check_group_adam(parts: &[WeightGrad], u: &AdamUpdate) -> Result<(), String> 
     Ok(())
 }
 
+/// Output tile edge of the GPU's 128-tile implicit GEMMs (`conv2d_128` …);
+/// a weight gradient whose output sides both reach it is split for them.
+pub const CONV_BIG_TILE: u32 = 128;
+
 /// How many splits a convolution's weight gradient takes on the GPU: enough
-/// 64-tile workgroups for about two per SM of a 132-SM card, each split
-/// walking at least 256 of the `K = batch·out_h·out_w` values (1: no split).
-/// The DCGAN's 64×25 first-layer weight gradient over 64·14·14 values is one
-/// tile: unsplit, one workgroup walks all 12,544.
+/// workgroups for about two per SM of a 132-SM card, each split walking at
+/// least 256 of the `K = batch·out_h·out_w` values (1: no split). The
+/// workgroups are 128-tiles where both sides of the `out_ch × taps` output
+/// reach 128, else 64-tiles. The DCGAN's 64×25 first-layer weight gradient
+/// over 64·14·14 values is one 64-tile: unsplit, one workgroup walks all
+/// 12,544; its 256×3200 one at batch 256 is 50 128-tiles, split 5 ways.
 pub fn conv_weight_splits(geom: &ConvGeom) -> usize {
-    let tiles = geom.out_ch.div_ceil(64) * geom.taps().div_ceil(64);
+    let big = CONV_BIG_TILE as usize;
+    let edge = if geom.out_ch.min(geom.taps()) >= big {
+        big
+    } else {
+        64
+    };
+    let tiles = geom.out_ch.div_ceil(edge) * geom.taps().div_ceil(edge);
     let k = geom.batch * geom.out_h * geom.out_w;
     (264 / tiles).min(k / 256).max(1)
 }

@@ -7,172 +7,10 @@
 
 mod common;
 
+use common::conv_cases::*;
 use common::*;
 use shadergan::cpu::conv;
-use shadergan::plan::{Activation, ConvEpilogue, ConvGeom, Op, Plan, Slice};
-
-const CONV_TOL: f64 = 1e-4;
-
-/// ([batch, in_ch, in_h, in_w], out_ch, kernel, stride, pad).
-type Case = (
-    [usize; 4],
-    usize,
-    (usize, usize),
-    (usize, usize),
-    (usize, usize),
-);
-
-/// Convolutions: 1s, odd sizes,
-/// strides 1 and 2, pads 0–2, kernels 3×3, 4×4, 5×5 and a 1×3 one, outputs
-/// and GEMM sides that are not multiples of the 64-tile, and the DCGAN
-/// discriminator's first layer.
-fn geometries() -> Vec<ConvGeom> {
-    let cases: [Case; 13] = [
-        ([1, 1, 1, 1], 1, (1, 1), (1, 1), (0, 0)),
-        ([1, 1, 5, 5], 1, (3, 3), (1, 1), (0, 0)),
-        ([2, 3, 7, 9], 5, (3, 3), (2, 2), (1, 1)),
-        ([3, 7, 9, 7], 4, (4, 4), (2, 2), (1, 1)),
-        ([1, 2, 13, 11], 3, (5, 5), (1, 1), (2, 2)),
-        ([2, 1, 28, 28], 7, (5, 5), (2, 2), (2, 2)),
-        ([1, 3, 6, 10], 2, (1, 3), (1, 2), (0, 1)),
-        ([3, 5, 8, 8], 65, (3, 3), (1, 1), (1, 1)),
-        ([1, 67, 4, 4], 3, (4, 4), (2, 2), (2, 2)),
-        // At least 8 input channels: the tiled input gradient (fewer: the direct one).
-        ([2, 9, 7, 5], 4, (3, 3), (2, 2), (1, 1)),
-        ([1, 8, 6, 6], 3, (5, 5), (1, 1), (2, 2)),
-        // Strided, 8+ channels (the parity-class input gradient): a 1×1
-        // kernel at stride 2 (classes with no tap), uneven strides and kernels.
-        ([1, 8, 5, 5], 3, (1, 1), (2, 2), (0, 0)),
-        ([2, 10, 9, 8], 4, (2, 3), (3, 2), (1, 0)),
-    ];
-    cases
-        .iter()
-        .map(|&(x, o, k, s, p)| ConvGeom::conv(x, o, k, s, p).expect("a valid geometry"))
-        .collect()
-}
-
-/// ConvTranspose2d geometries: the DCGAN generator's three layers (7→7,
-/// 7→14, 14→28, 5×5 kernels, output_padding 1 where the stride is 2) at
-/// small channel counts, and an odd one.
-fn transposed_geometries() -> Vec<ConvGeom> {
-    let t = |x, o, k, s, p, op| ConvGeom::transposed(x, o, k, s, p, op).expect("valid");
-    vec![
-        t([2, 5, 7, 7], 3, (5, 5), (1, 1), (2, 2), (0, 0)),
-        t([1, 3, 7, 7], 4, (5, 5), (2, 2), (2, 2), (1, 1)),
-        t([2, 4, 14, 14], 1, (5, 5), (2, 2), (2, 2), (1, 1)),
-        t([3, 2, 5, 3], 3, (4, 3), (3, 2), (1, 0), (2, 1)),
-    ]
-}
-
-struct Operands {
-    x: Slice,
-    w: Slice,
-    dy: Slice,
-    bias_out: Slice,
-    bias_in: Slice,
-    act_out: Slice,
-    act_in: Slice,
-}
-
-fn operands(plan: &mut Plan, g: &ConvGeom, seed: u64) -> Operands {
-    let mut r = rng(seed);
-    let tanh_outputs = |r: &mut rand::rngs::StdRng, n| uniform(r, n, -0.95, 0.95);
-    Operands {
-        x: input_f32(plan, "x", &uniform(&mut r, g.x_len(), -1.0, 1.0)),
-        w: input_f32(plan, "w", &uniform(&mut r, g.w_len(), -1.0, 1.0)),
-        dy: input_f32(plan, "dy", &uniform(&mut r, g.y_len(), -1.0, 1.0)),
-        bias_out: input_f32(plan, "bias_out", &uniform(&mut r, g.out_ch, -1.0, 1.0)),
-        bias_in: input_f32(plan, "bias_in", &uniform(&mut r, g.in_ch, -1.0, 1.0)),
-        act_out: input_f32(plan, "act_out", &tanh_outputs(&mut r, g.y_len())),
-        act_in: input_f32(plan, "act_in", &tanh_outputs(&mut r, g.x_len())),
-    }
-}
-
-/// Every op with each epilogue at `g`, GPU against CPU, outputs poisoned.
-fn check_against_cpu(g: &ConvGeom, seed: u64) {
-    let mut plan = Plan::default();
-    let v = operands(&mut plan, g, seed);
-    let leaky = Activation::LeakyRelu(0.2);
-    let mut outs = Vec::new();
-    let mut ops = Vec::new();
-    let forward_epilogues = [
-        ("plain", ConvEpilogue::NONE),
-        (
-            "bias+leaky",
-            ConvEpilogue::BiasAct {
-                bias: Some(v.bias_out),
-                act: leaky,
-            },
-        ),
-        (
-            "tanh'",
-            ConvEpilogue::ActGrad {
-                y: v.act_out,
-                act: Activation::Tanh,
-            },
-        ),
-    ];
-    for (i, (name, epilogue)) in forward_epilogues.into_iter().enumerate() {
-        let y = output_f32(&mut plan, &format!("y{i}"), g.y_len());
-        ops.push(Op::Conv2d {
-            x: v.x,
-            w: v.w,
-            y,
-            geom: *g,
-            epilogue,
-        });
-        outs.push((format!("conv2d {name}"), y));
-    }
-    let input_epilogues = [
-        ("plain", ConvEpilogue::NONE),
-        (
-            "bias+tanh",
-            ConvEpilogue::BiasAct {
-                bias: Some(v.bias_in),
-                act: Activation::Tanh,
-            },
-        ),
-        (
-            "tanh'",
-            ConvEpilogue::ActGrad {
-                y: v.act_in,
-                act: Activation::Tanh,
-            },
-        ),
-    ];
-    for (i, (name, epilogue)) in input_epilogues.into_iter().enumerate() {
-        let dx = output_f32(&mut plan, &format!("dx{i}"), g.x_len());
-        ops.push(Op::Conv2dInputGrad {
-            dy: v.dy,
-            w: v.w,
-            dx,
-            geom: *g,
-            epilogue,
-        });
-        outs.push((format!("input grad {name}"), dx));
-    }
-    let grads = output_f32(&mut plan, "grads", g.w_len() + 1 + g.out_ch);
-    let (dw, db) = (grads.sub(0, g.w_len()), grads.sub(g.w_len() + 1, g.out_ch));
-    ops.push(Op::Conv2dWeightGrad {
-        dy: v.dy,
-        x: v.x,
-        dw,
-        db: Some(db),
-        geom: *g,
-    });
-    outs.extend([
-        ("weight grad dw".to_string(), dw),
-        ("weight grad db".to_string(), db),
-    ]);
-    plan.add_phase("ops", ops);
-    let Some((cpu, gpu)) = run_both(plan, &["ops"]) else {
-        return;
-    };
-    for (name, s) in outs {
-        let err = norm_rel_err(&read_gpu(&gpu, s), cpu.f32s(s));
-        assert_close(err, CONV_TOL, &format!("{name} at {g:?}"));
-    }
-}
+use shadergan::plan::{ConvEpilogue, ConvGeom, Op, Plan};
 
 #[test]
 fn convolutions_match_the_cpu_reference() {
@@ -300,73 +138,12 @@ fn bad_geometries_are_refused() {
     assert!(refused(good, good.x_len() - 1).contains("x"));
 }
 
-/// The split weight gradient: `splits` partial sums over stretches of the
-/// flattened (b, p, q), added up by `SumSplits`, equal the unsplit gradient
-/// (CPU, within rounding) and match between backends, at 1, 3 and 7 splits
-/// and a stretch that does not divide the sum.
+/// The split weight gradient at 1, 3 and 7 splits and a stretch that does
+/// not divide the sum.
 #[test]
 fn split_weight_gradients_add_up_to_the_whole() {
-    use shadergan::plan::conv_split_stretch;
     let g = ConvGeom::conv([3, 2, 13, 11], 5, (5, 5), (2, 2), (2, 2)).unwrap();
-    for splits in [1, 3, 7] {
-        let mut plan = Plan::default();
-        let v = operands(&mut plan, &g, 600 + splits as u64);
-        let per = g.w_len() + g.out_ch;
-        let partials = output_f32(&mut plan, "partials", splits * per);
-        let grads = output_f32(&mut plan, "grads", 2 * (g.w_len() + g.out_ch));
-        let (dw, db) = (grads.sub(0, g.w_len()), grads.sub(g.w_len(), g.out_ch));
-        let whole = grads.sub(per, g.w_len());
-        let whole_db = grads.sub(per + g.w_len(), g.out_ch);
-        let weights = splits * g.w_len();
-        plan.add_phase(
-            "ops",
-            vec![
-                Op::Conv2dWeightGradSplit {
-                    dy: v.dy,
-                    x: v.x,
-                    partials,
-                    splits,
-                    with_db: true,
-                    geom: g,
-                },
-                Op::SumSplits {
-                    partials: partials.sub(0, weights),
-                    out: dw,
-                    splits,
-                },
-                Op::SumSplits {
-                    partials: partials.sub(weights, splits * g.out_ch),
-                    out: db,
-                    splits,
-                },
-                Op::Conv2dWeightGrad {
-                    dy: v.dy,
-                    x: v.x,
-                    dw: whole,
-                    db: Some(whole_db),
-                    geom: g,
-                },
-            ],
-        );
-        assert!(conv_split_stretch(&g, splits).is_multiple_of(16));
-        let mut cpu = shadergan::cpu::CpuPlan::new(plan.clone()).unwrap();
-        cpu.run(&["ops"]).unwrap();
-        for (split, unsplit) in [(dw, whole), (db, whole_db)] {
-            let err = norm_rel_err(cpu.f32s(split), cpu.f32s(unsplit));
-            assert_close(
-                err,
-                1e-5,
-                &format!("{splits} splits against the whole, on the CPU"),
-            );
-        }
-        let Some((cpu, gpu)) = run_both(plan, &["ops"]) else {
-            return;
-        };
-        for (name, s) in [("partials", partials), ("dw", dw), ("db", db)] {
-            let err = norm_rel_err(&read_gpu(&gpu, s), cpu.f32s(s));
-            assert_close(err, CONV_TOL, &format!("{splits} splits: {name}"));
-        }
-    }
+    check_split_weight_grad(&g, &[1, 3, 7]);
 }
 
 /// The lowering's input-gradient kernel: one thread per element below 8
@@ -394,4 +171,66 @@ fn few_input_channels_take_the_direct_input_gradient() {
     assert_eq!(entry(7, 1), "conv2d_input_grad_direct");
     assert_eq!(entry(8, 2), "conv2d_input_grad_parity");
     assert_eq!(entry(8, 1), "conv2d_input_grad");
+}
+
+/// The lowering's tile choice at the DCGAN's shapes: G's first transposed
+/// convolution (256→128 channels, 7×7) takes the 128-tile kernels at
+/// batch 256 (98 tiles of its forward, 196 of its input gradient, 5 splits
+/// of 50 for its weight gradient) and the 64-tile ones at batch 64 (25
+/// 128-tiles would leave most SMs idle), except its split weight gradient.
+#[test]
+fn large_convolutions_take_the_128_tile_kernels() {
+    use shadergan::gpu::lowering::lower;
+    use shadergan::plan::conv_weight_splits;
+    let entries = |batch| {
+        let geom =
+            ConvGeom::transposed([batch, 256, 7, 7], 128, (5, 5), (1, 1), (2, 2), (0, 0)).unwrap();
+        let mut plan = Plan::default();
+        let x = plan.f32_buffer("x", geom.x_len());
+        let w = plan.f32_buffer("w", geom.w_len());
+        let y = plan.f32_buffer("y", geom.y_len());
+        let splits = conv_weight_splits(&geom);
+        let partials = plan.f32_buffer("partials", splits * geom.w_len());
+        let epilogue = ConvEpilogue::NONE;
+        let ops = [
+            Op::Conv2dInputGrad {
+                dy: y,
+                w,
+                dx: x,
+                geom,
+                epilogue,
+            },
+            Op::Conv2d {
+                x,
+                w,
+                y,
+                geom,
+                epilogue,
+            },
+            Op::Conv2dWeightGradSplit {
+                dy: y,
+                x,
+                partials,
+                splits,
+                with_db: false,
+                geom,
+            },
+        ];
+        (ops.map(|op| lower(&op).entry), splits)
+    };
+    assert_eq!(
+        entries(256),
+        (
+            [
+                "conv2d_input_grad_128",
+                "conv2d_128",
+                "conv2d_weight_grad_128"
+            ],
+            5
+        )
+    );
+    assert_eq!(
+        entries(64),
+        (["conv2d_input_grad", "conv2d", "conv2d_weight_grad_128"], 5)
+    );
 }

@@ -74,10 +74,18 @@ pub fn suite(quick: bool) -> anyhow::Result<Vec<Case>> {
 
     if quick {
         let g = crate::plan::ConvGeom::conv([2, 3, 9, 9], 8, (5, 5), (2, 2), (2, 2));
-        cases.extend(super::conv::conv_cases("3→8, 9→5", &g.expect("valid")));
+        cases.extend(super::conv::conv_cases(
+            "3→8, 9→5",
+            &g.expect("valid"),
+            true,
+        ));
     } else {
         for (label, g) in super::conv::dcgan_layers(64) {
-            cases.extend(super::conv::conv_cases(label, &g));
+            cases.extend(super::conv::conv_cases(label, &g, true));
+        }
+        // The training preset's batch: GPU only (a few seconds a launch on 2 cores).
+        for (label, g) in super::conv::dcgan_layers(256) {
+            cases.extend(super::conv::conv_cases(label, &g, false));
         }
     }
 

@@ -5,7 +5,7 @@
 //! flops per launch.
 
 use super::cases::{Case, Unit, random};
-use crate::plan::{ConvEpilogue, ConvGeom, Elem, Init, Op, Plan};
+use crate::plan::{ConvEpilogue, ConvGeom, Elem, Init, Op, Plan, conv_weight_splits};
 
 /// (name, geometry) of the DCGAN's layers at `batch`, as convolutions.
 pub fn dcgan_layers(batch: usize) -> Vec<(&'static str, ConvGeom)> {
@@ -29,8 +29,10 @@ pub fn dcgan_layers(batch: usize) -> Vec<(&'static str, ConvGeom)> {
     ]
 }
 
-/// The three launches of one layer's geometry, one case each.
-pub fn conv_cases(label: &str, g: &ConvGeom) -> Vec<Case> {
+/// The three ops of one layer's geometry, one case each; the weight
+/// gradient split and summed as the training step runs it
+/// ([`conv_weight_splits`]). `cpu_too`: also time the CPU backend.
+pub fn conv_cases(label: &str, g: &ConvGeom, cpu_too: bool) -> Vec<Case> {
     let mut plan = Plan::default();
     let x = plan.buffer("x", Elem::F32, g.x_len(), Init::F32(random(g.x_len(), 11)));
     let w = plan.buffer("w", Elem::F32, g.w_len(), Init::F32(random(g.w_len(), 12)));
@@ -39,42 +41,65 @@ pub fn conv_cases(label: &str, g: &ConvGeom) -> Vec<Case> {
     let dx = plan.f32_buffer("dx", g.x_len());
     let dw = plan.f32_buffer("dw", g.w_len());
     let geom = *g;
+    let splits = conv_weight_splits(g);
+    let partials = plan.f32_buffer("partials", splits * g.w_len());
+    let weight_grad = if splits == 1 {
+        vec![Op::Conv2dWeightGrad {
+            dy,
+            x,
+            dw,
+            db: None,
+            geom,
+        }]
+    } else {
+        vec![
+            Op::Conv2dWeightGradSplit {
+                dy,
+                x,
+                partials,
+                splits,
+                with_db: false,
+                geom,
+            },
+            Op::SumSplits {
+                partials,
+                out: dw,
+                splits,
+            },
+        ]
+    };
+    let weight_label = if splits == 1 {
+        "weight grad".to_string()
+    } else {
+        format!("weight grad ({splits} splits)")
+    };
     let ops = [
         (
-            "forward",
-            Op::Conv2d {
+            "forward".to_string(),
+            vec![Op::Conv2d {
                 x,
                 w,
                 y,
                 geom,
                 epilogue: ConvEpilogue::NONE,
-            },
+            }],
         ),
         (
-            "input grad",
-            Op::Conv2dInputGrad {
+            "input grad".to_string(),
+            vec![Op::Conv2dInputGrad {
                 dy,
                 w,
                 dx,
                 geom,
                 epilogue: ConvEpilogue::NONE,
-            },
+            }],
         ),
-        (
-            "weight grad",
-            Op::Conv2dWeightGrad {
-                dy,
-                x,
-                dw,
-                db: None,
-                geom,
-            },
-        ),
+        (weight_label, weight_grad),
     ];
     ops.into_iter()
-        .map(|(what, op)| {
+        .map(|(what, ops)| {
             let mut p = plan.clone();
-            p.add_phase("op", vec![op]);
+            p.add_phase("op", ops);
             Case {
                 group: "conv",
                 name: format!("conv {label}, batch {}: {what}", g.batch),
@@ -82,7 +107,7 @@ pub fn conv_cases(label: &str, g: &ConvGeom) -> Vec<Case> {
                 work: 2.0 * g.macs() as f64,
                 phases: vec!["op"],
                 plan: p,
-                cpu_too: true,
+                cpu_too,
             }
         })
         .collect()

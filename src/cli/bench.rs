@@ -5,6 +5,7 @@
 use clap::Args;
 use shadergan::bench::{self, Machine, Row, cases};
 use shadergan::gpu::GpuContext;
+use shadergan::gpu::lower_conv::{ConvTiles, set_conv_tiles};
 use shadergan::io::atomic::write_atomic;
 
 #[derive(Args, Clone, Debug)]
@@ -30,12 +31,37 @@ pub struct BenchArgs {
     /// The GPU adapter: its number in `shadergan info`, or text its name contains (else SHADERGAN_ADAPTER, else the best).
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
+    /// The convolutions' output tiles: by size (the default, as training
+    /// runs), or always 64×64 or 128×128, to compare the kernels at one shape.
+    #[arg(long, value_enum, value_name = "TILES", default_value_t = ConvTilesArg::BySize)]
+    pub conv_tiles: ConvTilesArg,
     /// Also write the JSON results to this file (refused if it exists).
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
 }
 
+/// `--conv-tiles`: [`ConvTiles`] on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvTilesArg {
+    BySize,
+    #[value(name = "64")]
+    Tile64,
+    #[value(name = "128")]
+    Tile128,
+}
+
+impl ConvTilesArg {
+    fn policy(self) -> ConvTiles {
+        match self {
+            ConvTilesArg::BySize => ConvTiles::BySize,
+            ConvTilesArg::Tile64 => ConvTiles::Always64,
+            ConvTilesArg::Tile128 => ConvTiles::Always128,
+        }
+    }
+}
+
 pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
+    set_conv_tiles(a.conv_tiles.policy());
     anyhow::ensure!(
         a.min_time.is_finite() && (0.0..=600.0).contains(&a.min_time),
         "--min-time must be between 0 and 600 seconds (got {})",

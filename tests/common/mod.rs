@@ -3,6 +3,8 @@
 //! running the `shadergan` binary in a scratch folder.
 #![allow(dead_code)]
 
+pub mod conv_cases;
+
 use std::sync::OnceLock;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
