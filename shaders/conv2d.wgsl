@@ -210,26 +210,25 @@ fn load_a(kind: u32, row: Pixel, m: u32, t: Pixel) -> f32 {
     }
 }
 
-// B(k, n) of the GEMM `kind`; k, n in range.
-fn load_b(kind: u32, k: u32, n: u32) -> f32 {
+// B(k, n) of the GEMM `kind`, with k decoded (`kt`, as decode_a_k) and, for
+// kind 2, column n's tap `nt`; k, n in range.
+fn load_b_decoded(kind: u32, k: u32, kt: Pixel, n: u32, nt: Pixel) -> f32 {
     switch kind {
         case 0u: {
             return b[p.b_off + n * p.K + k];
         }
-        case 1u: {
-            let t = tap(k); // (o, i, j)
-            return b[p.b_off + ((t.b * p.in_ch + n) * p.kh + t.r) * p.kw + t.c];
-        }
-        case 3u: {
-            let t = class_tap(k);
-            return b[p.b_off + ((t.b * p.in_ch + n) * p.kh + t.r) * p.kw + t.c];
+        case 1u, 3u: {
+            return b[p.b_off + ((kt.b * p.in_ch + n) * p.kh + kt.r) * p.kw + kt.c];
         }
         default: {
-            let at = pixel(k, p.out_h, p.out_w);
-            let t = tap(n); // (c, i, j)
-            return image_at(2u, at.b, t.b, at.r, at.c, t.r, t.c);
+            return image_at(2u, kt.b, nt.b, kt.r, kt.c, nt.r, nt.c);
         }
     }
+}
+
+// B(k, n) of the GEMM `kind`; k, n in range.
+fn load_b(kind: u32, k: u32, n: u32) -> f32 {
+    return load_b_decoded(kind, k, decode_a_k(kind, k), n, tap(n));
 }
 
 // Where GEMM row m's outputs go: the offset of (row, column 0) and the
@@ -281,19 +280,37 @@ fn row_pixel(kind: u32, m: u32) -> Pixel {
     return pixel(m, p.in_h, p.in_w);
 }
 
+// The stretch of the GEMM a workgroup walks: its rows (the whole op's, or
+// kind 3's class's, whose geometry it leaves in `parity`) and its inner
+// range (all of K, or split z's stretch of it).
+struct Walk {
+    rows: u32,
+    k_begin: u32,
+    k_end: u32,
+}
+
+fn gemm_walk(kind: u32, z: u32) -> Walk {
+    var w = Walk(p.M, 0u, p.K);
+    if (kind == 3u) {
+        parity = parity_class(z);
+        w.rows = parity.rows;
+        w.k_end = parity.inner;
+    }
+    if (p.stretch > 0u) {
+        w.k_begin = min(z * p.stretch, p.K);
+        w.k_end = min(w.k_begin + p.stretch, p.K);
+    }
+    return w;
+}
+
 fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
     let m0 = wid.y * TILE;
     let n0 = wid.x * TILE;
-    // The GEMM's rows and inner extent: the whole op's, or kind 3's class's.
-    let cls = parity_class(wid.z);
-    var rows_m = p.M;
-    var inner_k = p.K;
-    if (kind == 3u) {
-        parity = cls;
-        rows_m = cls.rows;
-        inner_k = cls.inner;
-    }
+    let walk = gemm_walk(kind, wid.z);
+    let rows_m = walk.rows;
+    let k_begin = walk.k_begin;
+    let k_end = walk.k_end;
     if (rows_m == 0u) {
         return;
     }
@@ -308,13 +325,6 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     var acc3 = vec4<f32>(0.0);
     let row_sum = kind == 2u && p.has_rows == 1u && wid.x == 0u && tid < TILE;
     var rsum = 0.0;
-    // The inner range: all of K, or split wid.z's stretch of it.
-    var k_begin = 0u;
-    var k_end = inner_k;
-    if (p.stretch > 0u) {
-        k_begin = min(wid.z * p.stretch, p.K);
-        k_end = min(k_begin + p.stretch, p.K);
-    }
 
     for (var k0 = k_begin; k0 < k_end; k0 += SLAB) {
         // A element e = tid + 256r sits at k = k0 + tid % 16 for every r: decode it once.
@@ -416,22 +426,6 @@ const BIG: u32 = 128u;
 var<workgroup> a_big: array<vec4<f32>, 512>; // [SLAB][BIG / 4]: element (k, m) at [k·32 + m/4][m%4]
 var<workgroup> b_big: array<vec4<f32>, 512>; // [SLAB][BIG / 4]: element (k, n) at [k·32 + n/4][n%4]
 
-// B(k, n) of the GEMM `kind`, with k decoded (`kt`, as decode_a_k) and, for
-// kind 2, column n's tap `nt`; k, n in range.
-fn load_b_decoded(kind: u32, k: u32, kt: Pixel, n: u32, nt: Pixel) -> f32 {
-    switch kind {
-        case 0u: {
-            return b[p.b_off + n * p.K + k];
-        }
-        case 1u, 3u: {
-            return b[p.b_off + ((kt.b * p.in_ch + n) * p.kh + kt.r) * p.kw + kt.c];
-        }
-        default: {
-            return image_at(2u, kt.b, nt.b, kt.r, kt.c, nt.r, nt.c);
-        }
-    }
-}
-
 // The thread's fixed operands of the walk: the pixels of its four staged
 // GEMM rows m, m+1, m+2, m+3 and (kind 2) the taps of its four staged
 // columns n..n+3. Named fields, not arrays: NVIDIA's compiler puts
@@ -497,14 +491,10 @@ fn implicit_gemm_128(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
     let m0 = wid.y * BIG;
     let n0 = wid.x * BIG;
-    let cls = parity_class(wid.z);
-    var rows_m = p.M;
-    var inner_k = p.K;
-    if (kind == 3u) {
-        parity = cls;
-        rows_m = cls.rows;
-        inner_k = cls.inner;
-    }
+    let walk = gemm_walk(kind, wid.z);
+    let rows_m = walk.rows;
+    let k_begin = walk.k_begin;
+    let k_end = walk.k_end;
     if (rows_m == 0u) {
         return;
     }
@@ -522,12 +512,6 @@ fn implicit_gemm_128(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
         tap(min(n, last_n)), tap(min(n + 1u, last_n)),
         tap(min(n + 2u, last_n)), tap(min(n + 3u, last_n)),
         m, n, rows_m);
-    var k_begin = 0u;
-    var k_end = inner_k;
-    if (p.stretch > 0u) {
-        k_begin = min(wid.z * p.stretch, p.K);
-        k_end = min(k_begin + p.stretch, p.K);
-    }
     let row_sum = kind == 2u && p.has_rows == 1u && wid.x == 0u && tid < BIG;
     var rsum = 0.0;
     var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0);

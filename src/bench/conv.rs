@@ -42,36 +42,31 @@ pub fn conv_cases(label: &str, g: &ConvGeom, cpu_too: bool) -> Vec<Case> {
     let dw = plan.f32_buffer("dw", g.w_len());
     let geom = *g;
     let splits = conv_weight_splits(g);
-    let partials = plan.f32_buffer("partials", splits * g.w_len());
-    let weight_grad = if splits == 1 {
-        vec![Op::Conv2dWeightGrad {
+    let (weight_label, weight_grad) = if splits == 1 {
+        let whole = Op::Conv2dWeightGrad {
             dy,
             x,
             dw,
             db: None,
             geom,
-        }]
+        };
+        ("weight grad".to_string(), vec![whole])
     } else {
-        vec![
-            Op::Conv2dWeightGradSplit {
-                dy,
-                x,
-                partials,
-                splits,
-                with_db: false,
-                geom,
-            },
-            Op::SumSplits {
-                partials,
-                out: dw,
-                splits,
-            },
-        ]
-    };
-    let weight_label = if splits == 1 {
-        "weight grad".to_string()
-    } else {
-        format!("weight grad ({splits} splits)")
+        let partials = plan.f32_buffer("partials", splits * g.w_len());
+        let split = Op::Conv2dWeightGradSplit {
+            dy,
+            x,
+            partials,
+            splits,
+            with_db: false,
+            geom,
+        };
+        let sum = Op::SumSplits {
+            partials,
+            out: dw,
+            splits,
+        };
+        (format!("weight grad ({splits} splits)"), vec![split, sum])
     };
     let ops = [
         (
