@@ -13,10 +13,15 @@
 //   conv2d_weight_grad dw[o,c,i,j] = Σ_{b,p,q} dy[b,o,p,q] · x[b, c, p·sh + i − ph, q·sw + j − pw]
 //                      db[o] = Σ_{b,p,q} dy[b,o,p,q] (the GEMM's row sums of A)
 //                      GEMM: rows m = o, cols n = (c,i,j), inner k = (b,p,q)
-//                      split (stretch > 0, grid z = splits): workgroup z sums only
-//                      k in [z·stretch, (z + 1)·stretch) into split z's partials,
-//                      out[out_off + z·M·N + m·N + n] and out[rows_off + z·M + m];
-//                      sum_splits.wgsl adds the splits up
+//   split launches (splits > 0, grid z = splits): workgroup z sums only k in
+//                      [z·stretch, (z + 1)·stretch) and writes the raw sums to
+//                      split z's partials, out[out_off + z·M·N + e] (e the
+//                      output element; for dw e = m·N + n, with db at
+//                      out[rows_off + z·M + m]). The strided input gradient
+//                      (kind 3, below) splits each parity class's own inner
+//                      range, z = class·splits + split. sum_splits.wgsl adds
+//                      up the weight gradient's, conv2d_sum_splits the others'
+//                      through the epilogue, in the order z = 0, 1, …
 // Epilogue of conv2d and conv2d_input_grad on each sum v at output element e
 // of channel n: mode 0 act(v); mode 1 act(v + aux[n]) (bias); mode 2
 // v·act'(aux[e]) (aux = the output of the activation the gradient flows into).
@@ -38,6 +43,10 @@
 //   (b, p, q) once and each element's tap from its k. Elements outside the
 //   image or the GEMM load as zero, so any sizes work. Row sums (db): thread
 //   tid < 64 of a first-column-tile workgroup sums row m0 + tid in k order.
+//   conv2d_sum_splits: one thread per output element (M·N of them), workgroups
+//   of 256, grid (min(G, 65535), ⌈G/65535⌉, 1), G = ⌈M·N/256⌉; reads the
+//   partials from binding 1 at a_off, `splits` of them, and the channel of
+//   element e as (e / plane) % N.
 
 struct Params {
     batch: u32, in_ch: u32, in_h: u32, in_w: u32,
@@ -46,7 +55,7 @@ struct Params {
     pw: u32, a_off: u32, b_off: u32, out_off: u32,
     aux_off: u32, mode: u32, act: u32, slope: f32,
     has_rows: u32, rows_off: u32, M: u32, N: u32,
-    K: u32, stretch: u32, _p1: u32, _p2: u32,
+    K: u32, stretch: u32, splits: u32, plane: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -249,21 +258,27 @@ fn out_index(kind: u32, m: u32, n: u32) -> u32 {
     }
 }
 
-fn store(kind: u32, split: u32, m: u32, n: u32, v: f32) {
-    let e = out_index(kind, m, n);
-    if (kind == 2u) {
-        out[p.out_off + split * p.M * p.N + e] = v;
-        return;
-    }
+// The epilogue on sum v of output element e, of channel n (modes above).
+fn epilogue(e: u32, n: u32, v: f32) -> f32 {
     if (p.mode == 2u) {
-        out[p.out_off + e] = v * derivative_from_output(aux[p.aux_off + e], p.act, p.slope);
-        return;
+        return v * derivative_from_output(aux[p.aux_off + e], p.act, p.slope);
     }
     var s = v;
     if (p.mode == 1u) {
         s += aux[p.aux_off + n];
     }
-    out[p.out_off + e] = activate(s, p.act, p.slope);
+    return activate(s, p.act, p.slope);
+}
+
+// Sum v of GEMM element (m, n): raw into split `split`'s partials for the
+// weight gradient and any split launch, else through the epilogue.
+fn store(kind: u32, split: u32, m: u32, n: u32, v: f32) {
+    let e = out_index(kind, m, n);
+    if (kind == 2u || p.splits > 0u) {
+        out[p.out_off + split * p.M * p.N + e] = v;
+        return;
+    }
+    out[p.out_off + e] = epilogue(e, n, v);
 }
 
 // GEMM row m as a pixel of the output (conv2d) or of the input (input
@@ -281,26 +296,31 @@ fn row_pixel(kind: u32, m: u32) -> Pixel {
 }
 
 // The stretch of the GEMM a workgroup walks: its rows (the whole op's, or
-// kind 3's class's, whose geometry it leaves in `parity`) and its inner
-// range (all of K, or split z's stretch of it).
+// kind 3's class's, whose geometry it leaves in `parity`), its inner range
+// (all of K, or its split's stretch of it) and its split (0 unsplit). A
+// split launch (splits > 0) has z = split, or for kind 3 z = class·splits +
+// split, each class split in stretches of ⌈inner/splits⌉ rounded up to 16.
 struct Walk {
     rows: u32,
     k_begin: u32,
     k_end: u32,
+    split: u32,
 }
 
 fn gemm_walk(kind: u32, z: u32) -> Walk {
-    var w = Walk(p.M, 0u, p.K);
     if (kind == 3u) {
-        parity = parity_class(z);
-        w.rows = parity.rows;
-        w.k_end = parity.inner;
+        let splits = max(p.splits, 1u);
+        parity = parity_class(z / splits);
+        let split = z % splits;
+        let stretch = ((parity.inner + splits - 1u) / splits + 15u) / 16u * 16u;
+        let k_begin = min(split * stretch, parity.inner);
+        return Walk(parity.rows, k_begin, min(k_begin + stretch, parity.inner), split);
     }
-    if (p.stretch > 0u) {
-        w.k_begin = min(z * p.stretch, p.K);
-        w.k_end = min(w.k_begin + p.stretch, p.K);
+    if (p.splits > 0u) {
+        let k_begin = min(z * p.stretch, p.K);
+        return Walk(p.M, k_begin, min(k_begin + p.stretch, p.K), z);
     }
-    return w;
+    return Walk(p.M, 0u, p.K, 0u);
 }
 
 fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
@@ -365,7 +385,7 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     }
 
     if (row_sum && m0 + tid < p.M) {
-        out[p.rows_off + wid.z * p.M + m0 + tid] = rsum;
+        out[p.rows_off + walk.split * p.M + m0 + tid] = rsum;
     }
     let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
@@ -373,7 +393,7 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
         for (var j = 0u; j < 4u; j++) {
             let col = n0 + lid.x + 16u * j;
             if (row < rows_m && col < p.N) {
-                store(kind, wid.z, row, col, acc[i][j]);
+                store(kind, walk.split, row, col, acc[i][j]);
             }
         }
     }
@@ -397,6 +417,23 @@ fn conv2d_input_grad_parity(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loca
 @compute @workgroup_size(16, 16)
 fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     implicit_gemm(2u, wid, lid);
+}
+
+// The splits of a split conv2d or conv2d_input_grad added up in order, then
+// the epilogue: out[e] = epilogue(Σ_z a[a_off + z·M·N + e]).
+@compute @workgroup_size(256)
+fn conv2d_sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_id) lid: vec3<u32>) {
+    let e = (wid.y * nwg.x + wid.x) * 256u + lid.x;
+    let len = p.M * p.N;
+    if (e >= len) {
+        return;
+    }
+    var v = 0.0;
+    for (var z = 0u; z < p.splits; z++) {
+        v += a[p.a_off + z * len + e];
+    }
+    out[p.out_off + e] = epilogue(e, (e / p.plane) % p.N, v);
 }
 
 // ---------------------------------------------------------------------------
@@ -458,16 +495,24 @@ struct Quad {
     b: vec4<f32>,
 }
 
+// A at the lanes' rows m..m+3 and B at their columns n..n+3, at inner index
+// k (decoded as kt); k < K.
+fn quad_a(kind: u32, l: Lanes, kt: Pixel) -> vec4<f32> {
+    return vec4<f32>(a_at(kind, l.r0, l.m, l.rows_m, kt), a_at(kind, l.r1, l.m + 1u, l.rows_m, kt),
+                     a_at(kind, l.r2, l.m + 2u, l.rows_m, kt), a_at(kind, l.r3, l.m + 3u, l.rows_m, kt));
+}
+
+fn quad_b(kind: u32, l: Lanes, k: u32, kt: Pixel) -> vec4<f32> {
+    return vec4<f32>(b_at(kind, k, kt, l.n, l.c0), b_at(kind, k, kt, l.n + 1u, l.c1),
+                     b_at(kind, k, kt, l.n + 2u, l.c2), b_at(kind, k, kt, l.n + 3u, l.c3));
+}
+
 fn fetch_quad(kind: u32, l: Lanes, k: u32, k_end: u32) -> Quad {
     if (k >= k_end) {
         return Quad(vec4<f32>(0.0), vec4<f32>(0.0));
     }
     let kt = decode_a_k(kind, k);
-    let va = vec4<f32>(a_at(kind, l.r0, l.m, l.rows_m, kt), a_at(kind, l.r1, l.m + 1u, l.rows_m, kt),
-                       a_at(kind, l.r2, l.m + 2u, l.rows_m, kt), a_at(kind, l.r3, l.m + 3u, l.rows_m, kt));
-    let vb = vec4<f32>(b_at(kind, k, kt, l.n, l.c0), b_at(kind, k, kt, l.n + 1u, l.c1),
-                       b_at(kind, k, kt, l.n + 2u, l.c2), b_at(kind, k, kt, l.n + 3u, l.c3));
-    return Quad(va, vb);
+    return Quad(quad_a(kind, l, kt), quad_b(kind, l, k, kt));
 }
 
 // The epilogue of one output row's eight columns c0 + {0..3} (lo) and
@@ -487,6 +532,18 @@ fn store_big_row(kind: u32, split: u32, row: u32, rows_m: u32, c0: u32, lo: vec4
     if (c0 + 67u < n) { store(kind, split, row, c0 + 67u, hi.w); }
 }
 
+// The lanes of a thread staging rows m..m+3 and columns n..n+3.
+fn lanes(kind: u32, m: u32, n: u32, rows_m: u32) -> Lanes {
+    let last_m = rows_m - 1u;
+    let last_n = p.N - 1u;
+    return Lanes(
+        row_pixel(kind, min(m, last_m)), row_pixel(kind, min(m + 1u, last_m)),
+        row_pixel(kind, min(m + 2u, last_m)), row_pixel(kind, min(m + 3u, last_m)),
+        tap(min(n, last_n)), tap(min(n + 1u, last_n)),
+        tap(min(n + 2u, last_n)), tap(min(n + 3u, last_n)),
+        m, n, rows_m);
+}
+
 fn implicit_gemm_128(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
     let m0 = wid.y * BIG;
@@ -504,14 +561,7 @@ fn implicit_gemm_128(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     let k_lane = tid / 32u;
     let m = m0 + 4u * q;
     let n = n0 + 4u * q;
-    let last_m = rows_m - 1u;
-    let last_n = p.N - 1u;
-    let l = Lanes(
-        row_pixel(kind, min(m, last_m)), row_pixel(kind, min(m + 1u, last_m)),
-        row_pixel(kind, min(m + 2u, last_m)), row_pixel(kind, min(m + 3u, last_m)),
-        tap(min(n, last_n)), tap(min(n + 1u, last_n)),
-        tap(min(n + 2u, last_n)), tap(min(n + 3u, last_n)),
-        m, n, rows_m);
+    let l = lanes(kind, m, n, rows_m);
     let row_sum = kind == 2u && p.has_rows == 1u && wid.x == 0u && tid < BIG;
     var rsum = 0.0;
     var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0);
@@ -554,18 +604,18 @@ fn implicit_gemm_128(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
         workgroupBarrier();
     }
     if (row_sum && m0 + tid < p.M) {
-        out[p.rows_off + wid.z * p.M + m0 + tid] = rsum;
+        out[p.rows_off + walk.split * p.M + m0 + tid] = rsum;
     }
     let r0 = m0 + lid.y * 4u;
     let c0 = n0 + lid.x * 4u;
-    store_big_row(kind, wid.z, r0, rows_m, c0, acc0, acc1);
-    store_big_row(kind, wid.z, r0 + 1u, rows_m, c0, acc2, acc3);
-    store_big_row(kind, wid.z, r0 + 2u, rows_m, c0, acc4, acc5);
-    store_big_row(kind, wid.z, r0 + 3u, rows_m, c0, acc6, acc7);
-    store_big_row(kind, wid.z, r0 + 64u, rows_m, c0, acc8, acc9);
-    store_big_row(kind, wid.z, r0 + 65u, rows_m, c0, acc10, acc11);
-    store_big_row(kind, wid.z, r0 + 66u, rows_m, c0, acc12, acc13);
-    store_big_row(kind, wid.z, r0 + 67u, rows_m, c0, acc14, acc15);
+    store_big_row(kind, walk.split, r0, rows_m, c0, acc0, acc1);
+    store_big_row(kind, walk.split, r0 + 1u, rows_m, c0, acc2, acc3);
+    store_big_row(kind, walk.split, r0 + 2u, rows_m, c0, acc4, acc5);
+    store_big_row(kind, walk.split, r0 + 3u, rows_m, c0, acc6, acc7);
+    store_big_row(kind, walk.split, r0 + 64u, rows_m, c0, acc8, acc9);
+    store_big_row(kind, walk.split, r0 + 65u, rows_m, c0, acc10, acc11);
+    store_big_row(kind, walk.split, r0 + 66u, rows_m, c0, acc12, acc13);
+    store_big_row(kind, walk.split, r0 + 67u, rows_m, c0, acc14, acc15);
 }
 
 @compute @workgroup_size(16, 16)
@@ -589,32 +639,166 @@ fn conv2d_weight_grad_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
 }
 
 // ---------------------------------------------------------------------------
+// The 128×64-tile implicit GEMMs (conv2d_128x64, conv2d_input_grad_128x64,
+// conv2d_input_grad_parity_128x64, conv2d_weight_grad_128x64): the same
+// GEMMs for outputs at most 64 columns wide (the strided input gradients of
+// 64-channel layers), where half of a 128-wide tile would be idle.
+//   workgroup 16×16 threads computes a 128×64 tile; thread (tx, ty) the 8×4
+//   block at rows ty·4 + {0..3} and 64 + ty·4 + {0..3}, cols tx·4 + {0..3},
+//   in eight vec4 registers: two vec4 of A and one of B per k step for 32
+//   multiply-adds. grid (⌈N/64⌉, ⌈M/128⌉, splits or parity classes × splits).
+//   Staging: A as the 128-tile kernel's; B as [16][64] in b_big's first
+//   half, thread t staging the vec4 of columns 4(t % 16)..+3 at slab k =
+//   t / 16. The next slab is fetched into registers during the current one.
+
+// The epilogue of one output row's four columns c0 + {0..3}.
+fn store_narrow_row(kind: u32, split: u32, row: u32, rows_m: u32, c0: u32, v: vec4<f32>) {
+    if (row >= rows_m) {
+        return;
+    }
+    let n = p.N;
+    if (c0 < n) { store(kind, split, row, c0, v.x); }
+    if (c0 + 1u < n) { store(kind, split, row, c0 + 1u, v.y); }
+    if (c0 + 2u < n) { store(kind, split, row, c0 + 2u, v.z); }
+    if (c0 + 3u < n) { store(kind, split, row, c0 + 3u, v.w); }
+}
+
+// A's vec4 at inner index k for the lanes' rows, or B's for their columns; zero past k_end.
+fn fetch_a(kind: u32, l: Lanes, k: u32, k_end: u32) -> vec4<f32> {
+    if (k >= k_end) {
+        return vec4<f32>(0.0);
+    }
+    return quad_a(kind, l, decode_a_k(kind, k));
+}
+
+fn fetch_b(kind: u32, l: Lanes, k: u32, k_end: u32) -> vec4<f32> {
+    if (k >= k_end) {
+        return vec4<f32>(0.0);
+    }
+    return quad_b(kind, l, k, decode_a_k(kind, k));
+}
+
+fn implicit_gemm_128x64(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
+    let tid = lid.y * 16u + lid.x;
+    let m0 = wid.y * BIG;
+    let n0 = wid.x * 64u;
+    let walk = gemm_walk(kind, wid.z);
+    let rows_m = walk.rows;
+    let k_begin = walk.k_begin;
+    let k_end = walk.k_end;
+    if (rows_m == 0u) {
+        return;
+    }
+    // A: rows 4q..4q+3 (q = t % 32) at slab k = t / 32 and + 8; B: columns
+    // 4qb..4qb+3 (qb = t % 16) at slab k = t / 16.
+    let q = tid % 32u;
+    let k_lane = tid / 32u;
+    let qb = tid % 16u;
+    let kb = tid / 16u;
+    let la = lanes(kind, m0 + 4u * q, n0, rows_m);
+    let lb = lanes(kind, m0, n0 + 4u * qb, rows_m);
+    let row_sum = kind == 2u && p.has_rows == 1u && wid.x == 0u && tid < BIG;
+    var rsum = 0.0;
+    var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0); var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0); var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0); var acc7 = vec4<f32>(0.0);
+    var a_lo = fetch_a(kind, la, k_begin + k_lane, k_end);
+    var a_hi = fetch_a(kind, la, k_begin + k_lane + 8u, k_end);
+    var bv = fetch_b(kind, lb, k_begin + kb, k_end);
+    for (var k0 = k_begin; k0 < k_end; k0 += SLAB) {
+        a_big[k_lane * 32u + q] = a_lo;
+        a_big[(k_lane + 8u) * 32u + q] = a_hi;
+        b_big[kb * 16u + qb] = bv;
+        workgroupBarrier();
+        a_lo = fetch_a(kind, la, k0 + SLAB + k_lane, k_end);
+        a_hi = fetch_a(kind, la, k0 + SLAB + k_lane + 8u, k_end);
+        bv = fetch_b(kind, lb, k0 + SLAB + kb, k_end);
+        for (var kk = 0u; kk < SLAB; kk++) {
+            let lo_a = a_big[kk * 32u + lid.y];
+            let hi_a = a_big[kk * 32u + 16u + lid.y];
+            let b4 = b_big[kk * 16u + lid.x];
+            acc0 += lo_a.x * b4; acc1 += lo_a.y * b4;
+            acc2 += lo_a.z * b4; acc3 += lo_a.w * b4;
+            acc4 += hi_a.x * b4; acc5 += hi_a.y * b4;
+            acc6 += hi_a.z * b4; acc7 += hi_a.w * b4;
+        }
+        if (row_sum) {
+            for (var kk = 0u; kk < SLAB; kk++) {
+                rsum += a_big[kk * 32u + tid / 4u][tid % 4u];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (row_sum && m0 + tid < p.M) {
+        out[p.rows_off + walk.split * p.M + m0 + tid] = rsum;
+    }
+    let r0 = m0 + lid.y * 4u;
+    let c0 = n0 + lid.x * 4u;
+    store_narrow_row(kind, walk.split, r0, rows_m, c0, acc0);
+    store_narrow_row(kind, walk.split, r0 + 1u, rows_m, c0, acc1);
+    store_narrow_row(kind, walk.split, r0 + 2u, rows_m, c0, acc2);
+    store_narrow_row(kind, walk.split, r0 + 3u, rows_m, c0, acc3);
+    store_narrow_row(kind, walk.split, r0 + 64u, rows_m, c0, acc4);
+    store_narrow_row(kind, walk.split, r0 + 65u, rows_m, c0, acc5);
+    store_narrow_row(kind, walk.split, r0 + 66u, rows_m, c0, acc6);
+    store_narrow_row(kind, walk.split, r0 + 67u, rows_m, c0, acc7);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_128x64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm_128x64(0u, wid, lid);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_input_grad_128x64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm_128x64(1u, wid, lid);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_input_grad_parity_128x64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm_128x64(3u, wid, lid);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_weight_grad_128x64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    implicit_gemm_128x64(2u, wid, lid);
+}
+
+// ---------------------------------------------------------------------------
 // conv2d_input_grad_direct: the input gradient for few input channels (the
 // DCGAN's one-channel image side), where a 64-wide tile of N = C columns
 // would compute one useful column in 64.
-//   One thread per element dx[b, c, h, v] (e = ((b·C + c)·H + h)·W + v), the
-//   sum over (o, i, j) in that order over the taps that land on dy's
-//   positions (i ≡ h + ph mod sh, j likewise); then the epilogue of the header.
-//   grid (min(G, 65535), ⌈G/65535⌉, 1), G = ⌈B·C·H·W / 256⌉, 256 threads.
+//   Eight lanes per element dx[b, c, h, v] (e = ((b·C + c)·H + h)·W + v):
+//   lane l sums the output channels o ≡ l (mod 8), o ascending, over the taps
+//   (i, j) that land on dy's positions (i ≡ h + ph mod sh, j likewise); lane
+//   0 adds the eight sums in lane order, then applies the epilogue of the
+//   header. Workgroup of 256 threads: 32 elements × 8 lanes (thread t:
+//   element t % 32, lane t / 32, so a warp reads 32 neighbouring pixels).
+//   grid (min(G, 65535), ⌈G/65535⌉, 1), G = ⌈B·C·H·W / 32⌉.
+const DIRECT_LANES: u32 = 8u;
+var<workgroup> lane_sums: array<f32, 256>;
+
 @compute @workgroup_size(256)
 fn conv2d_input_grad_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                             @builtin(local_invocation_index) lid: u32) {
-    let e = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let slot = lid % 32u;
+    let lane = lid / 32u;
+    let e = (wid.y * nwg.x + wid.x) * 32u + slot;
     let plane = p.in_h * p.in_w;
-    if (e >= p.batch * p.in_ch * plane) {
-        return;
-    }
-    let bc = e / plane;
+    let inside = e < p.batch * p.in_ch * plane;
+    let ee = min(e, p.batch * p.in_ch * plane - 1u);
+    let bc = ee / plane;
     let c = bc % p.in_ch;
     let bb = bc / p.in_ch;
-    let h = (e % plane) / p.in_w;
-    let v = e % p.in_w;
+    let h = (ee % plane) / p.in_w;
+    let v = ee % p.in_w;
     // Only the taps i ≡ h + ph (mod sh) land on dy's positions: start there
     // and step by the stride, so no tap is visited to be skipped.
     let i0 = (h + p.ph) % p.sh;
     let j0 = (v + p.pw) % p.sw;
     var s = 0.0;
-    for (var o = 0u; o < p.out_ch; o++) {
+    for (var o = lane; o < p.out_ch; o += DIRECT_LANES) {
         let dy_plane = p.a_off + (bb * p.out_ch + o) * p.out_h * p.out_w;
         let w_plane = p.b_off + (o * p.in_ch + c) * p.kh * p.kw;
         for (var i = i0; i < p.kh && i <= h + p.ph; i += p.sh) {
@@ -630,6 +814,15 @@ fn conv2d_input_grad_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_
             }
         }
     }
+    lane_sums[lid] = s;
+    workgroupBarrier();
+    if (lane != 0u || !inside) {
+        return;
+    }
+    var total = 0.0;
+    for (var l = 0u; l < DIRECT_LANES; l++) {
+        total += lane_sums[l * 32u + slot];
+    }
     // GEMM row m = (b, h, v), column n = c: the tiled kernel's epilogue.
-    store(1u, 0u, (bb * p.in_h + h) * p.in_w + v, c, s);
+    store(1u, 0u, (bb * p.in_h + h) * p.in_w + v, c, total);
 }

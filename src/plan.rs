@@ -317,6 +317,37 @@ pub enum Op {
         with_db: bool,
         geom: ConvGeom,
     },
+    /// [`Op::Conv2d`] (`gemm` Forward: `a` is x) or [`Op::Conv2dInputGrad`]
+    /// (InputGrad: `a` is dy) split `splits` ways along its inner sum, raw
+    /// (no epilogue) into `partials[s·len ..]`, `len` the output's length:
+    /// split `s` of an output element sums its terms ranked
+    /// `[s·L, (s + 1)·L) ∩ [0, T)` in order, `L` = [`split_stretch`]`(T)`.
+    /// The forward's terms are its `T = K` taps `(c, i, j)` flattened. An
+    /// input-gradient element `(b, c, h, v)` takes the taps of its parity
+    /// class, `i ≡ h + pad.0 (mod stride.0)` and `j` likewise, ranked
+    /// `(o, ii, jj)` with `i = i0 + ii·stride.0`, `T = out_ch·ki·kj` (at
+    /// stride 1 the flattened `(o, i, j)`, `T = K`): the GPU runs one GEMM per
+    /// class. [`Op::ConvSumSplits`] then adds them up through the epilogue:
+    /// for outputs with too few tiles to fill the GPU ([`conv_gemm_splits`]).
+    ConvGemmSplit {
+        gemm: ConvGemm,
+        a: Slice,
+        w: Slice,
+        partials: Slice,
+        splits: usize,
+        geom: ConvGeom,
+    },
+    /// `out[e] = epilogue(Σ_{s < splits} partials[s·out.len + e])`, summed in
+    /// the order s = 0, 1, …; the channel of `e` (for a bias) is the output
+    /// channel of the forward, the input channel of the input gradient.
+    ConvSumSplits {
+        gemm: ConvGemm,
+        partials: Slice,
+        out: Slice,
+        splits: usize,
+        geom: ConvGeom,
+        epilogue: ConvEpilogue,
+    },
     /// `out[i] = Σ_{s < splits} partials[s·out.len + i]`, in the order s = 0, 1, ….
     SumSplits {
         partials: Slice,
@@ -694,6 +725,15 @@ impl Op {
             Op::Conv2dWeightGrad { .. } => "conv2d_weight_grad",
             Op::Conv2dWeightGradSplit { .. } => "conv2d_weight_grad_split",
             Op::SumSplits { .. } => "sum_splits",
+            Op::ConvGemmSplit {
+                gemm: ConvGemm::Forward,
+                ..
+            } => "conv2d_split",
+            Op::ConvGemmSplit {
+                gemm: ConvGemm::InputGrad,
+                ..
+            } => "conv2d_input_grad_split",
+            Op::ConvSumSplits { .. } => "conv2d_sum_splits",
             Op::ActivationForward { .. } => "activation_forward",
             Op::ActivationBackward { .. } => "activation_backward",
             Op::ColumnSum { .. } => "column_sum",
@@ -782,6 +822,19 @@ impl Op {
                 dy, x, partials, ..
             } => (vec![dy, x], vec![partials]),
             Op::SumSplits { partials, out, .. } => (vec![partials], vec![out]),
+            Op::ConvGemmSplit { a, w, partials, .. } => (vec![a, w], vec![partials]),
+            Op::ConvSumSplits {
+                partials,
+                out,
+                epilogue,
+                ..
+            } => (
+                [Some(partials), epilogue.reads()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                vec![out],
+            ),
             Op::BatchNorm {
                 x,
                 gamma,
@@ -1056,6 +1109,40 @@ impl Op {
                     return Err("0 splits".into());
                 }
                 need("partials", partials, splits * out.len)
+            }
+            Op::ConvGemmSplit {
+                gemm,
+                a,
+                w,
+                partials,
+                splits,
+                geom,
+            } => {
+                geom.check()?;
+                let (a_len, out_len) = gemm.lens(geom);
+                need("a", a, a_len)?;
+                need("w", w, geom.w_len())?;
+                if *splits == 0 {
+                    return Err("0 splits".into());
+                }
+                need("partials", partials, splits * out_len)
+            }
+            Op::ConvSumSplits {
+                gemm,
+                partials,
+                out,
+                splits,
+                geom,
+                epilogue,
+            } => {
+                geom.check()?;
+                let (_, out_len) = gemm.lens(geom);
+                if *splits == 0 {
+                    return Err("0 splits".into());
+                }
+                need("partials", partials, splits * out_len)?;
+                need("out", out, out_len)?;
+                epilogue.check(out_len, gemm.channels(geom))
             }
             Op::BatchNorm {
                 x,
@@ -1403,6 +1490,116 @@ fn check_group_adam(parts: &[WeightGrad], u: &AdamUpdate) -> Result<(), String> 
         return Err("adam: the parts' dw and db do not cover every tensor of its grads".into());
     }
     Ok(())
+}
+
+/// The forward or the input-gradient GEMM of a convolution, as an
+/// [`Op::ConvGemmSplit`] computes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvGemm {
+    /// `y = conv(x, w)`: rows `(b, p, q)`, columns `o`, inner `(c, i, j)`.
+    Forward,
+    /// `dx` from `dy`: rows `(b, h, v)`, columns `c`, inner `(o, i, j)`.
+    InputGrad,
+}
+
+impl ConvGemm {
+    /// (length of the operand `a`, length of the output).
+    pub fn lens(self, g: &ConvGeom) -> (usize, usize) {
+        match self {
+            ConvGemm::Forward => (g.x_len(), g.y_len()),
+            ConvGemm::InputGrad => (g.y_len(), g.x_len()),
+        }
+    }
+
+    /// The output's channel count (what a bias is indexed by).
+    pub fn channels(self, g: &ConvGeom) -> usize {
+        match self {
+            ConvGemm::Forward => g.out_ch,
+            ConvGemm::InputGrad => g.in_ch,
+        }
+    }
+
+    /// The output's plane `(height · width)`.
+    pub fn plane(self, g: &ConvGeom) -> usize {
+        match self {
+            ConvGemm::Forward => g.out_h * g.out_w,
+            ConvGemm::InputGrad => g.in_h * g.in_w,
+        }
+    }
+}
+
+/// `[M, N, K]` of a convolution's forward or input-gradient GEMM.
+pub fn conv_gemm_mnk(gemm: ConvGemm, g: &ConvGeom) -> [usize; 3] {
+    let per_tap = g.kernel.0 * g.kernel.1;
+    match gemm {
+        ConvGemm::Forward => [g.batch * g.out_h * g.out_w, g.out_ch, g.in_ch * per_tap],
+        ConvGemm::InputGrad => [g.batch * g.in_h * g.in_w, g.in_ch, g.out_ch * per_tap],
+    }
+}
+
+/// Input gradients with fewer input channels than this run one thread per
+/// element on the GPU (`conv2d_input_grad_direct`): the GEMM's N is the
+/// channel count, and a 64-wide tile would compute one useful column in 64
+/// at the DCGAN's one-channel layers (29 GFLOP/s on an H200, 2026-12-02).
+pub const DIRECT_MAX_CHANNELS: usize = 8;
+
+/// How many splits of its inner sum a convolution's forward or input
+/// gradient takes on the GPU ([`Op::ConvGemmSplit`]; 1: none): as
+/// [`conv_weight_splits`], about two workgroups per SM of a 132-SM card,
+/// each split walking at least 256 of the inner sum. The workgroups are
+/// counted as the GPU lowering tiles the output: 128 rows by 128 columns
+/// (by 64 for outputs at most 64 wide) where both sides reach 64, else
+/// 64×64; a strided input gradient runs one GEMM per parity class, each
+/// split alike. The direct input gradients (few channels) do not split.
+pub fn conv_gemm_splits(gemm: ConvGemm, g: &ConvGeom) -> usize {
+    if gemm == ConvGemm::InputGrad && g.in_ch < DIRECT_MAX_CHANNELS {
+        return 1;
+    }
+    let [m, n, k] = conv_gemm_mnk(gemm, g);
+    let (rows, classes, inner) = match parity_classes(gemm, g) {
+        Some((sh, sw)) => {
+            let (kh, kw) = g.kernel;
+            let rows = g.batch * g.in_h.div_ceil(sh) * g.in_w.div_ceil(sw);
+            (rows, sh * sw, g.out_ch * kh.div_ceil(sh) * kw.div_ceil(sw))
+        }
+        None => (m, 1, k),
+    };
+    let (tile_rows, tile_cols) = match (rows.min(n) >= 64, n <= 64) {
+        (true, true) => (128, 64),
+        (true, false) => (128, 128),
+        (false, _) => (64, 64),
+    };
+    let tiles = rows.div_ceil(tile_rows) * n.div_ceil(tile_cols) * classes;
+    (264 / tiles).min(inner / 256).max(1)
+}
+
+/// The strides of a strided input gradient, whose GEMM the GPU runs (and
+/// an [`Op::ConvGemmSplit`] splits) one parity class at a time.
+fn parity_classes(gemm: ConvGemm, g: &ConvGeom) -> Option<(usize, usize)> {
+    (gemm == ConvGemm::InputGrad && g.stride != (1, 1)).then_some(g.stride)
+}
+
+/// The stretch each split of a `k`-long sum takes: `⌈k / splits⌉` rounded
+/// up to a multiple of 16 (the GPU kernels' slab).
+pub fn split_stretch(k: usize, splits: usize) -> usize {
+    k.div_ceil(splits.max(1)).div_ceil(16) * 16
+}
+
+/// The stretch of K each split of an unstrided [`Op::ConvGemmSplit`] takes
+/// ([`split_stretch`] of the GEMM's K; a strided input gradient's classes
+/// each take [`split_stretch`] of their own inner sum).
+pub fn conv_gemm_stretch(gemm: ConvGemm, g: &ConvGeom, splits: usize) -> usize {
+    let [_, _, k] = conv_gemm_mnk(gemm, g);
+    split_stretch(k, splits)
+}
+
+/// The partial sums a split [`Op::ConvGemmSplit`] of `g` writes (0 when
+/// it does not split).
+pub fn conv_gemm_partials_len(gemm: ConvGemm, g: &ConvGeom) -> usize {
+    match conv_gemm_splits(gemm, g) {
+        1 => 0,
+        s => s * gemm.lens(g).1,
+    }
 }
 
 /// Output tile edge of the GPU's 128-tile implicit GEMMs (`conv2d_128` …);

@@ -146,6 +146,23 @@ fn split_weight_gradients_add_up_to_the_whole() {
     check_split_weight_grad(&g, &[1, 3, 7]);
 }
 
+/// Split forwards and input gradients: 1, 2, 3 and 7 splits of inner sums
+/// of 27 to 1,072 taps (stretches that do not divide them, and a last split
+/// with nothing left to sum), strided and not, and a transposed layer.
+#[test]
+fn split_forwards_and_input_gradients_add_up_to_the_whole() {
+    let c = |x, o, k, s, p| ConvGeom::conv(x, o, k, s, p).unwrap();
+    let cases = [
+        c([2, 3, 7, 9], 5, (3, 3), (2, 2), (1, 1)),
+        c([3, 5, 8, 8], 65, (3, 3), (1, 1), (1, 1)),
+        c([1, 67, 4, 4], 3, (4, 4), (2, 2), (2, 2)),
+        ConvGeom::transposed([2, 9, 7, 7], 11, (5, 5), (1, 1), (2, 2), (0, 0)).unwrap(),
+    ];
+    for g in &cases {
+        check_split_gemms(g, &[1, 2, 3, 7]);
+    }
+}
+
 /// The lowering's input-gradient kernel: one thread per element below 8
 /// input channels; from 8, the 64-tile implicit GEMM, by parity class when
 /// strided.
@@ -173,64 +190,95 @@ fn few_input_channels_take_the_direct_input_gradient() {
     assert_eq!(entry(8, 1), "conv2d_input_grad");
 }
 
-/// The lowering's tile choice at the DCGAN's shapes: G's first transposed
-/// convolution (256→128 channels, 7×7) takes the 128-tile kernels at
-/// batch 256 (98 tiles of its forward, 196 of its input gradient, 5 splits
-/// of 50 for its weight gradient) and the 64-tile ones at batch 64 (25
-/// 128-tiles would leave most SMs idle), except its split weight gradient.
+/// The kernels the DCGAN's layers take, as the training step emits them
+/// (`nn::sequential::conv_gemm`, `conv_weight_splits`): the 128-tiles, split
+/// where too few tiles would fill a 132-SM card, and the 128×64 tiles for
+/// the 64-channel strided input gradient and launches of fewer than
+/// `CONV_SQUARE_MIN_WORKGROUPS` 128-tiles.
 #[test]
-fn large_convolutions_take_the_128_tile_kernels() {
+fn large_convolutions_take_the_large_tile_kernels() {
     use shadergan::gpu::lowering::lower;
-    use shadergan::plan::conv_weight_splits;
-    let entries = |batch| {
-        let geom =
-            ConvGeom::transposed([batch, 256, 7, 7], 128, (5, 5), (1, 1), (2, 2), (0, 0)).unwrap();
+    use shadergan::nn::sequential::conv_gemm;
+    use shadergan::plan::{ConvGemm, conv_gemm_partials_len, conv_weight_splits};
+    let entries = |geom: ConvGeom| {
         let mut plan = Plan::default();
         let x = plan.f32_buffer("x", geom.x_len());
         let w = plan.f32_buffer("w", geom.w_len());
         let y = plan.f32_buffer("y", geom.y_len());
         let splits = conv_weight_splits(&geom);
         let partials = plan.f32_buffer("partials", splits * geom.w_len());
+        let gemm_partials = plan.f32_buffer("gemm partials", 1 << 22);
         let epilogue = ConvEpilogue::NONE;
-        let ops = [
-            Op::Conv2dInputGrad {
-                dy: y,
-                w,
-                dx: x,
+        let mut ops = Vec::new();
+        for (gemm, operands) in [
+            (ConvGemm::InputGrad, [y, w, x]),
+            (ConvGemm::Forward, [x, w, y]),
+        ] {
+            assert!(conv_gemm_partials_len(gemm, &geom) <= 1 << 22);
+            ops.extend(conv_gemm(
+                gemm,
+                operands,
                 geom,
                 epilogue,
-            },
-            Op::Conv2d {
-                x,
-                w,
-                y,
-                geom,
-                epilogue,
-            },
-            Op::Conv2dWeightGradSplit {
-                dy: y,
-                x,
-                partials,
-                splits,
-                with_db: false,
-                geom,
-            },
-        ];
-        (ops.map(|op| lower(&op).entry), splits)
+                Some(gemm_partials),
+            ));
+        }
+        ops.push(Op::Conv2dWeightGradSplit {
+            dy: y,
+            x,
+            partials,
+            splits,
+            with_db: false,
+            geom,
+        });
+        let names: Vec<_> = ops.iter().map(|op| lower(op).entry).collect();
+        (names, splits)
     };
+    let convt1 = |batch| {
+        ConvGeom::transposed([batch, 256, 7, 7], 128, (5, 5), (1, 1), (2, 2), (0, 0)).unwrap()
+    };
+    let convt2 = |batch| {
+        ConvGeom::transposed([batch, 128, 7, 7], 64, (5, 5), (2, 2), (2, 2), (1, 1)).unwrap()
+    };
+    // Batch 256: 196 128-tiles, so 128×64 ones, but for the weight gradient's 250.
     assert_eq!(
-        entries(256),
+        entries(convt1(256)),
         (
-            [
-                "conv2d_input_grad_128",
-                "conv2d_128",
+            vec![
+                "conv2d_input_grad_128x64",
+                "conv2d_sum_splits",
+                "conv2d_128x64",
                 "conv2d_weight_grad_128"
             ],
             5
         )
     );
+    // Batch 64: each GEMM split to 250 128-tiles.
     assert_eq!(
-        entries(64),
-        (["conv2d_input_grad", "conv2d", "conv2d_weight_grad_128"], 5)
+        entries(convt1(64)),
+        (
+            vec![
+                "conv2d_input_grad_128",
+                "conv2d_sum_splits",
+                "conv2d_128",
+                "conv2d_sum_splits",
+                "conv2d_weight_grad_128"
+            ],
+            5
+        )
+    );
+    // The 64 columns of the strided input gradient; 150 and 156 128-tiles.
+    assert_eq!(
+        entries(convt2(64)),
+        (
+            vec![
+                "conv2d_input_grad_parity_128x64",
+                "conv2d_sum_splits",
+                "conv2d_128x64",
+                "conv2d_sum_splits",
+                "conv2d_weight_grad_128x64"
+            ],
+            12
+        )
     );
 }

@@ -1,7 +1,8 @@
-//! The 128-tile implicit GEMMs (`conv2d_128`, `conv2d_input_grad_128`,
-//! `conv2d_input_grad_parity_128`, `conv2d_weight_grad_128`) against the
-//! CPU reference: every case of `tests/conv.rs` with the 128-tile kernels
-//! forced ([`set_conv_tiles`]), so shapes of 1, odd sizes and outputs far
+//! The 128×128- and 128×64-tile implicit GEMMs (`conv2d_128`,
+//! `conv2d_input_grad_128`, `conv2d_input_grad_parity_128`,
+//! `conv2d_weight_grad_128` and their `_128x64` twins) against the CPU
+//! reference: every case of `tests/conv.rs` with each tile forced
+//! ([`set_conv_tiles`]), so shapes of 1, odd sizes and outputs far
 //! from whole tiles run through them, plus shapes of several tiles on each
 //! side. One test in this binary: the tile policy is process-wide.
 
@@ -29,7 +30,13 @@ fn multi_tile_geometries() -> Vec<ConvGeom> {
 
 #[test]
 fn the_128_tile_kernels_match_the_cpu_reference() {
-    set_conv_tiles(ConvTiles::Always128);
+    for tiles in [ConvTiles::Always128, ConvTiles::Always128x64] {
+        set_conv_tiles(tiles);
+        check_every_case();
+    }
+}
+
+fn check_every_case() {
     let all = geometries()
         .into_iter()
         .chain(transposed_geometries())
@@ -41,4 +48,6 @@ fn the_128_tile_kernels_match_the_cpu_reference() {
     check_split_weight_grad(&g, &[1, 3, 7]);
     let wide = ConvGeom::conv([2, 9, 15, 13], 130, (3, 3), (2, 2), (1, 1)).unwrap();
     check_split_weight_grad(&wide, &[2, 5]);
+    check_split_gemms(&wide, &[2, 5]);
+    check_split_gemms(&multi_tile_geometries()[4], &[3]);
 }

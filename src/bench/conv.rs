@@ -5,7 +5,11 @@
 //! flops per launch.
 
 use super::cases::{Case, Unit, random};
-use crate::plan::{ConvEpilogue, ConvGeom, Elem, Init, Op, Plan, conv_weight_splits};
+use crate::nn::sequential::conv_gemm;
+use crate::plan::{
+    ConvEpilogue, ConvGemm, ConvGeom, Elem, Init, Op, Plan, Slice, conv_gemm_partials_len,
+    conv_gemm_splits, conv_weight_splits,
+};
 
 /// (name, geometry) of the DCGAN's layers at `batch`, as convolutions.
 pub fn dcgan_layers(batch: usize) -> Vec<(&'static str, ConvGeom)> {
@@ -29,9 +33,9 @@ pub fn dcgan_layers(batch: usize) -> Vec<(&'static str, ConvGeom)> {
     ]
 }
 
-/// The three ops of one layer's geometry, one case each; the weight
-/// gradient split and summed as the training step runs it
-/// ([`conv_weight_splits`]). `cpu_too`: also time the CPU backend.
+/// The three ops of one layer's geometry, one case each, split and summed
+/// as the training step runs them ([`conv_gemm_splits`],
+/// [`conv_weight_splits`]). `cpu_too`: also time the CPU backend.
 pub fn conv_cases(label: &str, g: &ConvGeom, cpu_too: bool) -> Vec<Case> {
     let mut plan = Plan::default();
     let x = plan.buffer("x", Elem::F32, g.x_len(), Init::F32(random(g.x_len(), 11)));
@@ -68,27 +72,20 @@ pub fn conv_cases(label: &str, g: &ConvGeom, cpu_too: bool) -> Vec<Case> {
         };
         (format!("weight grad ({splits} splits)"), vec![split, sum])
     };
+    let gemm = |gemm, [a, out]: [Slice; 2], what: &str, plan: &mut Plan| {
+        let splits = conv_gemm_splits(gemm, g);
+        let partials =
+            (splits > 1).then(|| plan.f32_buffer("gemm partials", conv_gemm_partials_len(gemm, g)));
+        let label = match splits {
+            1 => what.to_string(),
+            s => format!("{what} ({s} splits)"),
+        };
+        let ops = conv_gemm(gemm, [a, w, out], geom, ConvEpilogue::NONE, partials);
+        (label, ops)
+    };
     let ops = [
-        (
-            "forward".to_string(),
-            vec![Op::Conv2d {
-                x,
-                w,
-                y,
-                geom,
-                epilogue: ConvEpilogue::NONE,
-            }],
-        ),
-        (
-            "input grad".to_string(),
-            vec![Op::Conv2dInputGrad {
-                dy,
-                w,
-                dx,
-                geom,
-                epilogue: ConvEpilogue::NONE,
-            }],
-        ),
+        gemm(ConvGemm::Forward, [x, y], "forward", &mut plan),
+        gemm(ConvGemm::InputGrad, [dy, dx], "input grad", &mut plan),
         (weight_label, weight_grad),
     ];
     ops.into_iter()

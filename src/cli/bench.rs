@@ -32,7 +32,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
     /// The convolutions' output tiles: by size (the default, as training
-    /// runs), or always 64×64 or 128×128, to compare the kernels at one shape.
+    /// runs), or always 64×64, 128×128 or 128×64, to compare the kernels at
+    /// one shape.
     #[arg(long, value_enum, value_name = "TILES", default_value_t = ConvTilesArg::BySize)]
     pub conv_tiles: ConvTilesArg,
     /// Also write the JSON results to this file (refused if it exists).
@@ -48,6 +49,8 @@ pub enum ConvTilesArg {
     Tile64,
     #[value(name = "128")]
     Tile128,
+    #[value(name = "128x64")]
+    Tile128x64,
 }
 
 impl ConvTilesArg {
@@ -56,6 +59,7 @@ impl ConvTilesArg {
             ConvTilesArg::BySize => ConvTiles::BySize,
             ConvTilesArg::Tile64 => ConvTiles::Always64,
             ConvTilesArg::Tile128 => ConvTiles::Always128,
+            ConvTilesArg::Tile128x64 => ConvTiles::Always128x64,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! formulas of [`ConvGeom`] read (one output element at a time, taps in
 //! order). `shaders/conv2d.wgsl` is tested against them.
 
+use std::ops::Range;
+
 use crate::plan::ConvGeom;
 
 /// The input position `p·stride + i − pad` of output position `p` and tap
@@ -19,6 +21,12 @@ fn target(h: usize, i: usize, stride: usize, pad: usize, size: usize) -> Option<
 
 /// `y = conv(x, w)`: the raw sums of [`ConvGeom`]'s formula.
 pub fn conv2d(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom) {
+    conv2d_range(x, w, y, g, 0..g.in_ch * g.kernel.0 * g.kernel.1);
+}
+
+/// Split `s` of a forward `Op::ConvGemmSplit`: [`conv2d`]'s sums over the
+/// flattened taps `k = (c·kh + i)·kw + j` in `range` only, in that order.
+pub fn conv2d_range(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom, range: Range<usize>) {
     let (kh, kw) = g.kernel;
     let x_at =
         |b: usize, c: usize, h: usize, v: usize| x[((b * g.in_ch + c) * g.in_h + h) * g.in_w + v];
@@ -28,17 +36,12 @@ pub fn conv2d(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom) {
             for p in 0..g.out_h {
                 for q in 0..g.out_w {
                     let mut s = 0.0f32;
-                    for c in 0..g.in_ch {
-                        for i in 0..kh {
-                            let Some(h) = source(p, i, g.stride.0, g.pad.0, g.in_h) else {
-                                continue;
-                            };
-                            for j in 0..kw {
-                                if let Some(v) = source(q, j, g.stride.1, g.pad.1, g.in_w) {
-                                    s +=
-                                        x_at(b, c, h, v) * w[((o * g.in_ch + c) * kh + i) * kw + j];
-                                }
-                            }
+                    for k in range.clone() {
+                        let (c, i, j) = (k / (kh * kw), k / kw % kh, k % kw);
+                        let h = source(p, i, g.stride.0, g.pad.0, g.in_h);
+                        let v = source(q, j, g.stride.1, g.pad.1, g.in_w);
+                        if let (Some(h), Some(v)) = (h, v) {
+                            s += x_at(b, c, h, v) * w[o * g.in_ch * kh * kw + k];
                         }
                     }
                     *out.next().expect("y holds the output") = s;
@@ -51,7 +54,30 @@ pub fn conv2d(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom) {
 /// `dx = ∂⟨conv(x, w), dy⟩/∂x`: for every input element, the sum over the
 /// taps that read it.
 pub fn conv2d_input_grad(dy: &[f32], w: &[f32], dx: &mut [f32], g: &ConvGeom) {
+    conv2d_input_grad_split(dy, w, dx, g, (0, 1));
+}
+
+/// The taps `i0, i0 + s, …` below `k` that can reach position `h` of an
+/// axis of stride `s` and pad `pad` (its parity class): `(i0, count)`.
+fn class_taps(h: usize, k: usize, s: usize, pad: usize) -> (usize, usize) {
+    let i0 = (h + pad) % s;
+    (i0, k.saturating_sub(i0).div_ceil(s))
+}
+
+/// Split `s` of `(s, splits)` of an input-gradient `Op::ConvGemmSplit`:
+/// for every input element, [`conv2d_input_grad`]'s sum over the taps of
+/// its parity class ranked `(o, ii, jj)` (`i = i0 + ii·stride.0`, `j`
+/// likewise) in split `s`'s stretch of them, in that order. With one split,
+/// the whole gradient: the taps of other classes only ever add zeros.
+pub fn conv2d_input_grad_split(
+    dy: &[f32],
+    w: &[f32],
+    dx: &mut [f32],
+    g: &ConvGeom,
+    (s, splits): (usize, usize),
+) {
     let (kh, kw) = g.kernel;
+    let (sh, sw) = g.stride;
     let dy_at = |b: usize, o: usize, p: usize, q: usize| {
         dy[((b * g.out_ch + o) * g.out_h + p) * g.out_w + q]
     };
@@ -60,21 +86,20 @@ pub fn conv2d_input_grad(dy: &[f32], w: &[f32], dx: &mut [f32], g: &ConvGeom) {
         for c in 0..g.in_ch {
             for h in 0..g.in_h {
                 for v in 0..g.in_w {
-                    let mut s = 0.0f32;
-                    for o in 0..g.out_ch {
-                        for i in 0..kh {
-                            let Some(p) = target(h, i, g.stride.0, g.pad.0, g.out_h) else {
-                                continue;
-                            };
-                            for j in 0..kw {
-                                if let Some(q) = target(v, j, g.stride.1, g.pad.1, g.out_w) {
-                                    s += dy_at(b, o, p, q)
-                                        * w[((o * g.in_ch + c) * kh + i) * kw + j];
-                                }
-                            }
+                    let (i0, ki) = class_taps(h, kh, sh, g.pad.0);
+                    let (j0, kj) = class_taps(v, kw, sw, g.pad.1);
+                    let terms = g.out_ch * ki * kj;
+                    let stretch = crate::plan::split_stretch(terms, splits);
+                    let mut sum = 0.0f32;
+                    for k in (s * stretch).min(terms)..((s + 1) * stretch).min(terms) {
+                        let (o, i, j) = (k / (ki * kj), i0 + k / kj % ki * sh, j0 + k % kj * sw);
+                        let p = target(h, i, sh, g.pad.0, g.out_h);
+                        let q = target(v, j, sw, g.pad.1, g.out_w);
+                        if let (Some(p), Some(q)) = (p, q) {
+                            sum += dy_at(b, o, p, q) * w[((o * g.in_ch + c) * kh + i) * kw + j];
                         }
                     }
-                    *out.next().expect("dx holds the input") = s;
+                    *out.next().expect("dx holds the input") = sum;
                 }
             }
         }
@@ -123,7 +148,7 @@ pub fn conv2d_weight_grad_range(
     dw: &mut [f32],
     db: Option<&mut [f32]>,
     g: &ConvGeom,
-    range: std::ops::Range<usize>,
+    range: Range<usize>,
 ) {
     let (kh, kw) = g.kernel;
     let plane = g.out_h * g.out_w;

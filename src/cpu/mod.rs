@@ -8,8 +8,8 @@ pub mod norm;
 pub mod philox;
 
 use crate::plan::{
-    Activation, ConvEpilogue, Elem, Init, NormShape, Op, Plan, RowFormat, RunningStats, Slice,
-    WeightGrad,
+    Activation, ConvEpilogue, ConvGemm, ConvGeom, Elem, Init, NormShape, Op, Plan, RowFormat,
+    RunningStats, Slice, WeightGrad,
 };
 
 /// A plan living in host memory: every buffer as 32-bit words.
@@ -145,6 +145,34 @@ impl CpuPlan {
             }
         }
         self.put(out, buf);
+    }
+
+    /// The raw split sums of a convolution's forward or input gradient
+    /// (`[a, w, partials]`), split `s` into `partials[s·len ..]`.
+    fn conv_gemm_split(
+        &mut self,
+        gemm: ConvGemm,
+        [a, w, partials]: [Slice; 3],
+        splits: usize,
+        g: &ConvGeom,
+    ) {
+        let mut out = self.take(partials);
+        let (a, w) = (self.f32s(a), self.f32s(w));
+        let len = gemm.lens(g).1;
+        let stretch = crate::plan::conv_gemm_stretch(gemm, g, splits);
+        let [_, _, k] = crate::plan::conv_gemm_mnk(gemm, g);
+        for s in 0..splits {
+            let at = partials.offset + s * len;
+            let part = &mut out[at..at + len];
+            match gemm {
+                ConvGemm::Forward => {
+                    let ks = (s * stretch).min(k)..((s + 1) * stretch).min(k);
+                    conv::conv2d_range(a, w, part, g, ks);
+                }
+                ConvGemm::InputGrad => conv::conv2d_input_grad_split(a, w, part, g, (s, splits)),
+            }
+        }
+        self.put(partials, out);
     }
 
     /// Training-mode BatchNorm (`[x, gamma, beta, y, saved]`), then the
@@ -350,6 +378,29 @@ impl CpuPlan {
                     *o = (0..splits).fold(0.0f32, |acc, s| acc + p[s * out.len + i]);
                 }
                 self.put(out, buf);
+            }
+            Op::ConvGemmSplit {
+                gemm,
+                a,
+                w,
+                partials,
+                splits,
+                geom,
+            } => self.conv_gemm_split(gemm, [a, w, partials], splits, &geom),
+            Op::ConvSumSplits {
+                gemm,
+                partials,
+                out,
+                splits,
+                geom,
+                epilogue,
+            } => {
+                let p = self.f32s(partials);
+                let sums = (0..out.len)
+                    .map(|e| (0..splits).fold(0.0f32, |acc, s| acc + p[s * out.len + e]))
+                    .collect();
+                let (channels, plane) = (gemm.channels(&geom), gemm.plane(&geom));
+                self.conv_epilogue(sums, out, epilogue, channels, plane);
             }
             Op::BatchNorm {
                 x,

@@ -4,19 +4,22 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::lowering::{KernelCall, MATMUL_TILE, w};
-use crate::plan::{CONV_BIG_TILE, ConvEpilogue, ConvGeom, Op, Slice, conv_split_stretch};
+use super::lowering::{KernelCall, w};
+use crate::plan::{
+    ConvEpilogue, ConvGemm, ConvGeom, DIRECT_MAX_CHANNELS, Op, Slice, conv_gemm_mnk,
+    conv_gemm_stretch, conv_split_stretch,
+};
 use crate::shaders::Shader;
 
-/// The 128-tile implicit GEMMs (`conv2d_128` and its kin) run when the
-/// launch has at least this many 128×128-tile workgroups (counting splits
-/// and parity classes) and both sides of the GEMM's output are at least 64:
-/// fewer workgroups would leave many of a large GPU's SMs idle (an H200 has
-/// 132). Below that, the 64-tile kernels spread wider. Measured on an H200
-/// (2026-12-02, `bench --only conv --conv-tiles 64|128`): at batch 256 the
-/// 128-tiles run G's 256→128 layer at 15.7 TFLOP/s against 8.8, and the
-/// 64-wide strided input gradients at 7.9 against 6.7; at batch 64 the
-/// 25-workgroup forwards run at 3.1 against 4.0.
+/// The large-tile implicit GEMMs (`conv2d_128`, `conv2d_128x64` and their
+/// kin) run when the launch has at least this many workgroups (counting
+/// splits and parity classes) and both sides of the GEMM's output are at
+/// least 64: fewer workgroups would leave many of a large GPU's SMs idle
+/// (an H200 has 132). Below that, the 64-tile kernels spread wider.
+/// Measured on an H200 (2026-12-02, `bench --only conv --conv-tiles
+/// 64|128`): at batch 256 the 128-tiles run G's 256→128 layer at 15.7
+/// TFLOP/s against 8.8, and the 64-wide strided input gradients at 7.9
+/// against 6.7; at batch 64 the 25-workgroup forwards run at 3.1 against 4.0.
 pub const CONV_BIG_MIN_WORKGROUPS: usize = 96;
 
 /// Which output tiles the implicit GEMMs use.
@@ -28,13 +31,15 @@ pub enum ConvTiles {
     Always64,
     /// Always 128×128 (the kernel-study and test override).
     Always128,
+    /// Always 128×64 (the kernel-study and test override).
+    Always128x64,
 }
 
 static CONV_TILES: AtomicU8 = AtomicU8::new(0);
 
 /// Sets the tile policy of every convolution lowered after the call, in
-/// this process: for benchmarks and tests that compare the two kernels at
-/// the same shapes. Plans built before keep their kernels.
+/// this process: for benchmarks and tests that compare the kernels at the
+/// same shapes. Plans built before keep their kernels.
 pub fn set_conv_tiles(tiles: ConvTiles) {
     CONV_TILES.store(tiles as u8, Ordering::Relaxed);
 }
@@ -43,31 +48,80 @@ fn conv_tiles() -> ConvTiles {
     match CONV_TILES.load(Ordering::Relaxed) {
         1 => ConvTiles::Always64,
         2 => ConvTiles::Always128,
+        3 => ConvTiles::Always128x64,
         _ => ConvTiles::BySize,
     }
 }
 
-/// Whether a GEMM output of `m`×`n` launched `z` times over (splits or
-/// parity classes) takes the 128-tile kernel.
-pub fn conv_big_tiles(m: usize, n: usize, z: usize) -> bool {
-    let edge = CONV_BIG_TILE as usize;
-    match conv_tiles() {
-        ConvTiles::Always64 => false,
-        ConvTiles::Always128 => true,
-        ConvTiles::BySize => {
-            m.min(n) >= 64 && m.div_ceil(edge) * n.div_ceil(edge) * z >= CONV_BIG_MIN_WORKGROUPS
+/// An implicit GEMM's output tile: rows × columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvTile {
+    T64,
+    T128,
+    /// 128 rows by 64 columns: for outputs at most 64 columns wide.
+    T128x64,
+}
+
+impl ConvTile {
+    /// (rows, columns) of the tile.
+    pub fn edges(self) -> (usize, usize) {
+        match self {
+            ConvTile::T64 => (64, 64),
+            ConvTile::T128 => (128, 128),
+            ConvTile::T128x64 => (128, 64),
         }
     }
 }
 
-/// The 128-tile twin of a 64-tile entry point.
-fn big_entry(entry: &'static str) -> &'static str {
-    match entry {
-        "conv2d" => "conv2d_128",
-        "conv2d_input_grad" => "conv2d_input_grad_128",
-        "conv2d_input_grad_parity" => "conv2d_input_grad_parity_128",
-        "conv2d_weight_grad" => "conv2d_weight_grad_128",
-        other => other,
+/// The 128×128 tiles run only where a launch has at least this many of
+/// them (counting splits and parity classes); with fewer, 128×64 tiles,
+/// twice as many workgroups with half the registers each, ran faster.
+/// Measured on an H200 (2026-12-03, `bench --only conv --conv-tiles
+/// 128|128x64`): at 196 128-tiles the DCGAN's 7×7 forward ran at 21.5
+/// TFLOP/s on 128×64 against 15.7, and D's 64→128 forward at 19.0 against
+/// 14.0; at 250 and more the 128-tiles won (17.5 against 16.2, and the
+/// weight gradients 21–24 against 17–19).
+pub const CONV_SQUARE_MIN_WORKGROUPS: usize = 224;
+
+/// The tile of a GEMM output of `m`×`n` launched `z` times over (splits or
+/// parity classes). Where both sides reach 64: 128×128 if the launch has
+/// [`CONV_SQUARE_MIN_WORKGROUPS`] of them and `n` exceeds 64 (else half of
+/// each tile's columns would idle), or 128×64 if it has
+/// [`CONV_BIG_MIN_WORKGROUPS`] of those; else 64×64.
+pub fn conv_tile(m: usize, n: usize, z: usize) -> ConvTile {
+    let count = |t: ConvTile| {
+        let (rows, cols) = t.edges();
+        m.div_ceil(rows) * n.div_ceil(cols) * z
+    };
+    match conv_tiles() {
+        ConvTiles::Always64 => ConvTile::T64,
+        ConvTiles::Always128 => ConvTile::T128,
+        ConvTiles::Always128x64 => ConvTile::T128x64,
+        ConvTiles::BySize if m.min(n) < 64 => ConvTile::T64,
+        ConvTiles::BySize => {
+            if n > 64 && count(ConvTile::T128) >= CONV_SQUARE_MIN_WORKGROUPS {
+                ConvTile::T128
+            } else if count(ConvTile::T128x64) >= CONV_BIG_MIN_WORKGROUPS {
+                ConvTile::T128x64
+            } else {
+                ConvTile::T64
+            }
+        }
+    }
+}
+
+/// The twin of a 64-tile entry point for a larger tile.
+fn tile_entry(entry: &'static str, tile: ConvTile) -> &'static str {
+    match (tile, entry) {
+        (ConvTile::T128, "conv2d") => "conv2d_128",
+        (ConvTile::T128, "conv2d_input_grad") => "conv2d_input_grad_128",
+        (ConvTile::T128, "conv2d_input_grad_parity") => "conv2d_input_grad_parity_128",
+        (ConvTile::T128, "conv2d_weight_grad") => "conv2d_weight_grad_128",
+        (ConvTile::T128x64, "conv2d") => "conv2d_128x64",
+        (ConvTile::T128x64, "conv2d_input_grad") => "conv2d_input_grad_128x64",
+        (ConvTile::T128x64, "conv2d_input_grad_parity") => "conv2d_input_grad_parity_128x64",
+        (ConvTile::T128x64, "conv2d_weight_grad") => "conv2d_weight_grad_128x64",
+        (_, other) => other,
     }
 }
 
@@ -92,15 +146,12 @@ struct ConvCall<'a> {
     epilogue: ConvEpilogue,
     rows: Option<Slice>,
     mnk: [usize; 3],
-    /// (splits, stretch) of a split weight gradient; (1, 0) otherwise.
-    split: (usize, usize),
+    /// (splits, stretch) of a split launch (the stretch unused by the
+    /// strided input gradient, whose classes derive their own).
+    split: Option<(usize, usize)>,
+    /// (splits, plane) of `conv2d_sum_splits`; (0, 0) otherwise.
+    sum: (usize, usize),
 }
-
-/// Input gradients with fewer input channels than this run one thread per
-/// element (`conv2d_input_grad_direct`): the GEMM's N is the channel count,
-/// and a 64-wide tile would compute one useful column in 64 at the DCGAN's
-/// one-channel layers (29 GFLOP/s on an H200, 2026-12-02).
-pub const DIRECT_MAX_CHANNELS: usize = 8;
 
 fn conv_call(c: ConvCall) -> KernelCall {
     let g = c.geom;
@@ -132,49 +183,58 @@ fn conv_call(c: ConvCall) -> KernelCall {
         w(m),
         w(n),
         w(k),
-        w(c.split.1),
-        0,
-        0,
+        w(c.split.map_or(0, |s| s.1)),
+        w(c.split.map_or(c.sum.0, |s| s.0)),
+        w(c.sum.1),
     ];
     let (entry, workgroups) = conv_grid(&c);
+    // Without an aux operand binding 3 still needs a buffer: b's is never read
+    // there. conv2d_sum_splits reads no b (binding 2).
+    let mut storage = vec![(1, c.a), (2, c.b), (3, aux.unwrap_or(c.b)), (4, c.out)];
+    if entry == "conv2d_sum_splits" {
+        storage.remove(1);
+    }
     KernelCall {
         shader: Shader::Conv2d,
         entry,
         uniform_binding: 0,
         params,
-        // Without an aux operand binding 3 still needs a buffer: b's is never read there.
-        storage: vec![(1, c.a), (2, c.b), (3, aux.unwrap_or(c.b)), (4, c.out)],
+        storage,
         workgroups,
     }
 }
 
 /// The entry point and workgroup grid of a launch: one thread per element
-/// for the direct input gradient; else 64- or 128-tiles over the GEMM's
-/// output ([`conv_big_tiles`]), with one z per split or parity class.
+/// for the direct input gradient and the sum of splits; else tiles over the
+/// GEMM's output ([`conv_tile`]), with one z per split, parity class, or
+/// (class, split) pair.
 fn conv_grid(c: &ConvCall) -> (&'static str, [u32; 3]) {
-    if c.entry == "conv2d_input_grad_direct" {
-        return (c.entry, super::lowering::grid_1d(c.out.len));
+    match c.entry {
+        // Eight threads per element (conv2d.wgsl's DIRECT_LANES).
+        "conv2d_input_grad_direct" => return (c.entry, super::lowering::grid_1d(8 * c.out.len)),
+        "conv2d_sum_splits" => return (c.entry, super::lowering::grid_1d(c.out.len)),
+        _ => {}
     }
     let [m, n, _] = c.mnk;
+    let splits = c.split.map_or(1, |s| s.0);
     let (rows, z) = if c.entry == "conv2d_input_grad_parity" {
-        // One z per parity class; the rows of the largest class (0, 0).
+        // One z per parity class and split; the rows of the largest class (0, 0).
         let (g, (sh, sw)) = (c.geom, c.geom.stride);
-        (g.batch * g.in_h.div_ceil(sh) * g.in_w.div_ceil(sw), sh * sw)
+        (
+            g.batch * g.in_h.div_ceil(sh) * g.in_w.div_ceil(sw),
+            sh * sw * splits,
+        )
     } else {
-        (m, c.split.0.max(1))
+        (m, splits)
     };
-    let big = conv_big_tiles(rows, n, z);
-    let (entry, edge) = if big {
-        (big_entry(c.entry), CONV_BIG_TILE)
-    } else {
-        (c.entry, MATMUL_TILE)
-    };
+    let tile = conv_tile(rows, n, z);
+    let (tile_rows, tile_cols) = tile.edges();
     let grid = [
-        w(n).div_ceil(edge).max(1),
-        w(rows).div_ceil(edge).max(1),
+        w(n).div_ceil(tile_cols as u32).max(1),
+        w(rows).div_ceil(tile_rows as u32).max(1),
         w(z),
     ];
-    (entry, grid)
+    (tile_entry(c.entry, tile), grid)
 }
 
 /// The launch of a convolution op.
@@ -202,7 +262,8 @@ pub fn lower_conv(op: &Op) -> KernelCall {
                 geom.out_ch,
                 geom.taps(),
             ],
-            split: (1, 0),
+            split: None,
+            sum: (0, 0),
         }),
         Op::Conv2dInputGrad {
             dy,
@@ -229,7 +290,8 @@ pub fn lower_conv(op: &Op) -> KernelCall {
                 geom.in_ch,
                 geom.out_ch * geom.kernel.0 * geom.kernel.1,
             ],
-            split: (1, 0),
+            split: None,
+            sum: (0, 0),
         }),
         Op::Conv2dWeightGrad {
             dy,
@@ -250,7 +312,8 @@ pub fn lower_conv(op: &Op) -> KernelCall {
                 geom.taps(),
                 geom.batch * geom.out_h * geom.out_w,
             ],
-            split: (1, 0),
+            split: None,
+            sum: (0, 0),
         }),
         Op::Conv2dWeightGradSplit {
             dy,
@@ -274,9 +337,52 @@ pub fn lower_conv(op: &Op) -> KernelCall {
                     geom.taps(),
                     geom.batch * geom.out_h * geom.out_w,
                 ],
-                split: (splits, conv_split_stretch(geom, splits)),
+                split: Some((splits, conv_split_stretch(geom, splits))),
+                sum: (0, 0),
             })
         }
+        Op::ConvGemmSplit {
+            gemm,
+            a,
+            w: weights,
+            partials,
+            splits,
+            ref geom,
+        } => conv_call(ConvCall {
+            entry: match gemm {
+                ConvGemm::Forward => "conv2d",
+                ConvGemm::InputGrad if geom.stride != (1, 1) => "conv2d_input_grad_parity",
+                ConvGemm::InputGrad => "conv2d_input_grad",
+            },
+            geom,
+            a,
+            b: weights,
+            out: partials,
+            epilogue: ConvEpilogue::NONE,
+            rows: None,
+            mnk: conv_gemm_mnk(gemm, geom),
+            split: Some((splits, conv_gemm_stretch(gemm, geom, splits))),
+            sum: (0, 0),
+        }),
+        Op::ConvSumSplits {
+            gemm,
+            partials,
+            out,
+            splits,
+            ref geom,
+            epilogue,
+        } => conv_call(ConvCall {
+            entry: "conv2d_sum_splits",
+            geom,
+            a: partials,
+            b: partials,
+            out,
+            epilogue,
+            rows: None,
+            mnk: conv_gemm_mnk(gemm, geom),
+            split: None,
+            sum: (splits, gemm.plane(geom)),
+        }),
         Op::SumSplits {
             partials,
             out,

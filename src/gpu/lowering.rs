@@ -511,7 +511,9 @@ pub fn lower(op: &Op) -> KernelCall {
         | Op::Conv2dInputGrad { .. }
         | Op::Conv2dWeightGrad { .. }
         | Op::Conv2dWeightGradSplit { .. }
-        | Op::SumSplits { .. } => super::lower_conv::lower_conv(op),
+        | Op::SumSplits { .. }
+        | Op::ConvGemmSplit { .. }
+        | Op::ConvSumSplits { .. } => super::lower_conv::lower_conv(op),
         Op::BatchNorm { .. } | Op::BatchNormEval { .. } | Op::BatchNormBackward { .. } => {
             super::lower_norm::lower_norm(op)
         }

@@ -19,8 +19,8 @@ use rand::Rng;
 
 use super::layers::{Layer, LayerError, chain_shapes};
 use crate::plan::{
-    Activation, ConvEpilogue, ConvGeom, Elem, Init, NormShape, Op, Plan, RandomSource,
-    RunningStats, Slice, align_words, conv_weight_splits,
+    Activation, ConvEpilogue, ConvGemm, ConvGeom, Elem, Init, NormShape, Op, Plan, RandomSource,
+    RunningStats, Slice, align_words, conv_gemm_partials_len, conv_gemm_splits, conv_weight_splits,
 };
 
 /// What a unit computes.
@@ -423,6 +423,9 @@ pub struct SeqWorkspace {
     pub discard: Slice,
     /// Split partial sums of convolution weight gradients ([`conv_weight_splits`] at `rows`).
     pub partials: Vec<Option<Slice>>,
+    /// Split partial sums of a convolution unit's forward and input-gradient
+    /// GEMMs ([`conv_gemm_splits`]), enough for any row count up to `rows`.
+    pub gemm_partials: Vec<Option<Slice>>,
 }
 
 /// The convolution a Conv or ConvT unit's weight gradient is, at `rows` rows.
@@ -452,6 +455,7 @@ impl SeqWorkspace {
             saved: Vec::new(),
             discard: plan.f32_buffer(&format!("{name}.discard"), rows * net.input_len()),
             partials: Vec::new(),
+            gemm_partials: Vec::new(),
         };
         let mut prev = (input, None::<Slice>);
         for (l, u) in net.units.iter().enumerate() {
@@ -486,6 +490,11 @@ impl SeqWorkspace {
                 let per = g.w_len() + g.out_ch;
                 (splits > 1).then(|| plan.f32_buffer(&format!("{name}.partials{l}"), splits * per))
             }));
+            let gemm_len = weight_grad_geom(u, rows).map_or(0, |g| gemm_partials_len(&g));
+            ws.gemm_partials.push(
+                (gemm_len > 0)
+                    .then(|| plan.f32_buffer(&format!("{name}.gemm_partials{l}"), gemm_len)),
+            );
         }
         ws
     }
@@ -536,20 +545,15 @@ pub fn forward(
                 k: inputs,
                 act: u.act,
             }),
-            UnitKind::Conv(g) => ops.push(Op::Conv2d {
-                x: input,
-                w: bufs.param(u.weight).expect("a weight"),
-                y,
-                geom: batch(g),
-                epilogue,
-            }),
-            UnitKind::ConvT(g) => ops.push(Op::Conv2dInputGrad {
-                dy: input,
-                w: bufs.param(u.weight).expect("a weight"),
-                dx: y,
-                geom: batch(g),
-                epilogue,
-            }),
+            UnitKind::Conv(g) | UnitKind::ConvT(g) => {
+                let gemm = match u.kind {
+                    UnitKind::Conv(_) => ConvGemm::Forward,
+                    _ => ConvGemm::InputGrad,
+                };
+                let w = bufs.param(u.weight).expect("a weight");
+                let partials = ws.gemm_partials[l];
+                ops.extend(conv_gemm(gemm, [input, w, y], batch(g), epilogue, partials));
+            }
             UnitKind::BatchNorm { channels, inner } => ops.push(norm_forward(
                 net,
                 bufs,
@@ -738,6 +742,70 @@ pub fn backward(
     ops
 }
 
+/// The most partial sums a convolution unit's forward or input-gradient
+/// GEMM writes at any row count up to `g.batch` (the forwards run at
+/// several: D on `[real; fake]` and on the fakes alone).
+fn gemm_partials_len(g: &ConvGeom) -> usize {
+    (1..=g.batch)
+        .flat_map(|batch| {
+            let g = ConvGeom { batch, ..*g };
+            [ConvGemm::Forward, ConvGemm::InputGrad].map(|gemm| conv_gemm_partials_len(gemm, &g))
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A convolution's forward (`gemm` Forward: `a` is x, `out` y) or input
+/// gradient (InputGrad: `a` is dy, `out` dx) through `epilogue`: one
+/// launch, or split along its inner sum into `partials` and added up
+/// through the epilogue ([`conv_gemm_splits`]).
+pub fn conv_gemm(
+    gemm: ConvGemm,
+    [a, w, out]: [Slice; 3],
+    geom: ConvGeom,
+    epilogue: ConvEpilogue,
+    partials: Option<Slice>,
+) -> Vec<Op> {
+    let splits = conv_gemm_splits(gemm, &geom);
+    match partials.filter(|_| splits > 1) {
+        Some(partials) => {
+            let partials = partials.sub(0, conv_gemm_partials_len(gemm, &geom));
+            vec![
+                Op::ConvGemmSplit {
+                    gemm,
+                    a,
+                    w,
+                    partials,
+                    splits,
+                    geom,
+                },
+                Op::ConvSumSplits {
+                    gemm,
+                    partials,
+                    out,
+                    splits,
+                    geom,
+                    epilogue,
+                },
+            ]
+        }
+        None if gemm == ConvGemm::Forward => vec![Op::Conv2d {
+            x: a,
+            w,
+            y: out,
+            geom,
+            epilogue,
+        }],
+        None => vec![Op::Conv2dInputGrad {
+            dy: a,
+            w,
+            dx: out,
+            geom,
+            epilogue,
+        }],
+    }
+}
+
 /// A convolution's weight (and bias) gradient: one launch, or split along
 /// its long sum into `partials` and added up ([`conv_weight_splits`]).
 fn conv_weight_grad(
@@ -848,13 +916,16 @@ fn unit_backward(
         }
         UnitKind::Conv(geom) => {
             if let Some((dx, act)) = target {
-                ops.push(Op::Conv2dInputGrad {
-                    dy: g,
-                    w: w.expect("a weight"),
-                    dx,
-                    geom: batch(geom),
-                    epilogue: epilogue(act),
-                });
+                let operands = [g, w.expect("a weight"), dx];
+                let partials = ws.gemm_partials[l];
+                let (geom, epilogue) = (batch(geom), epilogue(act));
+                ops.extend(conv_gemm(
+                    ConvGemm::InputGrad,
+                    operands,
+                    geom,
+                    epilogue,
+                    partials,
+                ));
             }
             if weight_grads {
                 let dw = bufs.grad(u.weight).expect("a weight");
@@ -871,13 +942,16 @@ fn unit_backward(
         }
         UnitKind::ConvT(geom) => {
             if let Some((dx, act)) = target {
-                ops.push(Op::Conv2d {
-                    x: g,
-                    w: w.expect("a weight"),
-                    y: dx,
-                    geom: batch(geom),
-                    epilogue: epilogue(act),
-                });
+                let operands = [g, w.expect("a weight"), dx];
+                let partials = ws.gemm_partials[l];
+                let (geom, epilogue) = (batch(geom), epilogue(act));
+                ops.extend(conv_gemm(
+                    ConvGemm::Forward,
+                    operands,
+                    geom,
+                    epilogue,
+                    partials,
+                ));
             }
             if weight_grads {
                 let dw = bufs.grad(u.weight).expect("a weight");

@@ -234,3 +234,87 @@ pub fn check_split_weight_grad(g: &ConvGeom, splits_list: &[usize]) {
         }
     }
 }
+
+/// The split forward and input gradient at `g`: `splits` raw partial sums
+/// over stretches of the flattened taps, added up through a bias+activation
+/// and an act' epilogue by `ConvSumSplits`, equal the unsplit op (CPU,
+/// within rounding) and match between backends, partials included.
+pub fn check_split_gemms(g: &ConvGeom, splits_list: &[usize]) {
+    use shadergan::plan::{ConvGemm, conv_gemm_stretch};
+    for &splits in splits_list {
+        for gemm in [ConvGemm::Forward, ConvGemm::InputGrad] {
+            let mut plan = Plan::default();
+            let v = operands(&mut plan, g, 900 + splits as u64);
+            let (a, len, bias, act_y) = match gemm {
+                ConvGemm::Forward => (v.x, g.y_len(), v.bias_out, v.act_out),
+                ConvGemm::InputGrad => (v.dy, g.x_len(), v.bias_in, v.act_in),
+            };
+            let epilogues = [
+                ConvEpilogue::BiasAct {
+                    bias: Some(bias),
+                    act: Activation::LeakyRelu(0.2),
+                },
+                ConvEpilogue::ActGrad {
+                    y: act_y,
+                    act: Activation::Tanh,
+                },
+            ];
+            let partials = output_f32(&mut plan, "partials", splits * len);
+            let mut ops = vec![Op::ConvGemmSplit {
+                gemm,
+                a,
+                w: v.w,
+                partials,
+                splits,
+                geom: *g,
+            }];
+            let mut pairs = Vec::new();
+            for (i, epilogue) in epilogues.into_iter().enumerate() {
+                let out = output_f32(&mut plan, &format!("split{i}"), len);
+                let whole = output_f32(&mut plan, &format!("whole{i}"), len);
+                ops.push(Op::ConvSumSplits {
+                    gemm,
+                    partials,
+                    out,
+                    splits,
+                    geom: *g,
+                    epilogue,
+                });
+                ops.push(match gemm {
+                    ConvGemm::Forward => Op::Conv2d {
+                        x: a,
+                        w: v.w,
+                        y: whole,
+                        geom: *g,
+                        epilogue,
+                    },
+                    ConvGemm::InputGrad => Op::Conv2dInputGrad {
+                        dy: a,
+                        w: v.w,
+                        dx: whole,
+                        geom: *g,
+                        epilogue,
+                    },
+                });
+                pairs.push((out, whole));
+            }
+            plan.add_phase("ops", ops);
+            assert!(conv_gemm_stretch(gemm, g, splits).is_multiple_of(16));
+            let what = format!("{gemm:?}, {splits} splits at {g:?}");
+            let mut cpu = shadergan::cpu::CpuPlan::new(plan.clone()).unwrap();
+            cpu.run(&["ops"]).unwrap();
+            for &(split, whole) in &pairs {
+                let err = norm_rel_err(cpu.f32s(split), cpu.f32s(whole));
+                assert_close(err, 1e-5, &format!("{what}: against the whole, on the CPU"));
+            }
+            let Some((cpu, gpu)) = run_both(plan, &["ops"]) else {
+                return;
+            };
+            let outs = std::iter::once(partials).chain(pairs.iter().map(|p| p.0));
+            for (i, s) in outs.enumerate() {
+                let err = norm_rel_err(&read_gpu(&gpu, s), cpu.f32s(s));
+                assert_close(err, CONV_TOL, &format!("{what}: output {i}"));
+            }
+        }
+    }
+}
