@@ -163,12 +163,14 @@ fn gradient_at(bb: u32, o: u32, h: u32, v: u32, i: u32, j: u32) -> f32 {
 // class at a time. Workgroup z takes the input pixels (h, v) with
 // h ≡ rh (mod sh), v ≡ rv (mod sw), (rh, rv) = (z / sw, z % sw); only the
 // taps i ≡ rh + ph (mod sh), j likewise, reach dy from them, so the class is
-// a GEMM over rows (b, h / sh, v / sw) and inner (o, ii, jj) with
-// i = i0 + ii·sh, j = j0 + jj·sw: no tap is loaded to be a zero.
+// a GEMM over rows (b, hh, vv) = (b, h / sh, v / sw) and inner (o, ii, jj)
+// with i = i0 + ii·sh, j = j0 + jj·sw: no tap is loaded to be a zero. Rows
+// and taps stay in these class coordinates, so dy's position needs no
+// division: (h + ph − i)/sh = oh0 + hh − ii, oh0 = (rh + ph − i0)/sh.
 struct Class {
     rows: u32, inner: u32, rh: u32, rv: u32,
     i0: u32, j0: u32, ki: u32, kj: u32,
-    hc: u32, wc: u32,
+    hc: u32, wc: u32, oh0: u32, ow0: u32,
 }
 
 var<private> parity: Class;
@@ -182,13 +184,25 @@ fn parity_class(z: u32) -> Class {
     let j0 = (rv + p.pw) % p.sw;
     let ki = select(0u, (p.kh - i0 + p.sh - 1u) / p.sh, i0 < p.kh);
     let kj = select(0u, (p.kw - j0 + p.sw - 1u) / p.sw, j0 < p.kw);
-    return Class(p.batch * hc * wc, p.out_ch * ki * kj, rh, rv, i0, j0, ki, kj, hc, wc);
+    let oh0 = (rh + p.ph - i0) / p.sh;
+    let ow0 = (rv + p.pw - j0) / p.sw;
+    return Class(p.batch * hc * wc, p.out_ch * ki * kj, rh, rv, i0, j0, ki, kj, hc, wc, oh0, ow0);
 }
 
-// Kind 3's inner index k as the tap (o, i, j) it stands for.
+// Kind 3's inner index k as the class tap (o, ii, jj) it stands for.
 fn class_tap(k: u32) -> Pixel {
-    let t = pixel(k, parity.ki, parity.kj);
-    return Pixel(t.b, parity.i0 + t.r * p.sh, parity.j0 + t.c * p.sw);
+    return pixel(k, parity.ki, parity.kj);
+}
+
+// dy at class row (b, hh, vv) and class tap (o, ii, jj): position
+// (oh0 + hh − ii, ow0 + vv − jj), 0 outside dy.
+fn class_gradient_at(row: Pixel, t: Pixel) -> f32 {
+    let oh = i32(parity.oh0 + row.r) - i32(t.r);
+    let ow = i32(parity.ow0 + row.c) - i32(t.c);
+    if (oh < 0 || ow < 0 || u32(oh) >= p.out_h || u32(ow) >= p.out_w) {
+        return 0.0;
+    }
+    return a[p.a_off + ((row.b * p.out_ch + t.b) * p.out_h + u32(oh)) * p.out_w + u32(ow)];
 }
 
 // Inner index k of A decoded once per slab: a tap (c or o, i, j) for kinds
@@ -210,8 +224,11 @@ fn load_a(kind: u32, row: Pixel, m: u32, t: Pixel) -> f32 {
         case 0u: {
             return image_at(1u, row.b, t.b, row.r, row.c, t.r, t.c);
         }
-        case 1u, 3u: {
+        case 1u: {
             return gradient_at(row.b, t.b, row.r, row.c, t.r, t.c);
+        }
+        case 3u: {
+            return class_gradient_at(row, t);
         }
         default: {
             return a[p.a_off + ((t.b * p.out_ch + m) * p.out_h + t.r) * p.out_w + t.c];
@@ -226,8 +243,13 @@ fn load_b_decoded(kind: u32, k: u32, kt: Pixel, n: u32, nt: Pixel) -> f32 {
         case 0u: {
             return b[p.b_off + n * p.K + k];
         }
-        case 1u, 3u: {
+        case 1u: {
             return b[p.b_off + ((kt.b * p.in_ch + n) * p.kh + kt.r) * p.kw + kt.c];
+        }
+        case 3u: {
+            let i = parity.i0 + kt.r * p.sh;
+            let j = parity.j0 + kt.c * p.sw;
+            return b[p.b_off + ((kt.b * p.in_ch + n) * p.kh + i) * p.kw + j];
         }
         default: {
             return image_at(2u, kt.b, nt.b, kt.r, kt.c, nt.r, nt.c);
@@ -248,9 +270,15 @@ fn out_index(kind: u32, m: u32, n: u32) -> u32 {
             let px = pixel(m, p.out_h, p.out_w);
             return ((px.b * p.out_ch + n) * p.out_h + px.r) * p.out_w + px.c;
         }
-        case 1u, 3u: {
+        case 1u: {
             let px = row_pixel(kind, m);
             return ((px.b * p.in_ch + n) * p.in_h + px.r) * p.in_w + px.c;
+        }
+        case 3u: {
+            let px = row_pixel(kind, m);
+            let h = parity.rh + px.r * p.sh;
+            let v = parity.rv + px.c * p.sw;
+            return ((px.b * p.in_ch + n) * p.in_h + h) * p.in_w + v;
         }
         default: {
             return m * p.N + n; // plus the split's offset, added in implicit_gemm
@@ -289,8 +317,7 @@ fn row_pixel(kind: u32, m: u32) -> Pixel {
         return pixel(m, p.out_h, p.out_w);
     }
     if (kind == 3u) {
-        let c = pixel(m, parity.hc, parity.wc);
-        return Pixel(c.b, c.r * p.sh + parity.rh, c.c * p.sw + parity.rv);
+        return pixel(m, parity.hc, parity.wc); // class coordinates (b, hh, vv)
     }
     return pixel(m, p.in_h, p.in_w);
 }
@@ -769,13 +796,17 @@ fn conv2d_weight_grad_128x64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loc
 // conv2d_input_grad_direct: the input gradient for few input channels (the
 // DCGAN's one-channel image side), where a 64-wide tile of N = C columns
 // would compute one useful column in 64.
-//   Eight lanes per element dx[b, c, h, v] (e = ((b·C + c)·H + h)·W + v):
-//   lane l sums the output channels o ≡ l (mod 8), o ascending, over the taps
-//   (i, j) that land on dy's positions (i ≡ h + ph mod sh, j likewise); lane
-//   0 adds the eight sums in lane order, then applies the epilogue of the
-//   header. Workgroup of 256 threads: 32 elements × 8 lanes (thread t:
-//   element t % 32, lane t / 32, so a warp reads 32 neighbouring pixels).
-//   grid (min(G, 65535), ⌈G/65535⌉, 1), G = ⌈B·C·H·W / 32⌉.
+//   One parity class per grid z, as conv2d_input_grad_parity: the input
+//   pixels (h, v) with h ≡ rh (mod sh), v ≡ rv (mod sw), whose taps are
+//   i = i0 + ii·sh, j = j0 + jj·sw, the same for every thread of the class
+//   (no warp splits between parities). Eight lanes per element dx[b, c, h, v]:
+//   lane l sums the output channels o ≡ l (mod 8), o ascending, over the
+//   class's taps (ii, jj) that land inside dy; lane 0 adds the eight sums in
+//   lane order, then applies the epilogue of the header.
+//   Workgroup of 256 threads: 32 elements × 8 lanes (thread t: element t % 32
+//   of the class's (b, h / sh, v / sw, c) in that order, lane t / 32).
+//   grid (min(G, 65535), ⌈G/65535⌉, sh·sw), G = ⌈rows·C / 32⌉, rows the
+//   largest class's (class (0, 0)) pixel count.
 const DIRECT_LANES: u32 = 8u;
 var<workgroup> lane_sums: array<f32, 256>;
 
@@ -784,32 +815,38 @@ fn conv2d_input_grad_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_
                             @builtin(local_invocation_index) lid: u32) {
     let slot = lid % 32u;
     let lane = lid / 32u;
-    let e = (wid.y * nwg.x + wid.x) * 32u + slot;
-    let plane = p.in_h * p.in_w;
-    let inside = e < p.batch * p.in_ch * plane;
-    let ee = min(e, p.batch * p.in_ch * plane - 1u);
-    let bc = ee / plane;
-    let c = bc % p.in_ch;
-    let bb = bc / p.in_ch;
-    let h = (ee % plane) / p.in_w;
-    let v = ee % p.in_w;
-    // Only the taps i ≡ h + ph (mod sh) land on dy's positions: start there
-    // and step by the stride, so no tap is visited to be skipped.
-    let i0 = (h + p.ph) % p.sh;
-    let j0 = (v + p.pw) % p.sw;
+    let cls = parity_class(wid.z);
+    let idx = (wid.y * nwg.x + wid.x) * 32u + slot;
+    let count = cls.rows * p.in_ch;
+    let inside = idx < count;
+    let ii_max = select(0u, cls.ki, inside);
+    let c = idx % p.in_ch;
+    let px = pixel(min(idx, max(count, 1u) - 1u) / p.in_ch, cls.hc, cls.wc);
+    let h = cls.rh + px.r * p.sh;
+    let v = cls.rv + px.c * p.sw;
+    // dy's row for class tap ii is oh0 + hh − ii (no division), likewise its column.
+    let oh_top = i32(cls.oh0 + px.r);
+    let ow_top = i32(cls.ow0 + px.c);
     var s = 0.0;
     for (var o = lane; o < p.out_ch; o += DIRECT_LANES) {
-        let dy_plane = p.a_off + (bb * p.out_ch + o) * p.out_h * p.out_w;
+        let dy_plane = p.a_off + (px.b * p.out_ch + o) * p.out_h * p.out_w;
         let w_plane = p.b_off + (o * p.in_ch + c) * p.kh * p.kw;
-        for (var i = i0; i < p.kh && i <= h + p.ph; i += p.sh) {
-            let oh = (h + p.ph - i) / p.sh;
-            if (oh >= p.out_h) {
+        for (var ii = 0u; ii < ii_max; ii++) {
+            let oh = oh_top - i32(ii);
+            if (oh < 0) {
+                break;
+            }
+            if (u32(oh) >= p.out_h) {
                 continue;
             }
-            for (var j = j0; j < p.kw && j <= v + p.pw; j += p.sw) {
-                let ow = (v + p.pw - j) / p.sw;
-                if (ow < p.out_w) {
-                    s += a[dy_plane + oh * p.out_w + ow] * b[w_plane + i * p.kw + j];
+            let w_row = w_plane + (cls.i0 + ii * p.sh) * p.kw + cls.j0;
+            for (var jj = 0u; jj < cls.kj; jj++) {
+                let ow = ow_top - i32(jj);
+                if (ow < 0) {
+                    break;
+                }
+                if (u32(ow) < p.out_w) {
+                    s += a[dy_plane + u32(oh) * p.out_w + u32(ow)] * b[w_row + jj * p.sw];
                 }
             }
         }
@@ -824,5 +861,5 @@ fn conv2d_input_grad_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_
         total += lane_sums[l * 32u + slot];
     }
     // GEMM row m = (b, h, v), column n = c: the tiled kernel's epilogue.
-    store(1u, 0u, (bb * p.in_h + h) * p.in_w + v, c, total);
+    store(1u, 0u, (px.b * p.in_h + h) * p.in_w + v, c, total);
 }

@@ -348,7 +348,9 @@ pub enum Op {
         geom: ConvGeom,
         epilogue: ConvEpilogue,
     },
-    /// `out[i] = Σ_{s < splits} partials[s·out.len + i]`, in the order s = 0, 1, ….
+    /// `out[i] = Σ_{s < splits} partials[s·out.len + i]`, in the order s = 0,
+    /// 1, … (the GPU adds 16 splits or more in eight interleaved lanes, a
+    /// fixed order too: `sum_splits.wgsl`).
     SumSplits {
         partials: Slice,
         out: Slice,
@@ -1545,8 +1547,9 @@ pub const DIRECT_MAX_CHANNELS: usize = 8;
 
 /// How many splits of its inner sum a convolution's forward or input
 /// gradient takes on the GPU ([`Op::ConvGemmSplit`]; 1: none): as
-/// [`conv_weight_splits`], about two workgroups per SM of a 132-SM card,
-/// each split walking at least 256 of the inner sum. The workgroups are
+/// [`conv_weight_splits`], about two workgroups per SM of a 132-SM card
+/// (four of the narrow 128×64 tiles), each split walking at least 256 of
+/// the inner sum. The workgroups are
 /// counted as the GPU lowering tiles the output: 128 rows by 128 columns
 /// (by 64 for outputs at most 64 wide) where both sides reach 64, else
 /// 64×64; a strided input gradient runs one GEMM per parity class, each
@@ -1570,7 +1573,13 @@ pub fn conv_gemm_splits(gemm: ConvGemm, g: &ConvGeom) -> usize {
         (false, _) => (64, 64),
     };
     let tiles = rows.div_ceil(tile_rows) * n.div_ceil(tile_cols) * classes;
-    (264 / tiles).min(inner / 256).max(1)
+    // The narrow tiles hold half the registers: aim for twice as many.
+    let target = if tile_cols == 64 && tile_rows == 128 {
+        528
+    } else {
+        264
+    };
+    (target / tiles).min(inner / 256).max(1)
 }
 
 /// The strides of a strided input gradient, whose GEMM the GPU runs (and

@@ -13,8 +13,11 @@ use shadergan::plan::{Activation, Elem, Init, NormShape, Op, Plan, RunningStats,
 const TOL: f64 = 1e-4;
 
 /// BatchNorm1d over [batch, features] (inner 1) and BatchNorm2d over
-/// [batch, C, H, W]: 3 values per channel (with 2 the output is ±1 and dx 0), odd sizes, more channels than a
-/// workgroup's threads, more values per channel than its threads.
+/// [batch, C, H, W]: 3 values per channel (with 2 the output is ±1 and dx 0),
+/// odd sizes, more channels than a workgroup's threads, more values per
+/// channel than its threads; BatchNorm1d's groups of 32 features per
+/// workgroup with a part-filled last group and more rows than the group's
+/// threads per feature (8), and sums whose four-load steps leave a tail.
 fn shapes() -> Vec<NormShape> {
     let s = |outer, channels, inner| NormShape {
         outer,
@@ -29,6 +32,8 @@ fn shapes() -> Vec<NormShape> {
         s(3, 5, 49),
         s(2, 65, 9),
         s(5, 2, 196),
+        s(300, 37, 1),
+        s(1030, 5, 3),
     ]
 }
 
