@@ -24,10 +24,30 @@ pub fn conv2d(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom) {
     conv2d_range(x, w, y, g, 0..g.in_ch * g.kernel.0 * g.kernel.1);
 }
 
+/// The flattened taps `k = row·width + col` in `range`, one row at a time:
+/// (row, its columns inside the range), rows ascending. Walking taps this
+/// way keeps the divisions to one per row.
+fn tap_rows(range: Range<usize>, width: usize) -> impl Iterator<Item = (usize, Range<usize>)> {
+    let (start, end) = (range.start, range.end);
+    let rows = if width == 0 || start >= end {
+        0..0
+    } else {
+        start / width..end.div_ceil(width)
+    };
+    rows.map(move |row| {
+        let first = row * width;
+        (
+            row,
+            first.max(start) - first..((row + 1) * width).min(end) - first,
+        )
+    })
+}
+
 /// Split `s` of a forward `Op::ConvGemmSplit`: [`conv2d`]'s sums over the
 /// flattened taps `k = (c·kh + i)·kw + j` in `range` only, in that order.
 pub fn conv2d_range(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom, range: Range<usize>) {
     let (kh, kw) = g.kernel;
+    let taps = g.in_ch * kh * kw;
     let x_at =
         |b: usize, c: usize, h: usize, v: usize| x[((b * g.in_ch + c) * g.in_h + h) * g.in_w + v];
     let mut out = y.iter_mut();
@@ -36,12 +56,16 @@ pub fn conv2d_range(x: &[f32], w: &[f32], y: &mut [f32], g: &ConvGeom, range: Ra
             for p in 0..g.out_h {
                 for q in 0..g.out_w {
                     let mut s = 0.0f32;
-                    for k in range.clone() {
-                        let (c, i, j) = (k / (kh * kw), k / kw % kh, k % kw);
-                        let h = source(p, i, g.stride.0, g.pad.0, g.in_h);
-                        let v = source(q, j, g.stride.1, g.pad.1, g.in_w);
-                        if let (Some(h), Some(v)) = (h, v) {
-                            s += x_at(b, c, h, v) * w[o * g.in_ch * kh * kw + k];
+                    // Row c·kh + i of the taps: channel c, kernel row i.
+                    for (row, js) in tap_rows(range.clone(), kw) {
+                        let (c, i) = (row / kh, row % kh);
+                        let Some(h) = source(p, i, g.stride.0, g.pad.0, g.in_h) else {
+                            continue;
+                        };
+                        for j in js {
+                            if let Some(v) = source(q, j, g.stride.1, g.pad.1, g.in_w) {
+                                s += x_at(b, c, h, v) * w[o * taps + row * kw + j];
+                            }
                         }
                     }
                     *out.next().expect("y holds the output") = s;
@@ -90,13 +114,19 @@ pub fn conv2d_input_grad_split(
                     let (j0, kj) = class_taps(v, kw, sw, g.pad.1);
                     let terms = g.out_ch * ki * kj;
                     let stretch = crate::plan::split_stretch(terms, splits);
+                    let ranked = (s * stretch).min(terms)..((s + 1) * stretch).min(terms);
                     let mut sum = 0.0f32;
-                    for k in (s * stretch).min(terms)..((s + 1) * stretch).min(terms) {
-                        let (o, i, j) = (k / (ki * kj), i0 + k / kj % ki * sh, j0 + k % kj * sw);
-                        let p = target(h, i, sh, g.pad.0, g.out_h);
-                        let q = target(v, j, sw, g.pad.1, g.out_w);
-                        if let (Some(p), Some(q)) = (p, q) {
-                            sum += dy_at(b, o, p, q) * w[((o * g.in_ch + c) * kh + i) * kw + j];
+                    // Row o·ki + ii of the class's taps: channel o, kernel row i0 + ii·sh.
+                    for (row, jjs) in tap_rows(ranked, kj) {
+                        let (o, i) = (row / ki, i0 + row % ki * sh);
+                        let Some(p) = target(h, i, sh, g.pad.0, g.out_h) else {
+                            continue;
+                        };
+                        for jj in jjs {
+                            let j = j0 + jj * sw;
+                            if let Some(q) = target(v, j, sw, g.pad.1, g.out_w) {
+                                sum += dy_at(b, o, p, q) * w[((o * g.in_ch + c) * kh + i) * kw + j];
+                            }
                         }
                     }
                     *out.next().expect("dx holds the input") = sum;
@@ -151,24 +181,27 @@ pub fn conv2d_weight_grad_range(
     range: Range<usize>,
 ) {
     let (kh, kw) = g.kernel;
-    let plane = g.out_h * g.out_w;
-    let at = |k: usize| (k / plane, k % plane / g.out_w, k % g.out_w);
     let dy_at = |b: usize, o: usize, p: usize, q: usize| {
         dy[((b * g.out_ch + o) * g.out_h + p) * g.out_w + q]
     };
+    // Row b·out_h + p of the flattened (b, p, q): sample b, output row p.
+    let rows =
+        || tap_rows(range.clone(), g.out_w).map(|(row, qs)| (row / g.out_h, row % g.out_h, qs));
     let mut out = dw.iter_mut();
     for o in 0..g.out_ch {
         for c in 0..g.in_ch {
             for i in 0..kh {
                 for j in 0..kw {
                     let mut s = 0.0f32;
-                    for k in range.clone() {
-                        let (b, p, q) = at(k);
-                        let h = source(p, i, g.stride.0, g.pad.0, g.in_h);
-                        let v = source(q, j, g.stride.1, g.pad.1, g.in_w);
-                        if let (Some(h), Some(v)) = (h, v) {
-                            s += dy_at(b, o, p, q)
-                                * x[((b * g.in_ch + c) * g.in_h + h) * g.in_w + v];
+                    for (b, p, qs) in rows() {
+                        let Some(h) = source(p, i, g.stride.0, g.pad.0, g.in_h) else {
+                            continue;
+                        };
+                        for q in qs {
+                            if let Some(v) = source(q, j, g.stride.1, g.pad.1, g.in_w) {
+                                s += dy_at(b, o, p, q)
+                                    * x[((b * g.in_ch + c) * g.in_h + h) * g.in_w + v];
+                            }
                         }
                     }
                     *out.next().expect("dw holds the weights") = s;
@@ -178,12 +211,9 @@ pub fn conv2d_weight_grad_range(
     }
     if let Some(db) = db {
         for (o, d) in db.iter_mut().enumerate() {
-            *d = range
-                .clone()
-                .map(|k| {
-                    let (b, p, q) = at(k);
-                    dy_at(b, o, p, q)
-                })
+            *d = rows()
+                .flat_map(|(b, p, qs)| qs.map(move |q| (b, p, q)))
+                .map(|(b, p, q)| dy_at(b, o, p, q))
                 .sum();
         }
     }
