@@ -48,6 +48,7 @@ struct Params {
     b_off: u32, b_rs: u32, b_cs: u32,
     c_off: u32, aux_off: u32, mode: u32,
     act: u32, slope: f32, has_rows: u32, rows_off: u32,
+    stretch: u32, _s0: u32, _s1: u32, _s2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -205,13 +206,18 @@ fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 //   kernel. Chosen by the lowering when the output has enough 128-tiles to fill
 //   the GPU (see `MATMUL_BIG_MIN_TILES` in src/gpu/lowering.rs). Row sums:
 //   thread tid < 128 of a first-column-tile workgroup sums row m0 + tid.
+//   Split (stretch > 0, grid z = splits; a weight gradient's long K over a
+//   small output): workgroup z walks only k in [z·stretch, (z + 1)·stretch)
+//   and writes its raw sums, no epilogue, to split z's partials
+//   c[c_off + z·M·N + m·N + n] and row sums to c[rows_off + z·M + m];
+//   sum_splits.wgsl adds the splits up.
 
 const BIG: u32 = 128u;
 
 var<workgroup> a_big: array<f32, 2048>; // [SLAB][BIG]: a_big[k·128 + m]
 var<workgroup> b_big: array<f32, 2048>; // [SLAB][BIG]: b_big[k·128 + n]
 
-fn store_row(row: u32, n0: u32, tx: u32, lo: vec4<f32>, hi: vec4<f32>) {
+fn store_row(split: u32, row: u32, n0: u32, tx: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (row >= p.M) {
         return;
     }
@@ -219,7 +225,11 @@ fn store_row(row: u32, n0: u32, tx: u32, lo: vec4<f32>, hi: vec4<f32>) {
     for (var j = 0u; j < 8u; j++) {
         let col = n0 + tx + 16u * j;
         if (col < p.N) {
-            store_c(row, col, vals[j]);
+            if (p.stretch > 0u) {
+                c[p.c_off + split * p.M * p.N + row * p.N + col] = vals[j];
+            } else {
+                store_c(row, col, vals[j]);
+            }
         }
     }
 }
@@ -250,8 +260,12 @@ fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     // Row sums of A: thread tid < 128 sums row m0 + tid, slab by slab in k order.
     let row_sum = sums_rows(wid) && tid < BIG;
     var rsum = 0.0;
+    // All of K, or split z's stretch of it.
+    let split = wid.z;
+    let k_begin = select(0u, min(split * p.stretch, p.K), p.stretch > 0u);
+    let k_end = select(p.K, min(k_begin + p.stretch, p.K), p.stretch > 0u);
 
-    for (var k0 = 0u; k0 < p.K; k0 += SLAB) {
+    for (var k0 = k_begin; k0 < k_end; k0 += SLAB) {
         // Stage A(m0.., k0..) and B(k0.., n0..): 2048 elements each, 8 per thread.
         for (var r = 0u; r < 8u; r++) {
             let e = tid + r * 256u;
@@ -260,7 +274,7 @@ fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
             let gm = m0 + am;
             let gk = k0 + ak;
             var av = 0.0;
-            if (gm < p.M && gk < p.K) {
+            if (gm < p.M && gk < k_end) {
                 av = a[p.a_off + gm * p.a_rs + gk * p.a_cs];
             }
             a_big[ak * BIG + am] = av;
@@ -269,7 +283,7 @@ fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
             let gn = n0 + bn;
             let gk2 = k0 + bk;
             var bv = 0.0;
-            if (gn < p.N && gk2 < p.K) {
+            if (gn < p.N && gk2 < k_end) {
                 bv = b[p.b_off + gk2 * p.b_rs + gn * p.b_cs];
             }
             b_big[bk * BIG + bn] = bv;
@@ -316,16 +330,16 @@ fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     }
 
     if (row_sum && m0 + tid < p.M) {
-        c[p.rows_off + m0 + tid] = rsum;
+        c[p.rows_off + split * p.M + m0 + tid] = rsum;
     }
-    store_row(m0 + ty + 0u, n0, tx, acc0_lo, acc0_hi);
-    store_row(m0 + ty + 16u, n0, tx, acc1_lo, acc1_hi);
-    store_row(m0 + ty + 32u, n0, tx, acc2_lo, acc2_hi);
-    store_row(m0 + ty + 48u, n0, tx, acc3_lo, acc3_hi);
-    store_row(m0 + ty + 64u, n0, tx, acc4_lo, acc4_hi);
-    store_row(m0 + ty + 80u, n0, tx, acc5_lo, acc5_hi);
-    store_row(m0 + ty + 96u, n0, tx, acc6_lo, acc6_hi);
-    store_row(m0 + ty + 112u, n0, tx, acc7_lo, acc7_hi);
+    store_row(split, m0 + ty + 0u, n0, tx, acc0_lo, acc0_hi);
+    store_row(split, m0 + ty + 16u, n0, tx, acc1_lo, acc1_hi);
+    store_row(split, m0 + ty + 32u, n0, tx, acc2_lo, acc2_hi);
+    store_row(split, m0 + ty + 48u, n0, tx, acc3_lo, acc3_hi);
+    store_row(split, m0 + ty + 64u, n0, tx, acc4_lo, acc4_hi);
+    store_row(split, m0 + ty + 80u, n0, tx, acc5_lo, acc5_hi);
+    store_row(split, m0 + ty + 96u, n0, tx, acc6_lo, acc6_hi);
+    store_row(split, m0 + ty + 112u, n0, tx, acc7_lo, acc7_hi);
 }
 
 // ---------------------------------------------------------------------------

@@ -10,14 +10,15 @@
 use std::fmt;
 
 mod conv;
-mod conv_split;
 mod norm;
+mod split;
 pub use conv::{ConvEpilogue, ConvGeom};
-pub use conv_split::{
-    CONV_BIG_TILE, ConvGemm, DIRECT_MAX_CHANNELS, conv_gemm_mnk, conv_gemm_partials_len,
-    conv_gemm_splits, conv_gemm_stretch, conv_split_stretch, conv_weight_splits, split_stretch,
-};
 pub use norm::{NormShape, RunningStats};
+pub use split::{
+    CONV_BIG_TILE, ConvGemm, DIRECT_MAX_CHANNELS, conv_gemm_mnk, conv_gemm_partials_len,
+    conv_gemm_splits, conv_gemm_stretch, conv_split_stretch, conv_weight_splits, matmul_dw_splits,
+    matmul_split_stretch, split_stretch,
+};
 
 /// Parameter tensors start at multiples of this many 32-bit words (256 bytes),
 /// so every tensor is aligned for vector loads and for buffer binding offsets.
@@ -213,6 +214,21 @@ pub enum Op {
         n: usize,
         k: usize,
         db: Option<Slice>,
+    },
+    /// [`Op::MatmulDw`] split `splits` ways along its sum over the `m` batch
+    /// rows: split `s` sums the rows `[s·L, (s + 1)·L) ∩ [0, m)`, `L` =
+    /// [`matmul_split_stretch`], into `partials[s·n·k ..]`, and with
+    /// `with_db` its sums of dy per column into `partials[splits·n·k + s·n ..]`.
+    /// [`Op::SumSplits`] then adds the splits up ([`matmul_dw_splits`]).
+    MatmulDwSplit {
+        dy: Slice,
+        x: Slice,
+        partials: Slice,
+        m: usize,
+        n: usize,
+        k: usize,
+        splits: usize,
+        with_db: bool,
     },
     /// Several [`Op::MatmulDw`] products in one launch: the weight (and bias)
     /// gradients of up to [`MATMUL_DW_GROUP_MAX`] dense layers, every `dw` and
@@ -722,6 +738,7 @@ impl Op {
             Op::MatmulBiasAct { .. } => "matmul_bias_act",
             Op::MatmulDx { .. } => "matmul_dx",
             Op::MatmulDw { .. } => "matmul_dw",
+            Op::MatmulDwSplit { .. } => "matmul_dw_split",
             Op::MatmulDwGroup { adam: None, .. } => "matmul_dw_group",
             Op::MatmulDwGroup { adam: Some(_), .. } => "matmul_dw_group_adam",
             Op::BatchNorm { .. } => "batchnorm",
@@ -783,6 +800,9 @@ impl Op {
                 r.extend(act_grad.map(|(y, _)| y));
                 (r, vec![dx])
             }
+            Op::MatmulDwSplit {
+                dy, x, partials, ..
+            } => (vec![dy, x], vec![partials]),
             Op::MatmulDw { dy, x, dw, db, .. } => {
                 let mut wr = vec![dw];
                 wr.extend(db);
@@ -1041,6 +1061,24 @@ impl Op {
                     }
                 }
                 need("dw", dw, n * k)
+            }
+            Op::MatmulDwSplit {
+                dy,
+                x,
+                partials,
+                m,
+                n,
+                k,
+                splits,
+                with_db,
+            } => {
+                need("dy", dy, m * n)?;
+                need("x", x, m * k)?;
+                if *splits == 0 {
+                    return Err("0 splits".into());
+                }
+                let per = n * k + if *with_db { *n } else { 0 };
+                need("partials", partials, splits * per)
             }
             Op::MatmulDwGroup { parts, adam } => {
                 check_dw_group(parts)?;
@@ -1447,6 +1485,55 @@ pub struct WeightGrad {
 }
 
 impl WeightGrad {
+    /// The product as the GPU runs it best: one [`Op::MatmulDw`], or where
+    /// [`matmul_dw_splits`] splits it and `partials` (`splits·(n·k + n)`
+    /// values or more) is given, an [`Op::MatmulDwSplit`] and the
+    /// [`Op::SumSplits`] of dw (and db).
+    pub fn split_ops(&self, partials: Option<Slice>) -> Vec<Op> {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let splits = matmul_dw_splits(m, n, k);
+        let Some(partials) = partials.filter(|_| splits > 1) else {
+            return vec![self.op()];
+        };
+        let weights = splits * n * k;
+        let with_db = self.db.is_some();
+        let partials = partials.sub(0, weights + if with_db { splits * n } else { 0 });
+        let mut ops = vec![
+            Op::MatmulDwSplit {
+                dy: self.dy,
+                x: self.x,
+                partials,
+                m,
+                n,
+                k,
+                splits,
+                with_db,
+            },
+            Op::SumSplits {
+                partials: partials.sub(0, weights),
+                out: self.dw,
+                splits,
+            },
+        ];
+        if let Some(db) = self.db {
+            ops.push(Op::SumSplits {
+                partials: partials.sub(weights, splits * n),
+                out: db,
+                splits,
+            });
+        }
+        ops
+    }
+
+    /// The partial sums [`WeightGrad::split_ops`] needs for `rows` rows of
+    /// an `n`-output, `k`-input layer (0: it does not split).
+    pub fn partials_len(rows: usize, n: usize, k: usize) -> usize {
+        match matmul_dw_splits(rows, n, k) {
+            1 => 0,
+            s => s * (n * k + n),
+        }
+    }
+
     /// The same product as one [`Op::MatmulDw`].
     pub fn op(&self) -> Op {
         Op::MatmulDw {

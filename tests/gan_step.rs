@@ -52,6 +52,7 @@ fn compare_network(
             let range = r.offset..r.offset + r.len;
             let err = norm_rel_err(&got[range.clone()], &want[range.clone()]);
             eprintln!("{name} layer {l} {kind}: GPU vs CPU relative error {err:.2e}");
+
             assert_close(err, TOL, &format!("{name} layer {l} {kind}"));
             let moved = want[range.clone()]
                 .iter()
@@ -120,6 +121,41 @@ fn seed_gan_step_matches_between_backends() {
         ..GanConfig::default()
     };
     check_steps(&cfg, &image_data(50), 1);
+}
+
+/// A D step wide and long enough for split weight gradients (768-wide
+/// hidden layers, D on 2·512 rows: `matmul_dw_splits` gives 4): the split
+/// products and their sums agree between backends, gradient by gradient.
+/// (G's gradients at this width differ by up to 2e-3 between backends with
+/// or without splits, through D's input gradients; D's agree to 1e-6.)
+#[test]
+fn a_d_step_with_split_weight_gradients_matches_between_backends() {
+    let cfg = GanConfig {
+        batch: 512,
+        seed: 5,
+        model: ModelSpec {
+            hidden: vec![768, 768],
+            ..ModelSpec::seed_images()
+        },
+        ..GanConfig::default()
+    };
+    assert_eq!(shadergan::plan::matmul_dw_splits(1024, 768, 768), 4);
+    let gan = build_gan_plan(&cfg, &image_data(600), InitialParams::default()).expect("plan");
+    let d_step = gan.plan.phase("d_step").expect("a D step");
+    assert!(
+        d_step
+            .ops
+            .iter()
+            .any(|op| op.kernel_name() == "matmul_dw_split")
+    );
+    let Some((cpu, gpu)) = run_both(gan.plan.clone(), &["d_step"]) else {
+        return;
+    };
+    let d = &gan.discriminator;
+    for (what, s) in [("D's gradients", d.grads), ("D's parameters", d.params)] {
+        let err = norm_rel_err(&read_gpu(&gpu, s), cpu.f32s(s));
+        assert_close(err, 1e-5, what);
+    }
 }
 
 #[test]

@@ -4,7 +4,10 @@
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::gan::{GanConfig, InitialParams, ModelSpec, TrainingData, build_gan_plan};
-use crate::plan::{Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat};
+use crate::plan::{
+    Activation, AdamHyper, Elem, Init, Op, Plan, RandomSource, RowFormat, WeightGrad,
+    matmul_dw_splits,
+};
 
 /// What a case's figure counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -70,6 +73,10 @@ pub fn suite(quick: bool) -> anyhow::Result<Vec<Case>> {
     // its weight gradient (K = the batch), and G's output layer.
     cases.push(matmul("64×784→128 (D layer 1)", 64, 128, 784));
     cases.push(matmul_dw("dW 128×784, K=64 (D layer 1)", 64, 128, 784));
+    if !quick {
+        // The large step's hidden layer (batch 4096, hidden 1024).
+        cases.push(matmul_dw("dW 1024×1024, K=4096", 4096, 1024, 1024));
+    }
     cases.push(matmul("64×128→784 (G output)", 64, 784, 128));
 
     if quick {
@@ -145,27 +152,33 @@ pub fn matmul(name: &str, m: usize, n: usize, k: usize) -> Case {
     }
 }
 
-/// `dw[n,k] = Σ_m dy[m,n]·x[m,k]`: a weight gradient, reduced over the batch.
+/// `dw[n,k] = Σ_m dy[m,n]·x[m,k]`: a weight gradient, reduced over the
+/// batch, split and summed as the training step runs it
+/// ([`WeightGrad::split_ops`]).
 pub fn matmul_dw(name: &str, m: usize, n: usize, k: usize) -> Case {
     let mut plan = Plan::default();
     let dy = plan.buffer("dy", Elem::F32, m * n, Init::F32(random(m * n, 4)));
     let x = plan.buffer("x", Elem::F32, m * k, Init::F32(random(m * k, 5)));
     let dw = plan.f32_buffer("dw", n * k);
-    plan.add_phase(
-        "op",
-        vec![Op::MatmulDw {
-            dy,
-            x,
-            dw,
-            m,
-            n,
-            k,
-            db: None,
-        }],
-    );
+    let grad = WeightGrad {
+        dy,
+        x,
+        dw,
+        m,
+        n,
+        k,
+        db: None,
+    };
+    let splits = matmul_dw_splits(m, n, k);
+    let partials = (splits > 1).then(|| plan.f32_buffer("partials", splits * n * k));
+    plan.add_phase("op", grad.split_ops(partials));
+    let label = match splits {
+        1 => format!("matmul {name}"),
+        s => format!("matmul {name} ({s} splits)"),
+    };
     Case {
         group: "matmul",
-        name: format!("matmul {name}"),
+        name: label,
         unit: Unit::Gflops,
         work: 2.0 * (m * n * k) as f64,
         phases: vec!["op"],

@@ -147,6 +147,36 @@ impl CpuPlan {
         self.put(out, buf);
     }
 
+    /// The split weight gradients of a dense layer (`[dy, x, partials]`):
+    /// split `s` the product over its stretch of the batch rows, as
+    /// `matmul_dw` and `column_sum` of those rows.
+    fn matmul_dw_split(
+        &mut self,
+        [dy, x, partials]: [Slice; 3],
+        [m, n, k]: [usize; 3],
+        splits: usize,
+        with_db: bool,
+    ) {
+        let mut out = self.take(partials);
+        let (dy, x) = (self.f32s(dy), self.f32s(x));
+        let buf = &mut out[partials.offset..partials.offset + partials.len];
+        let (w_parts, b_parts) = buf.split_at_mut(splits * n * k);
+        let stretch = crate::plan::matmul_split_stretch(m, splits);
+        for s in 0..splits {
+            let rows = (s * stretch).min(m)..((s + 1) * stretch).min(m);
+            let (dy_s, x_s) = (
+                &dy[rows.start * n..rows.end * n],
+                &x[rows.start * k..rows.end * k],
+            );
+            let dw = &mut w_parts[s * n * k..(s + 1) * n * k];
+            kernels::matmul_dw(dy_s, x_s, dw, rows.len(), n, k);
+            if with_db {
+                kernels::column_sum(dy_s, &mut b_parts[s * n..(s + 1) * n], rows.len(), n);
+            }
+        }
+        self.put(partials, out);
+    }
+
     /// The raw split sums of a convolution's forward or input gradient
     /// (`[a, w, partials]`), split `s` into `partials[s·len ..]`.
     fn conv_gemm_split(
@@ -379,6 +409,16 @@ impl CpuPlan {
                 }
                 self.put(out, buf);
             }
+            Op::MatmulDwSplit {
+                dy,
+                x,
+                partials,
+                m,
+                n,
+                k,
+                splits,
+                with_db,
+            } => self.matmul_dw_split([dy, x, partials], [m, n, k], splits, with_db),
             Op::ConvGemmSplit {
                 gemm,
                 a,

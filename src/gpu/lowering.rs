@@ -5,7 +5,7 @@
 
 use crate::plan::{
     Activation, AdamUpdate, FusedLayer, MATMUL_DW_GROUP_MAX, MLP_FUSED_MAX_LAYERS, MLP_FUSED_ROWS,
-    Op, RowFormat, Slice, WeightGrad, small_matmul_output,
+    Op, RowFormat, Slice, WeightGrad, matmul_split_stretch, small_matmul_output,
 };
 use crate::shaders::Shader;
 
@@ -144,7 +144,20 @@ fn matmul_call(
     b: Operand,
     epilogue: Epilogue,
     out: MatmulOut,
+    mnk: [usize; 3],
+) -> KernelCall {
+    matmul_launch(a, b, epilogue, out, mnk, None)
+}
+
+/// [`matmul_call`], or with `split = Some((splits, stretch))` the 128-tile
+/// kernel's split launch: z = split, raw partials (no epilogue).
+fn matmul_launch(
+    a: Operand,
+    b: Operand,
+    epilogue: Epilogue,
+    out: MatmulOut,
     [m, n, k]: [usize; 3],
+    split: Option<(usize, usize)>,
 ) -> KernelCall {
     let (mode, aux, act) = epilogue.words();
     let c = out.c;
@@ -165,11 +178,16 @@ fn matmul_call(
         f(act.slope()),
         u32::from(out.row_sums.is_some()),
         w(out.row_sums.map_or(0, |s| s.offset)),
+        w(split.map_or(0, |s| s.1)),
     ];
-    let (mut entry, tile) = matmul_entry(m, n, k);
+    let (mut entry, tile) = match split {
+        Some(_) => ("matmul_bias_act_128", MATMUL_BIG_TILE),
+        None => matmul_entry(m, n, k),
+    };
     if entry == "matmul_bias_act_small" && whole_vectors(&a, &b, [m, n, k]) {
         entry = "matmul_bias_act_small_vec4";
     }
+    let z = split.map_or(1, |s| w(s.0));
     KernelCall {
         shader: Shader::Matmul,
         entry,
@@ -182,7 +200,7 @@ fn matmul_call(
             (3, aux.unwrap_or(b.slice)),
             (4, c),
         ],
-        workgroups: [w(n).div_ceil(tile).max(1), w(m).div_ceil(tile).max(1), 1],
+        workgroups: [w(n).div_ceil(tile).max(1), w(m).div_ceil(tile).max(1), z],
     }
 }
 
@@ -261,6 +279,32 @@ pub fn lower(op: &Op) -> KernelCall {
                 row_sums: db,
             };
             matmul_call(a, b, Epilogue::Act(Activation::Identity), out, [n, k, m])
+        }
+        Op::MatmulDwSplit {
+            dy,
+            x,
+            partials,
+            m,
+            n,
+            k,
+            splits,
+            with_db,
+        } => {
+            let (a, b) = weight_grad_operands(dy, x, n, k);
+            let weights = splits * n * k;
+            let out = MatmulOut {
+                c: partials,
+                row_sums: with_db.then(|| partials.sub(weights, splits * n)),
+            };
+            let split = Some((splits, matmul_split_stretch(m, splits)));
+            matmul_launch(
+                a,
+                b,
+                Epilogue::Act(Activation::Identity),
+                out,
+                [n, k, m],
+                split,
+            )
         }
         Op::MatmulDwGroup {
             ref parts,

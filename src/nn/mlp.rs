@@ -245,6 +245,9 @@ pub struct Workspace {
     /// With dropout, per hidden layer: the dropped output `mask ⊙ a_l / keep`
     /// (the next layer's input) and the gradient with respect to it.
     pub dropped: Vec<(Slice, Slice)>,
+    /// Per layer, the partial sums of its split weight gradient at `rows`
+    /// ([`WeightGrad::split_ops`]); none where it does not split.
+    pub partials: Vec<Option<Slice>>,
 }
 
 impl Workspace {
@@ -265,12 +268,19 @@ impl Workspace {
                 Some(plan.f32_buffer(&format!("{name}.dz{l}"), len))
             });
         }
+        let partials = (mlp.layers.iter().enumerate())
+            .map(|(l, layer)| {
+                let len = WeightGrad::partials_len(rows, layer.outputs, layer.inputs);
+                (len > 0).then(|| plan.f32_buffer(&format!("{name}.partials{l}"), len))
+            })
+            .collect();
         Workspace {
             rows,
             outputs,
             output_grads,
             preact_grads,
             dropped: Vec::new(),
+            partials,
         }
     }
 
@@ -323,6 +333,8 @@ impl Workspace {
             dropped: (self.dropped.iter().enumerate())
                 .map(|(l, &(a, g))| (shift(l, a), shift(l, g)))
                 .collect(),
+            // Not per row: fewer rows split no more ways (`matmul_dw_splits`).
+            partials: self.partials.clone(),
         }
     }
 
@@ -569,7 +581,7 @@ fn backward_layers(
             ws.next_input(mlp, l - 1, rows, dropout.is_some())
         };
         if targets.weight_grads {
-            weight_grads.push(WeightGrad {
+            let grad = WeightGrad {
                 dy: dz,
                 x: input,
                 dw: net.weight_grad(l),
@@ -577,7 +589,8 @@ fn backward_layers(
                 n: layer.outputs,
                 k: layer.inputs,
                 db: Some(net.bias_grad(l)),
-            });
+            };
+            weight_grads.push((grad, ws.partials[l]));
         }
         dz_written = false;
         if l > 0 {
@@ -604,12 +617,16 @@ fn backward_layers(
 /// The weight-gradient products as launches: those small enough for the
 /// small-output kernel in groups of up to [`MATMUL_DW_GROUP_MAX`] (one
 /// [`Op::MatmulDwGroup`] each, the layers side by side in one dispatch), the
-/// others one [`Op::MatmulDw`] each.
-fn weight_grad_ops(grads: Vec<WeightGrad>) -> Vec<Op> {
+/// others one [`Op::MatmulDw`] each, or split with their partials
+/// ([`WeightGrad::split_ops`]).
+fn weight_grad_ops(grads: Vec<(WeightGrad, Option<Slice>)>) -> Vec<Op> {
     let (small, large): (Vec<_>, Vec<_>) = grads
         .into_iter()
-        .partition(|g| small_matmul_output(g.n, g.k));
-    let mut ops: Vec<Op> = large.iter().map(WeightGrad::op).collect();
+        .partition(|(g, _)| small_matmul_output(g.n, g.k));
+    let small: Vec<WeightGrad> = small.into_iter().map(|(g, _)| g).collect();
+    let mut ops: Vec<Op> = (large.iter())
+        .flat_map(|(g, partials)| g.split_ops(*partials))
+        .collect();
     for chunk in small.chunks(MATMUL_DW_GROUP_MAX) {
         ops.push(match chunk {
             [one] => one.op(),

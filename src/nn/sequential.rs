@@ -20,7 +20,8 @@ use rand::Rng;
 use super::layers::{Layer, LayerError, chain_shapes};
 use crate::plan::{
     Activation, ConvEpilogue, ConvGemm, ConvGeom, Elem, Init, NormShape, Op, Plan, RandomSource,
-    RunningStats, Slice, align_words, conv_gemm_partials_len, conv_gemm_splits, conv_weight_splits,
+    RunningStats, Slice, WeightGrad, align_words, conv_gemm_partials_len, conv_gemm_splits,
+    conv_weight_splits, matmul_dw_splits,
 };
 
 /// What a unit computes.
@@ -421,7 +422,8 @@ pub struct SeqWorkspace {
     pub saved: Vec<Option<Slice>>,
     /// Where a BatchNorm at the bottom writes the input gradient nobody reads.
     pub discard: Slice,
-    /// Split partial sums of convolution weight gradients ([`conv_weight_splits`] at `rows`).
+    /// Split partial sums of weight gradients ([`conv_weight_splits`],
+    /// [`matmul_dw_splits`] at `rows`).
     pub partials: Vec<Option<Slice>>,
     /// Split partial sums of a convolution unit's forward and input-gradient
     /// GEMMs ([`conv_gemm_splits`]), enough for any row count up to `rows`.
@@ -485,11 +487,17 @@ impl SeqWorkspace {
                 _ => None,
             });
             prev = (out, Some(grad));
-            ws.partials.push(weight_grad_geom(u, rows).and_then(|g| {
-                let splits = conv_weight_splits(&g);
-                let per = g.w_len() + g.out_ch;
-                (splits > 1).then(|| plan.f32_buffer(&format!("{name}.partials{l}"), splits * per))
-            }));
+            let (splits, per) = match (u.kind, weight_grad_geom(u, rows)) {
+                (UnitKind::Linear { inputs, outputs }, _) => (
+                    matmul_dw_splits(rows, outputs, inputs),
+                    outputs * inputs + outputs,
+                ),
+                (_, Some(g)) => (conv_weight_splits(&g), g.w_len() + g.out_ch),
+                _ => (1, 0),
+            };
+            ws.partials.push(
+                (splits > 1).then(|| plan.f32_buffer(&format!("{name}.partials{l}"), splits * per)),
+            );
             let gemm_len = weight_grad_geom(u, rows).map_or(0, |g| gemm_partials_len(&g));
             ws.gemm_partials.push(
                 (gemm_len > 0)
@@ -903,7 +911,7 @@ fn unit_backward(
             }
             if weight_grads {
                 let dw = bufs.grad(u.weight).expect("a weight");
-                ops.push(Op::MatmulDw {
+                let grad = WeightGrad {
                     dy: g,
                     x: input,
                     dw,
@@ -911,7 +919,8 @@ fn unit_backward(
                     n: outputs,
                     k: inputs,
                     db: bufs.grad(u.bias),
-                });
+                };
+                ops.extend(grad.split_ops(ws.partials[l]));
             }
         }
         UnitKind::Conv(geom) => {

@@ -1,7 +1,7 @@
-//! How the GPU splits a convolution's GEMMs along their inner sums: the
-//! split counts and stretches the plan's split ops ([`Op::ConvGemmSplit`],
-//! [`Op::Conv2dWeightGradSplit`]) carry, chosen from the output's tile
-//! count so that a launch fills a 132-SM card.
+//! How the GPU splits GEMMs along their inner sums: the split counts and
+//! stretches the plan's split ops ([`Op::ConvGemmSplit`],
+//! [`Op::Conv2dWeightGradSplit`], [`Op::MatmulDwSplit`]) carry, chosen from
+//! the output's tile count so that a launch fills a 132-SM card.
 
 use super::ConvGeom;
 #[cfg(doc)]
@@ -153,4 +153,26 @@ pub fn conv_weight_splits(geom: &ConvGeom) -> usize {
 pub fn conv_split_stretch(geom: &ConvGeom, splits: usize) -> usize {
     let k = geom.batch * geom.out_h * geom.out_w;
     k.div_ceil(splits.max(1)).div_ceil(16) * 16
+}
+
+/// How many splits of its sum over the batch rows a dense layer's weight
+/// gradient `dw[n, k] = Σ_m dy[m, n]·x[m, k]` takes on the GPU
+/// ([`Op::MatmulDwSplit`]; 1: none): where its `n × k` output has fewer
+/// 128-tiles than the 128-tile kernel needs to fill the card
+/// (`MATMUL_BIG_MIN_TILES`, 256) but is not small enough for the
+/// small-output kernels ([`super::small_matmul_output`]), enough splits for
+/// about 264 workgroups, each walking at least 256 rows. The large step's
+/// 1024×1024 and 1024×784 weight gradients over 4,096 rows split 4 ways.
+pub fn matmul_dw_splits(m: usize, n: usize, k: usize) -> usize {
+    let tiles = n.div_ceil(128) * k.div_ceil(128);
+    if tiles >= 256 || super::small_matmul_output(n, k) {
+        return 1;
+    }
+    (264 / tiles).min(m / 256).max(1)
+}
+
+/// The stretch of the `m` batch rows each split of an [`Op::MatmulDwSplit`]
+/// takes ([`split_stretch`]).
+pub fn matmul_split_stretch(m: usize, splits: usize) -> usize {
+    split_stretch(m, splits)
 }
