@@ -39,7 +39,7 @@ const NAIVE: &str = include_str!("matmul_naive.wgsl");
 const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
 /// A rung as data: name, WGSL, entry point, tile, and whether the lowering picks it.
 type Row<'a> = (&'a str, &'a str, &'static str, u32, bool);
-const LADDER: [Row; 6] = [
+const LADDER: [Row; 7] = [
     ("1 naive", NAIVE, "matmul_naive", 16, false), // one thread per output, no reuse
     ("2 64-tile", MATMUL, "matmul_bias_act", 64, true), // 4×4 per thread, K staged in slabs
     ("3 128-tile", MATMUL, "matmul_bias_act_128", 128, true), // 8×8 per thread, large outputs
@@ -52,6 +52,13 @@ const LADDER: [Row; 6] = [
         16,
         true,
     ), // the same, every load a vec4
+    (
+        "7 128-tile prefetch",
+        MATMUL,
+        "matmul_bias_act_128_prefetch",
+        128,
+        false,
+    ), // rung 3 staged as vec4 rows with the next slab in registers
 ];
 
 /// One kernel of the ladder; the grid is ⌈N/tile⌉ × ⌈M/tile⌉ workgroups.

@@ -343,6 +343,142 @@ fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
 }
 
 // ---------------------------------------------------------------------------
+// matmul_bias_act_128_prefetch: matmul_bias_act_128 restaged as the 128-tile
+// convolutions (conv2d.wgsl's implicit_gemm_128), a rung of the matmul ladder
+// (examples/matmul_study.rs) until measured against it.
+//   workgroup 16×16 threads computes a 128×128 tile; thread (tx, ty) the 8×8
+//   block at rows ty·4 + {0..3} and 64 + ty·4 + {0..3}, cols tx·4 + {0..3}
+//   and 64 + tx·4 + {0..3}, in sixteen vec4 registers: each k step reads two
+//   vec4 of A and two of B from workgroup memory for 64 multiply-adds.
+//   Staging: K in slabs of 16, A and B as [16][32] vec4 (k-major); thread t
+//   stages the vec4 of rows (and columns) 4q..4q+3, q = t % 32, at slab
+//   k = t / 32 and t / 32 + 8, so a warp writes 32 consecutive vec4. The
+//   next slab is fetched into registers while the current one is multiplied.
+//   Split launches (stretch > 0) as matmul_bias_act_128. Row sums: thread
+//   tid < 128 of a first-column-tile workgroup sums row m0 + tid.
+//   grid (ceil(N/128), ceil(M/128), splits or 1).
+
+var<workgroup> a_pre: array<vec4<f32>, 512>; // [SLAB][32]: element (k, m) at [k·32 + m/4][m%4]
+var<workgroup> b_pre: array<vec4<f32>, 512>; // [SLAB][32]: element (k, n) at [k·32 + n/4][n%4]
+
+// A(m..m+3, k) and B(k, n..n+3), zero outside the product or past k_end.
+fn pre_a(m: u32, k: u32, k_end: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    if (k >= k_end) {
+        return v;
+    }
+    let base = p.a_off + k * p.a_cs;
+    if (m < p.M) { v.x = a[base + m * p.a_rs]; }
+    if (m + 1u < p.M) { v.y = a[base + (m + 1u) * p.a_rs]; }
+    if (m + 2u < p.M) { v.z = a[base + (m + 2u) * p.a_rs]; }
+    if (m + 3u < p.M) { v.w = a[base + (m + 3u) * p.a_rs]; }
+    return v;
+}
+
+fn pre_b(n: u32, k: u32, k_end: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    if (k >= k_end) {
+        return v;
+    }
+    let base = p.b_off + k * p.b_rs;
+    if (n < p.N) { v.x = b[base + n * p.b_cs]; }
+    if (n + 1u < p.N) { v.y = b[base + (n + 1u) * p.b_cs]; }
+    if (n + 2u < p.N) { v.z = b[base + (n + 2u) * p.b_cs]; }
+    if (n + 3u < p.N) { v.w = b[base + (n + 3u) * p.b_cs]; }
+    return v;
+}
+
+// One output row's eight columns c0 + {0..3} (lo) and c0 + 64 + {0..3} (hi).
+fn pre_store_row(split: u32, row: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    if (row >= p.M) {
+        return;
+    }
+    let vals = array<f32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w);
+    for (var j = 0u; j < 8u; j++) {
+        let col = c0 + (j % 4u) + 64u * (j / 4u);
+        if (col < p.N) {
+            if (p.stretch > 0u) {
+                c[p.c_off + split * p.M * p.N + row * p.N + col] = vals[j];
+            } else {
+                store_c(row, col, vals[j]);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_bias_act_128_prefetch(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tid = lid.y * 16u + lid.x;
+    let m0 = wid.y * BIG;
+    let n0 = wid.x * BIG;
+    let split = wid.z;
+    let k_begin = select(0u, min(split * p.stretch, p.K), p.stretch > 0u);
+    let k_end = select(p.K, min(k_begin + p.stretch, p.K), p.stretch > 0u);
+    let q = tid % 32u;
+    let k_lane = tid / 32u;
+    let m = m0 + 4u * q;
+    let n = n0 + 4u * q;
+    let row_sum = sums_rows(wid) && tid < BIG;
+    var rsum = 0.0;
+    var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0); var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0); var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0); var acc7 = vec4<f32>(0.0);
+    var acc8 = vec4<f32>(0.0); var acc9 = vec4<f32>(0.0);
+    var acc10 = vec4<f32>(0.0); var acc11 = vec4<f32>(0.0);
+    var acc12 = vec4<f32>(0.0); var acc13 = vec4<f32>(0.0);
+    var acc14 = vec4<f32>(0.0); var acc15 = vec4<f32>(0.0);
+    var a_lo = pre_a(m, k_begin + k_lane, k_end);
+    var a_hi = pre_a(m, k_begin + k_lane + 8u, k_end);
+    var b_lo = pre_b(n, k_begin + k_lane, k_end);
+    var b_hi = pre_b(n, k_begin + k_lane + 8u, k_end);
+    for (var k0 = k_begin; k0 < k_end; k0 += SLAB) {
+        a_pre[k_lane * 32u + q] = a_lo;
+        a_pre[(k_lane + 8u) * 32u + q] = a_hi;
+        b_pre[k_lane * 32u + q] = b_lo;
+        b_pre[(k_lane + 8u) * 32u + q] = b_hi;
+        workgroupBarrier();
+        a_lo = pre_a(m, k0 + SLAB + k_lane, k_end);
+        a_hi = pre_a(m, k0 + SLAB + k_lane + 8u, k_end);
+        b_lo = pre_b(n, k0 + SLAB + k_lane, k_end);
+        b_hi = pre_b(n, k0 + SLAB + k_lane + 8u, k_end);
+        for (var kk = 0u; kk < SLAB; kk++) {
+            let lo_a = a_pre[kk * 32u + lid.y];
+            let hi_a = a_pre[kk * 32u + 16u + lid.y];
+            let lo_b = b_pre[kk * 32u + lid.x];
+            let hi_b = b_pre[kk * 32u + 16u + lid.x];
+            acc0 += lo_a.x * lo_b; acc1 += lo_a.x * hi_b;
+            acc2 += lo_a.y * lo_b; acc3 += lo_a.y * hi_b;
+            acc4 += lo_a.z * lo_b; acc5 += lo_a.z * hi_b;
+            acc6 += lo_a.w * lo_b; acc7 += lo_a.w * hi_b;
+            acc8 += hi_a.x * lo_b; acc9 += hi_a.x * hi_b;
+            acc10 += hi_a.y * lo_b; acc11 += hi_a.y * hi_b;
+            acc12 += hi_a.z * lo_b; acc13 += hi_a.z * hi_b;
+            acc14 += hi_a.w * lo_b; acc15 += hi_a.w * hi_b;
+        }
+        if (row_sum) {
+            for (var kk = 0u; kk < SLAB; kk++) {
+                rsum += a_pre[kk * 32u + tid / 4u][tid % 4u];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (row_sum && m0 + tid < p.M) {
+        c[p.rows_off + split * p.M + m0 + tid] = rsum;
+    }
+    let r0 = m0 + lid.y * 4u;
+    let c0 = n0 + lid.x * 4u;
+    pre_store_row(split, r0, c0, acc0, acc1);
+    pre_store_row(split, r0 + 1u, c0, acc2, acc3);
+    pre_store_row(split, r0 + 2u, c0, acc4, acc5);
+    pre_store_row(split, r0 + 3u, c0, acc6, acc7);
+    pre_store_row(split, r0 + 64u, c0, acc8, acc9);
+    pre_store_row(split, r0 + 65u, c0, acc10, acc11);
+    pre_store_row(split, r0 + 66u, c0, acc12, acc13);
+    pre_store_row(split, r0 + 67u, c0, acc14, acc15);
+}
+
+// ---------------------------------------------------------------------------
 // matmul_bias_act_splitk: the same product for small outputs with a long K
 // (a dense layer's forward at a small batch, e.g. 64×784 → 128).
 //   A workgroup of 256 threads computes a 32×32 tile of C as 4 K-groups of 64
