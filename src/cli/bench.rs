@@ -6,6 +6,7 @@ use clap::Args;
 use shadergan::bench::{self, Machine, Row, cases};
 use shadergan::gpu::GpuContext;
 use shadergan::gpu::lower_conv::{ConvTiles, set_conv_tiles};
+use shadergan::gpu::lowering::{MatmulBig, set_matmul_big};
 use shadergan::io::atomic::write_atomic;
 
 #[derive(Args, Clone, Debug)]
@@ -36,9 +37,30 @@ pub struct BenchArgs {
     /// one shape.
     #[arg(long, value_enum, value_name = "TILES", default_value_t = ConvTilesArg::BySize)]
     pub conv_tiles: ConvTilesArg,
+    /// The 128-tile matmul kernel: plain (the default, as training runs) or
+    /// prefetch (`matmul_bias_act_128_prefetch`), to compare the two at the
+    /// same shapes and in the same steps.
+    #[arg(long, value_enum, value_name = "KERNEL", default_value_t = MatmulBigArg::Plain)]
+    pub matmul_128: MatmulBigArg,
     /// Also write the JSON results to this file (refused if it exists).
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+}
+
+/// `--matmul-128`: [`MatmulBig`] on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulBigArg {
+    Plain,
+    Prefetch,
+}
+
+impl MatmulBigArg {
+    fn kernel(self) -> MatmulBig {
+        match self {
+            MatmulBigArg::Plain => MatmulBig::Plain,
+            MatmulBigArg::Prefetch => MatmulBig::Prefetch,
+        }
+    }
 }
 
 /// `--conv-tiles`: [`ConvTiles`] on the command line.
@@ -66,6 +88,7 @@ impl ConvTilesArg {
 
 pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
     set_conv_tiles(a.conv_tiles.policy());
+    set_matmul_big(a.matmul_128.kernel());
     anyhow::ensure!(
         a.min_time.is_finite() && (0.0..=600.0).contains(&a.min_time),
         "--min-time must be between 0 and 600 seconds (got {})",

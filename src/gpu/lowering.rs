@@ -28,11 +28,36 @@ pub const MATMUL_BIG_MIN_TILES: u32 = 256;
 /// at batch 64 is 2 of them walking K = 784), and sixteen 16×16-tile
 /// workgroups per 64-tile, each walking a sixteenth of K, fill the GPU.
 pub const MATMUL_SMALL_TILE: u32 = 16;
+/// Which 128-tile matmul kernel runs where the lowering picks 128-tiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulBig {
+    /// `matmul_bias_act_128`: the default.
+    Plain,
+    /// `matmul_bias_act_128_prefetch` (the kernel-study override).
+    Prefetch,
+}
+
+static MATMUL_BIG: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets the 128-tile matmul kernel of every product lowered after the call,
+/// in this process: for benchmarks and tests that compare the two at the
+/// same shapes. Plans built before keep their kernels.
+pub fn set_matmul_big(kernel: MatmulBig) {
+    MATMUL_BIG.store(kernel as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn big_matmul_entry() -> &'static str {
+    match MATMUL_BIG.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => "matmul_bias_act_128_prefetch",
+        _ => "matmul_bias_act_128",
+    }
+}
+
 /// The matmul entry point and its output tile edge for an `m`×`n` output over `k`.
 pub fn matmul_entry(m: usize, n: usize, _k: usize) -> (&'static str, u32) {
     let tiles = |edge: u32| w(m).div_ceil(edge) * w(n).div_ceil(edge);
     if tiles(MATMUL_BIG_TILE) >= MATMUL_BIG_MIN_TILES {
-        ("matmul_bias_act_128", MATMUL_BIG_TILE)
+        (big_matmul_entry(), MATMUL_BIG_TILE)
     } else if small_matmul_output(m, n) {
         ("matmul_bias_act_small", MATMUL_SMALL_TILE)
     } else {
@@ -181,7 +206,7 @@ fn matmul_launch(
         w(split.map_or(0, |s| s.1)),
     ];
     let (mut entry, tile) = match split {
-        Some(_) => ("matmul_bias_act_128", MATMUL_BIG_TILE),
+        Some(_) => (big_matmul_entry(), MATMUL_BIG_TILE),
         None => matmul_entry(m, n, k),
     };
     if entry == "matmul_bias_act_small" && whole_vectors(&a, &b, [m, n, k]) {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod conv_cases;
+pub mod matmul_cases;
 
 use std::sync::OnceLock;
 
