@@ -1635,3 +1635,21 @@ fn bad_idx_files_are_refused_in_one_line_through_the_command_line() {
         assert!(!out.exists(), "{case}: the classifier was written");
     }
 }
+
+/// `info` names the chosen adapter and says whether it offers cooperative
+/// matrices (tensor cores) and in which configurations.
+#[test]
+fn info_says_whether_the_adapter_has_cooperative_matrices() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let o = shadergan(&["info"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("chosen: "), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("cooperative matrices (tensor cores): "))
+        .unwrap_or_else(|| panic!("no cooperative-matrix line in {out}"));
+    assert!(line.contains("none (") || line.contains('×'), "{line}");
+}

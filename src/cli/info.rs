@@ -17,6 +17,10 @@ pub fn run(adapter: Option<&str>) -> anyhow::Result<()> {
     let ctx = GpuContext::with_adapter(wanted.as_deref())?;
     println!("chosen: {}", ctx.describe());
     println!("features: {:?}", ctx.features);
+    println!(
+        "cooperative matrices (tensor cores): {}",
+        ctx.describe_cooperative_matrix()
+    );
     let l = &ctx.limits;
     println!("limits:");
     println!(

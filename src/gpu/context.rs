@@ -52,6 +52,10 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// The adapter's cooperative-matrix (tensor-core) configurations, where
+    /// it offers `EXPERIMENTAL_COOPERATIVE_MATRIX` (empty otherwise). The
+    /// device is not yet requested with the feature.
+    pub cooperative_matrix: Vec<wgpu::CooperativeMatrixProperties>,
     lost: Arc<Mutex<Option<String>>>,
     /// The first error wgpu reported outside any error scope (wgpu's default
     /// would panic); [`GpuContext::check_lost`] returns it.
@@ -203,6 +207,14 @@ impl GpuContext {
     fn open(adapter: wgpu::Adapter) -> Result<GpuContext, GpuError> {
         let adapter_info = adapter.get_info();
         let limits = adapter.limits();
+        let cooperative_matrix = if adapter
+            .features()
+            .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+        {
+            adapter.cooperative_matrix_properties()
+        } else {
+            Vec::new()
+        };
         // Timestamp queries are used by the profiler where the adapter has them.
         let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -243,9 +255,25 @@ impl GpuContext {
             queue,
             limits,
             features,
+            cooperative_matrix,
             lost,
             uncaptured,
         })
+    }
+
+    /// The adapter's cooperative-matrix configurations in one line, as
+    /// `M×N×K A/B→C` (e.g. `16×16×16 F16→F32`), or why there are none.
+    pub fn describe_cooperative_matrix(&self) -> String {
+        if self.cooperative_matrix.is_empty() {
+            return "none (the adapter does not offer EXPERIMENTAL_COOPERATIVE_MATRIX)".into();
+        }
+        (self.cooperative_matrix.iter())
+            .map(|c| {
+                let (m, n, k) = (c.m_size, c.n_size, c.k_size);
+                format!("{m}×{n}×{k} {:?}→{:?}", c.ab_type, c.cr_type)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// A one-line description: name, backend and kind of the adapter.
