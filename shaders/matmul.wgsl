@@ -217,6 +217,16 @@ const BIG: u32 = 128u;
 var<workgroup> a_big: array<f32, 2048>; // [SLAB][BIG]: a_big[k·128 + m]
 var<workgroup> b_big: array<f32, 2048>; // [SLAB][BIG]: b_big[k·128 + n]
 
+// S[row, col]: raw into split `split`'s partials in a split launch
+// (stretch > 0), else through the epilogue; row, col in range.
+fn store_split_or_c(split: u32, row: u32, col: u32, v: f32) {
+    if (p.stretch > 0u) {
+        c[p.c_off + split * p.M * p.N + row * p.N + col] = v;
+    } else {
+        store_c(row, col, v);
+    }
+}
+
 fn store_row(split: u32, row: u32, n0: u32, tx: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (row >= p.M) {
         return;
@@ -225,11 +235,7 @@ fn store_row(split: u32, row: u32, n0: u32, tx: u32, lo: vec4<f32>, hi: vec4<f32
     for (var j = 0u; j < 8u; j++) {
         let col = n0 + tx + 16u * j;
         if (col < p.N) {
-            if (p.stretch > 0u) {
-                c[p.c_off + split * p.M * p.N + row * p.N + col] = vals[j];
-            } else {
-                store_c(row, col, vals[j]);
-            }
+            store_split_or_c(split, row, col, vals[j]);
         }
     }
 }
@@ -397,11 +403,7 @@ fn pre_store_row(split: u32, row: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
     for (var j = 0u; j < 8u; j++) {
         let col = c0 + (j % 4u) + 64u * (j / 4u);
         if (col < p.N) {
-            if (p.stretch > 0u) {
-                c[p.c_off + split * p.M * p.N + row * p.N + col] = vals[j];
-            } else {
-                store_c(row, col, vals[j]);
-            }
+            store_split_or_c(split, row, col, vals[j]);
         }
     }
 }

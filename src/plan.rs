@@ -17,7 +17,7 @@ pub use norm::{NormShape, RunningStats};
 pub use split::{
     CONV_BIG_TILE, ConvGemm, DIRECT_MAX_CHANNELS, conv_gemm_mnk, conv_gemm_partials_len,
     conv_gemm_splits, conv_gemm_stretch, conv_split_stretch, conv_weight_splits, matmul_dw_splits,
-    matmul_split_stretch, split_stretch,
+    matmul_split_stretch, parity_class_rows, split_stretch,
 };
 
 /// Parameter tensors start at multiples of this many 32-bit words (256 bytes),
@@ -1495,33 +1495,20 @@ impl WeightGrad {
         let Some(partials) = partials.filter(|_| splits > 1) else {
             return vec![self.op()];
         };
-        let weights = splits * n * k;
         let with_db = self.db.is_some();
-        let partials = partials.sub(0, weights + if with_db { splits * n } else { 0 });
-        let mut ops = vec![
-            Op::MatmulDwSplit {
-                dy: self.dy,
-                x: self.x,
-                partials,
-                m,
-                n,
-                k,
-                splits,
-                with_db,
-            },
-            Op::SumSplits {
-                partials: partials.sub(0, weights),
-                out: self.dw,
-                splits,
-            },
-        ];
-        if let Some(db) = self.db {
-            ops.push(Op::SumSplits {
-                partials: partials.sub(weights, splits * n),
-                out: db,
-                splits,
-            });
-        }
+        let partials = partials.sub(0, splits * (n * k + if with_db { n } else { 0 }));
+        let split = Op::MatmulDwSplit {
+            dy: self.dy,
+            x: self.x,
+            partials,
+            m,
+            n,
+            k,
+            splits,
+            with_db,
+        };
+        let mut ops = vec![split];
+        ops.extend(sum_weight_splits(partials, splits, self.dw, self.db));
         ops
     }
 
@@ -1546,6 +1533,27 @@ impl WeightGrad {
             db: self.db,
         }
     }
+}
+
+/// The [`Op::SumSplits`] that add up a split weight gradient's partials
+/// (`splits` of dw's length from the start of `partials`, then with `db`
+/// `splits` of db's length) into `dw` and `db`: the second half of a
+/// [`Op::MatmulDwSplit`] or an [`Op::Conv2dWeightGradSplit`].
+pub fn sum_weight_splits(partials: Slice, splits: usize, dw: Slice, db: Option<Slice>) -> Vec<Op> {
+    let weights = splits * dw.len;
+    let mut ops = vec![Op::SumSplits {
+        partials: partials.sub(0, weights),
+        out: dw,
+        splits,
+    }];
+    if let Some(db) = db {
+        ops.push(Op::SumSplits {
+            partials: partials.sub(weights, splits * db.len),
+            out: db,
+            splits,
+        });
+    }
+    ops
 }
 
 /// Whether an `m`×`n` matmul output is small enough for the small-output

@@ -212,6 +212,14 @@ pub fn activation_backward(y: &[f32], dy: &[f32], dx: &mut [f32], act: Activatio
     }
 }
 
+/// `out[i] = Σ_{s < splits} partials[s·len + i]`, added in f32 in the order
+/// s = 0, 1, …: the splits of a split-K product (`sum_splits.wgsl`).
+pub fn sum_splits(partials: &[f32], splits: usize, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| (0..splits).fold(0.0f32, |acc, s| acc + partials[s * len + i]))
+        .collect()
+}
+
 /// `out[c] = Σ_r x[r,c]` (summed in f64, rounded once).
 pub fn column_sum(x: &[f32], out: &mut [f32], rows: usize, cols: usize) {
     for (c, o) in out.iter_mut().enumerate().take(cols) {

@@ -402,11 +402,9 @@ impl CpuPlan {
                 out,
                 splits,
             } => {
+                let sums = kernels::sum_splits(self.f32s(partials), splits, out.len);
                 let mut buf = self.take(out);
-                let p = self.f32s(partials);
-                for (i, o) in buf[range(out)].iter_mut().enumerate() {
-                    *o = (0..splits).fold(0.0f32, |acc, s| acc + p[s * out.len + i]);
-                }
+                buf[range(out)].copy_from_slice(&sums);
                 self.put(out, buf);
             }
             Op::MatmulDwSplit {
@@ -435,10 +433,7 @@ impl CpuPlan {
                 geom,
                 epilogue,
             } => {
-                let p = self.f32s(partials);
-                let sums = (0..out.len)
-                    .map(|e| (0..splits).fold(0.0f32, |acc, s| acc + p[s * out.len + e]))
-                    .collect();
+                let sums = kernels::sum_splits(self.f32s(partials), splits, out.len);
                 let (channels, plane) = (gemm.channels(&geom), gemm.plane(&geom));
                 self.conv_epilogue(sums, out, epilogue, channels, plane);
             }

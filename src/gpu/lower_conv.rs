@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::lowering::{KernelCall, w};
 use crate::plan::{
     ConvEpilogue, ConvGemm, ConvGeom, DIRECT_MAX_CHANNELS, Op, Slice, conv_gemm_mnk,
-    conv_gemm_stretch, conv_split_stretch,
+    conv_gemm_stretch, conv_split_stretch, parity_class_rows,
 };
 use crate::shaders::Shader;
 
@@ -213,9 +213,8 @@ fn conv_grid(c: &ConvCall) -> (&'static str, [u32; 3]) {
         // Eight threads per element (conv2d.wgsl's DIRECT_LANES), one z per
         // parity class, the rows of the largest class (0, 0).
         "conv2d_input_grad_direct" => {
-            let (g, (sh, sw)) = (c.geom, c.geom.stride);
-            let rows = g.batch * g.in_h.div_ceil(sh) * g.in_w.div_ceil(sw);
-            let [x, y, _] = super::lowering::grid_1d(8 * rows * g.in_ch);
+            let (sh, sw) = c.geom.stride;
+            let [x, y, _] = super::lowering::grid_1d(8 * parity_class_rows(c.geom) * c.geom.in_ch);
             return (c.entry, [x, y, w(sh * sw)]);
         }
         "conv2d_sum_splits" => return (c.entry, super::lowering::grid_1d(c.out.len)),
@@ -225,11 +224,8 @@ fn conv_grid(c: &ConvCall) -> (&'static str, [u32; 3]) {
     let splits = c.split.map_or(1, |s| s.0);
     let (rows, z) = if c.entry == "conv2d_input_grad_parity" {
         // One z per parity class and split; the rows of the largest class (0, 0).
-        let (g, (sh, sw)) = (c.geom, c.geom.stride);
-        (
-            g.batch * g.in_h.div_ceil(sh) * g.in_w.div_ceil(sw),
-            sh * sw * splits,
-        )
+        let (sh, sw) = c.geom.stride;
+        (parity_class_rows(c.geom), sh * sw * splits)
     } else {
         (m, splits)
     };
@@ -271,11 +267,7 @@ pub fn lower_conv(op: &Op) -> KernelCall {
             out: y,
             epilogue,
             rows: None,
-            mnk: [
-                geom.batch * geom.out_h * geom.out_w,
-                geom.out_ch,
-                geom.taps(),
-            ],
+            mnk: conv_gemm_mnk(ConvGemm::Forward, geom),
             split: None,
             sum: (0, 0),
         }),
@@ -299,11 +291,7 @@ pub fn lower_conv(op: &Op) -> KernelCall {
             out: dx,
             epilogue,
             rows: None,
-            mnk: [
-                geom.batch * geom.in_h * geom.in_w,
-                geom.in_ch,
-                geom.out_ch * geom.kernel.0 * geom.kernel.1,
-            ],
+            mnk: conv_gemm_mnk(ConvGemm::InputGrad, geom),
             split: None,
             sum: (0, 0),
         }),

@@ -21,7 +21,7 @@ use super::layers::{Layer, LayerError, chain_shapes};
 use crate::plan::{
     Activation, ConvEpilogue, ConvGemm, ConvGeom, Elem, Init, NormShape, Op, Plan, RandomSource,
     RunningStats, Slice, WeightGrad, align_words, conv_gemm_partials_len, conv_gemm_splits,
-    conv_weight_splits, matmul_dw_splits,
+    conv_weight_splits, matmul_dw_splits, sum_weight_splits,
 };
 
 /// What a unit computes.
@@ -834,32 +834,21 @@ fn conv_weight_grad(
             geom,
         }];
     };
-    let weights = splits * geom.w_len();
     let with_db = db.is_some();
-    let used = weights + if with_db { splits * geom.out_ch } else { 0 };
-    let partials = partials.sub(0, used);
-    let mut ops = vec![
-        Op::Conv2dWeightGradSplit {
-            dy,
-            x,
-            partials,
-            splits,
-            with_db,
-            geom,
-        },
-        Op::SumSplits {
-            partials: partials.sub(0, weights),
-            out: dw,
-            splits,
-        },
-    ];
-    if let Some(db) = db {
-        ops.push(Op::SumSplits {
-            partials: partials.sub(weights, splits * geom.out_ch),
-            out: db,
-            splits,
-        });
-    }
+    let partials = partials.sub(
+        0,
+        splits * (geom.w_len() + if with_db { geom.out_ch } else { 0 }),
+    );
+    let split = Op::Conv2dWeightGradSplit {
+        dy,
+        x,
+        partials,
+        splits,
+        with_db,
+        geom,
+    };
+    let mut ops = vec![split];
+    ops.extend(sum_weight_splits(partials, splits, dw, db));
     ops
 }
 

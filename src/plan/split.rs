@@ -75,8 +75,8 @@ pub fn conv_gemm_splits(gemm: ConvGemm, g: &ConvGeom) -> usize {
     let (rows, classes, inner) = match parity_classes(gemm, g) {
         Some((sh, sw)) => {
             let (kh, kw) = g.kernel;
-            let rows = g.batch * g.in_h.div_ceil(sh) * g.in_w.div_ceil(sw);
-            (rows, sh * sw, g.out_ch * kh.div_ceil(sh) * kw.div_ceil(sw))
+            let inner = g.out_ch * kh.div_ceil(sh) * kw.div_ceil(sw);
+            (parity_class_rows(g), sh * sw, inner)
         }
         None => (m, 1, k),
     };
@@ -93,6 +93,14 @@ pub fn conv_gemm_splits(gemm: ConvGemm, g: &ConvGeom) -> usize {
         264
     };
     (target / tiles).min(inner / 256).max(1)
+}
+
+/// The input pixels of the largest parity class of `g`'s input gradient,
+/// class (0, 0): `batch·⌈in_h/sh⌉·⌈in_w/sw⌉`, the rows the GPU's
+/// class-by-class launches are sized for.
+pub fn parity_class_rows(g: &ConvGeom) -> usize {
+    let (sh, sw) = g.stride;
+    g.batch * g.in_h.div_ceil(sh) * g.in_w.div_ceil(sw)
 }
 
 /// The strides of a strided input gradient, whose GEMM the GPU runs (and
