@@ -2,9 +2,10 @@
 //! of the project, one rung each from the simplest up (the table `LADDER`),
 //! each checked against the CPU backend and timed, one line per rung and shape.
 //!
-//!     cargo run --release --example matmul_study -- [--quick] [variant.wgsl ...]
+//!     cargo run --release --example matmul_study -- [--quick] [--shape MxNxK ...] [variant.wgsl ...]
 //!
-//! `*` marks the kernel the lowering picks (`gpu::lowering::lower`).
+//! `*` marks the kernel the lowering picks (`gpu::lowering::lower`). Rung 8,
+//! the tensor-core kernel (f16 inputs), runs where the adapter has them.
 //! Each .wgsl argument adds a rung: an edited copy of shaders/matmul.wgsl,
 //! its `matmul_bias_act` on 64-tiles, or `FILE:ENTRY:TILE` for another entry. Times are device times from timestamp
 //! queries where the adapter has them, else the wall clock. `--quick`: three
@@ -15,7 +16,8 @@ use std::process::ExitCode;
 use shadergan::bench::cases::matmul;
 use shadergan::cpu::CpuPlan;
 use shadergan::gpu::lowering::lower;
-use shadergan::gpu::{GpuContext, GpuPlan, time_launches};
+use shadergan::gpu::{GpuContext, GpuPlan, MatmulPrecision, time_launches};
+use shadergan::shaders::Shader;
 
 type Shape = (usize, usize, usize);
 pub const SHAPES: [Shape; 13] = [
@@ -42,7 +44,7 @@ type Row<'a> = (&'a str, &'a str, &'static str, u32, bool);
 const LADDER: [Row; 7] = [
     ("1 naive", NAIVE, "matmul_naive", 16, false), // one thread per output, no reuse
     ("2 64-tile", MATMUL, "matmul_bias_act", 64, true), // 4×4 per thread, K staged in slabs
-    ("3 128-tile", MATMUL, "matmul_bias_act_128", 128, true), // 8×8 per thread, large outputs
+    ("3 128-tile", MATMUL, "matmul_bias_act_128", 128, false), // 8×8 per thread, large outputs
     ("4 split-K", MATMUL, "matmul_bias_act_splitk", 32, false), // K split 4 ways in a 32-tile
     ("5 small", MATMUL, "matmul_bias_act_small", 16, true), // K split 16 ways in a 16-tile, no staging
     (
@@ -57,7 +59,7 @@ const LADDER: [Row; 7] = [
         MATMUL,
         "matmul_bias_act_128_prefetch",
         128,
-        false,
+        true,
     ), // rung 3 staged as vec4 rows with the next slab in registers
 ];
 
@@ -82,11 +84,23 @@ fn rung((name, source, entry, tile, lowered): Row) -> Rung {
     }
 }
 
-/// The ladder's rungs, then one per variant: `FILE` (an edited copy of
+/// The ladder's rungs, the tensor-core kernel where `tensor_cores` (the
+/// context has the features), then one per variant: `FILE` (an edited copy of
 /// shaders/matmul.wgsl, its `matmul_bias_act` on 64-tiles) or
 /// `FILE:ENTRY:TILE` (that entry point on TILE-edged square tiles).
-pub fn rungs(variants: &[String]) -> anyhow::Result<Vec<Rung>> {
+pub fn rungs(variants: &[String], tensor_cores: bool) -> anyhow::Result<Vec<Rung>> {
     let mut all: Vec<Rung> = LADDER.map(rung).into();
+    if tensor_cores {
+        // f16 inputs, f32 accumulation: `--matmul-precision f16-tensor-cores`.
+        let coop = Shader::MatmulCoop.source();
+        all.push(rung((
+            "8 tensor cores",
+            coop,
+            "matmul_coop_f16",
+            128,
+            false,
+        )));
+    }
     for spec in variants {
         let mut parts = spec.split(':');
         let path = parts.next().unwrap_or_default();
@@ -178,21 +192,44 @@ pub fn ladder(
 fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let variants: Vec<String> = args.into_iter().filter(|a| a != "--quick").collect();
+    let mut shapes: Vec<Shape> = Vec::new();
+    let mut variants = Vec::new();
+    let mut words = args.into_iter().filter(|a| a != "--quick");
+    while let Some(word) = words.next() {
+        if word != "--shape" {
+            variants.push(word);
+            continue;
+        }
+        let spec = words.next().unwrap_or_default();
+        shapes.push(parse_shape(&spec)?);
+    }
     if let Some(flag) = variants.iter().find(|a| a.starts_with('-')) {
         anyhow::bail!(
-            "unknown option {flag} (usage: matmul_study [--quick] [variant.wgsl[:entry:tile] ...])"
+            "unknown option {flag} (usage: matmul_study [--quick] [--shape MxNxK ...] \
+             [variant.wgsl[:entry:tile] ...])"
         );
     }
-    let rungs = rungs(&variants)?;
-    let ctx = GpuContext::new()?;
+    // The tensor-core rung where the adapter has them (the f32 rungs run the
+    // same on that device), else without it, saying why.
+    let ctx = match GpuContext::with_precision(None, MatmulPrecision::F16TensorCores) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            println!("no tensor-core rung: {e}");
+            GpuContext::new()?
+        }
+    };
+    let rungs = rungs(&variants, ctx.matmul_precision != MatmulPrecision::F32)?;
     let clock = match ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
         true => "device time from timestamp queries",
         false => "wall clock",
     };
     println!("adapter: {}; {clock}", ctx.describe());
     println!("    m     n     k  rung             us/launch   GFLOP/s  rel.err");
-    let shapes: &[Shape] = if quick { &QUICK_SHAPES } else { &SHAPES };
+    let shapes: &[Shape] = match (shapes.is_empty(), quick) {
+        (false, _) => &shapes,
+        (true, true) => &QUICK_SHAPES,
+        (true, false) => &SHAPES,
+    };
     let budget = if quick { 0.05 } else { 0.25 };
     ladder(&ctx, shapes, &rungs, budget, |l| {
         let ((m, n, k), us) = (l.shape, l.seconds * 1e6);
@@ -202,6 +239,17 @@ fn run() -> anyhow::Result<()> {
         println!("{m:5} {n:5} {k:5}  {name:<14} {us:11.1} {gflops:9.1}  {err:.1e}");
     })?;
     Ok(())
+}
+
+/// `MxNxK`, e.g. `4096x4096x4096`.
+fn parse_shape(spec: &str) -> anyhow::Result<Shape> {
+    let dims: Vec<usize> = spec.split('x').map(str::parse).collect::<Result<_, _>>()?;
+    match dims[..] {
+        [m, n, k] if m > 0 && n > 0 && k > 0 => Ok((m, n, k)),
+        _ => {
+            anyhow::bail!("--shape takes MxNxK with each above 0, e.g. 4096x4096x4096 (got {spec})")
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -41,14 +41,16 @@
 //   which measured 28× slower on an H100 (examples/matmul_study.rs).
 
 // The first 14 words keep the layout of examples/matmul_naive.wgsl
-// (mode 0/1 is its has_bias).
+// (mode 0/1 is its has_bias). stretch: split launches (the 128-tile kernels);
+// a_scale: the power of two matmul_coop.wgsl scales A by (the f32 kernels
+// ignore it).
 struct Params {
     M: u32, N: u32, K: u32,
     a_off: u32, a_rs: u32, a_cs: u32,
     b_off: u32, b_rs: u32, b_cs: u32,
     c_off: u32, aux_off: u32, mode: u32,
     act: u32, slope: f32, has_rows: u32, rows_off: u32,
-    stretch: u32, _s0: u32, _s1: u32, _s2: u32,
+    stretch: u32, a_scale: f32, _s1: u32, _s2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use crate::cpu::CpuPlan;
 use crate::fault::Fault;
-use crate::gpu::{GpuContext, GpuError, GpuPlan, ScalarReadback};
+use crate::gpu::{GpuContext, GpuError, GpuPlan, MatmulPrecision, ScalarReadback};
 use crate::plan::{Plan, Slice};
 
 /// The generator's parameter buffer in GAN and sampler plans (`nn::NetworkBuffers` of "G").
@@ -27,13 +27,31 @@ pub struct Selected {
     pub notice: Option<String>,
 }
 
-/// Opens the backend `choice` asks for; `adapter` is `--adapter` (else `SHADERGAN_ADAPTER`).
+/// Opens the backend `choice` asks for; `adapter` is `--adapter` (else
+/// `SHADERGAN_ADAPTER`); dense products in f32.
 pub fn select(choice: BackendChoice, adapter: Option<&str>) -> Result<Selected, GpuError> {
+    select_at(choice, adapter, MatmulPrecision::F32)
+}
+
+/// [`select`] with the dense products at `precision`. The tensor-core
+/// precision needs the GPU: with it, `Auto` opens the GPU or fails, as `Gpu`
+/// does (the CPU backend has no such path).
+pub fn select_at(
+    choice: BackendChoice,
+    adapter: Option<&str>,
+    precision: MatmulPrecision,
+) -> Result<Selected, GpuError> {
     let wanted = adapter.map(str::to_string).or_else(|| {
         std::env::var(crate::gpu::ADAPTER_ENV)
             .ok()
             .filter(|s| !s.is_empty())
     });
+    if precision != MatmulPrecision::F32 && choice != BackendChoice::Cpu {
+        return Ok(Selected {
+            gpu: Some(GpuContext::with_precision(wanted.as_deref(), precision)?),
+            notice: None,
+        });
+    }
     match choice {
         BackendChoice::Cpu => Ok(Selected {
             gpu: None,

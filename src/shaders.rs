@@ -20,10 +20,13 @@ pub enum Shader {
     Conv2d,
     BatchNorm,
     SumSplits,
+    /// `matmul_coop.wgsl` joined to `matmul.wgsl`: the tensor-core matmul.
+    /// Needs a device with `SHADER_F16` and `EXPERIMENTAL_COOPERATIVE_MATRIX`.
+    MatmulCoop,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 15] = [
+    pub const ALL: [Shader; 16] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
@@ -39,6 +42,7 @@ impl Shader {
         Shader::Conv2d,
         Shader::BatchNorm,
         Shader::SumSplits,
+        Shader::MatmulCoop,
     ];
 
     /// The file name under `shaders/`.
@@ -59,11 +63,16 @@ impl Shader {
             Shader::Conv2d => "conv2d.wgsl",
             Shader::BatchNorm => "batchnorm.wgsl",
             Shader::SumSplits => "sum_splits.wgsl",
+            Shader::MatmulCoop => "matmul_coop.wgsl",
         }
     }
 
+    /// The module's WGSL: the file itself, except for the tensor-core matmul,
+    /// which is its file followed by `matmul.wgsl` (whose bindings and
+    /// epilogue it shares; its `enable` lines must open the module).
     pub fn source(self) -> &'static str {
         match self {
+            Shader::MatmulCoop => MATMUL_COOP_MODULE.as_str(),
             Shader::Matmul => include_str!("../shaders/matmul.wgsl"),
             Shader::Activation => include_str!("../shaders/activation.wgsl"),
             Shader::Reduce => include_str!("../shaders/reduce.wgsl"),
@@ -81,4 +90,27 @@ impl Shader {
             Shader::SumSplits => include_str!("../shaders/sum_splits.wgsl"),
         }
     }
+
+    /// The text of the file itself (for `MatmulCoop`, without `matmul.wgsl`).
+    pub fn file_source(self) -> &'static str {
+        match self {
+            Shader::MatmulCoop => MATMUL_COOP_FILE,
+            other => other.source(),
+        }
+    }
+
+    /// Whether its module needs f16 and cooperative matrices (the device
+    /// features `SHADER_F16` and `EXPERIMENTAL_COOPERATIVE_MATRIX`).
+    pub fn needs_tensor_cores(self) -> bool {
+        self == Shader::MatmulCoop
+    }
 }
+
+const MATMUL_COOP_FILE: &str = include_str!("../shaders/matmul_coop.wgsl");
+
+static MATMUL_COOP_MODULE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{MATMUL_COOP_FILE}\n{}",
+        include_str!("../shaders/matmul.wgsl")
+    )
+});

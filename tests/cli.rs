@@ -1652,4 +1652,73 @@ fn info_says_whether_the_adapter_has_cooperative_matrices() {
         .find(|l| l.starts_with("cooperative matrices (tensor cores): "))
         .unwrap_or_else(|| panic!("no cooperative-matrix line in {out}"));
     assert!(line.contains("none (") || line.contains('×'), "{line}");
+    let tensor_cores = out
+        .lines()
+        .find(|l| l.starts_with("--matmul-precision f16-tensor-cores: "))
+        .unwrap_or_else(|| panic!("no tensor-core line in {out}"));
+    assert!(
+        tensor_cores.ends_with("available") || tensor_cores.contains("refused ("),
+        "{tensor_cores}"
+    );
+}
+
+/// `--matmul-precision f16-tensor-cores` on an adapter without cooperative
+/// matrices (llvmpipe), or with the CPU backend, fails in one line naming
+/// the reason, before any output is written.
+#[test]
+fn the_tensor_core_precision_is_refused_where_it_cannot_run() {
+    let out = common::scratch("tensor_cores_refused");
+    let out_arg = out.to_str().unwrap();
+    let flag = ["--matmul-precision", "f16-tensor-cores"];
+    let o = shadergan(
+        &[
+            &[
+                "train",
+                "--steps",
+                "1",
+                "--backend",
+                "cpu",
+                "--out",
+                out_arg,
+            ],
+            &flag[..],
+        ]
+        .concat(),
+    );
+    common::one_error_line(
+        &o,
+        1,
+        &["--matmul-precision f16-tensor-cores needs the GPU"],
+    );
+    assert!(!out.exists(), "the run folder was written");
+    let Some(ctx) = common::gpu() else { return };
+    if ctx.tensor_cores_refused.is_none() {
+        return; // this adapter has them: tests/matmul_coop.rs checks the kernel
+    }
+    let o = shadergan(
+        &[
+            &[
+                "train",
+                "--steps",
+                "1",
+                "--backend",
+                "gpu",
+                "--out",
+                out_arg,
+            ],
+            &flag[..],
+        ]
+        .concat(),
+    );
+    let adapter = ctx.adapter_info.name.as_str();
+    common::one_error_line(
+        &o,
+        1,
+        &[
+            "tensor-core path",
+            adapter,
+            "EXPERIMENTAL_COOPERATIVE_MATRIX",
+        ],
+    );
+    assert!(!out.exists(), "the run folder was written");
 }

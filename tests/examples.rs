@@ -171,7 +171,7 @@ fn train_ring_legs_equal_one_run_and_score_the_checkpoint() {
 fn matmul_ladder_rungs_match_the_cpu() {
     let Some(ctx) = common::gpu() else { return };
     let variant = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/matmul.wgsl").to_string();
-    let rungs = matmul_study::rungs(&[variant]).unwrap();
+    let rungs = matmul_study::rungs(&[variant], false).unwrap();
     assert_eq!(rungs.len(), 8);
     // small vec4, small (K odd), small (K not a multiple of 4), 64-tile and
     // 128-tile picks; K below, at and above a slab of 16.

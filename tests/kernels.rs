@@ -927,14 +927,14 @@ fn parzen_log_density_matches_cpu() {
     }
 }
 
-/// Outputs with enough 128×128 tiles run `matmul_bias_act_128`; odd sizes on
+/// Outputs with enough 128×128 tiles run `matmul_bias_act_128_prefetch`; odd sizes on
 /// every edge (not multiples of 128, 16 or 4) check its bounds, for the forward
 /// product and a weight gradient.
 #[test]
 fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
     use shadergan::gpu::lowering::matmul_entry;
     let (m, n, k) = (2049, 2047, 19);
-    assert_eq!(matmul_entry(m, n, k).0, "matmul_bias_act_128");
+    assert_eq!(matmul_entry(m, n, k).0, "matmul_bias_act_128_prefetch");
     let mut r = rng(30);
     let mut plan = Plan::default();
     let x = input_f32(&mut plan, "x", &uniform(&mut r, m * k, -1.0, 1.0));
@@ -944,12 +944,12 @@ fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
     // A weight gradient dw = dyᵀ·x2 over a batch of 33 rows, with an n×n2
     // output large enough for the 128 tiles (dy and x2 read transposed).
     let (batch, n2) = (33, 2050);
-    assert_eq!(matmul_entry(n, n2, batch).0, "matmul_bias_act_128");
+    assert_eq!(matmul_entry(n, n2, batch).0, "matmul_bias_act_128_prefetch");
     let dy = input_f32(&mut plan, "dy", &uniform(&mut r, batch * n, -1.0, 1.0));
     let x2 = input_f32(&mut plan, "x2", &uniform(&mut r, batch * n2, -1.0, 1.0));
     let (dw, db) = weight_and_bias_grads(&mut plan, n * n2, n);
     // An input gradient dz = (dy2·w2) ⊙ tanh'(y2) with an m×n2 output.
-    assert_eq!(matmul_entry(m, n2, k).0, "matmul_bias_act_128");
+    assert_eq!(matmul_entry(m, n2, k).0, "matmul_bias_act_128_prefetch");
     let dy2 = input_f32(&mut plan, "dy2", &uniform(&mut r, m * k, -1.0, 1.0));
     let w2 = input_f32(&mut plan, "w2", &uniform(&mut r, k * n2, -1.0, 1.0));
     let y2 = input_f32(
@@ -995,7 +995,11 @@ fn large_outputs_take_the_128_tile_kernel_and_match_cpu() {
         return;
     };
     let err = norm_rel_err(&read_gpu(&gpu, y), cpu.f32s(y));
-    assert_close(err, MATMUL_TOL, &format!("matmul_bias_act_128 {m}×{n}×{k}"));
+    assert_close(
+        err,
+        MATMUL_TOL,
+        &format!("matmul_bias_act_128_prefetch {m}×{n}×{k}"),
+    );
     let err = norm_rel_err(&read_gpu(&gpu, dw), cpu.f32s(dw));
     assert_close(
         err,

@@ -45,7 +45,7 @@ fn the_large_steps_weight_gradients_split() {
     });
     assert_eq!(
         (call.entry, call.workgroups),
-        ("matmul_bias_act_128", [8, 8, 4])
+        ("matmul_bias_act_128_prefetch", [8, 8, 4])
     );
 }
 

@@ -7,7 +7,7 @@ ReLU, or --hidden), same init (nn.Linear's default, as shadergan's),
 Adam(2e-4, 0.5, 0.999), batch 64 drawn uniformly with replacement, images
 scaled to [-1, 1], D loss = BCE(D(real), 1) + BCE(D(fake), 0), non-saturating
 G loss on fresh noise, one D update per G update. Data stays on the device;
-fp32 with TF32 off.
+fp32 with TF32 off (--tf32 turns it on: the tensor-core peer).
 
 Modes:
 - eager (default): one Python-driven step after another;
@@ -63,9 +63,9 @@ def sync(dev):
         torch.cuda.synchronize()
 
 
-def sgemm_tflops(n, dev, reps=20):
-    a = torch.randn(n, n, device=dev)
-    b = torch.randn(n, n, device=dev)
+def sgemm_tflops(n, dev, reps=20, dtype=torch.float32):
+    a = torch.randn(n, n, device=dev, dtype=dtype)
+    b = torch.randn(n, n, device=dev, dtype=dtype)
     for _ in range(3):
         a @ b
     sync(dev)
@@ -201,7 +201,7 @@ def report(a, dev, mode, batch, hidden, steps, seconds, losses, done, out=None):
                           "untimed_steps": done}), flush=True)
     else:
         d_loss, g_loss = losses
-        label = f"{mode}, batch {batch}" if a.sweep else mode
+        label = (f"{mode}, batch {batch}" if a.sweep else mode) + (", TF32" if a.tf32 else "")
         print(f"torch {torch.__version__} on {dev} ({label}): {steps} steps in {seconds:.1f} s "
               f"({rate:.1f} steps/s); D loss {d_loss.item():.3f}, G loss {g_loss.item():.3f}"
               + (f"; wrote {out}" if out else ""), flush=True)
@@ -239,18 +239,26 @@ def main():
     p.add_argument("--batches", default="64,256,1024", help="the batch sizes of --sweep")
     p.add_argument("--warmup", type=int, default=20, help="untimed steps first (speed runs)")
     p.add_argument("--sgemm", type=int, metavar="N", help="only measure N^3 fp32 SGEMM")
+    p.add_argument("--tf32", action="store_true",
+                   help="let cuBLAS and cuDNN use TF32 tensor cores (default: off, true fp32); "
+                        "with --sgemm, also time an f16 GEMM (tensor cores, f32 accumulate)")
     p.add_argument("--json", action="store_true", help="print one JSON line (per configuration)")
     p.add_argument("--out", help="checkpoint to write (shadergan's format)")
     a = p.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = a.device
     if a.sgemm:
         t = sgemm_tflops(a.sgemm, dev)
-        print(json.dumps({"sgemm_n": a.sgemm, "tflops": t, "device": dev}) if a.json
-              else f"torch {torch.__version__} on {dev}: fp32 SGEMM {a.sgemm}^3 at {t:.1f} TFLOP/s")
+        kind = "TF32" if a.tf32 else "fp32"
+        print(json.dumps({"sgemm_n": a.sgemm, "tflops": t, "device": dev, "tf32": a.tf32}) if a.json
+              else f"torch {torch.__version__} on {dev}: {kind} SGEMM {a.sgemm}^3 at {t:.1f} TFLOP/s")
+        if a.tf32 and dev == "cuda":
+            h = sgemm_tflops(a.sgemm, dev, dtype=torch.float16)
+            print(json.dumps({"hgemm_n": a.sgemm, "tflops": h, "device": dev}) if a.json
+                  else f"torch {torch.__version__} on {dev}: f16 GEMM {a.sgemm}^3 at {h:.1f} TFLOP/s")
         return
     if a.out and (a.graphs or a.compile or a.sweep):
         p.error("--graphs, --compile and --sweep are speed modes; --out trains eagerly")

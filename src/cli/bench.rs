@@ -4,7 +4,9 @@
 
 use clap::Args;
 use shadergan::bench::{self, Machine, Row, cases};
-use shadergan::gpu::GpuContext;
+use shadergan::gpu::{GpuContext, MatmulPrecision};
+
+use super::PrecisionArg;
 use shadergan::gpu::lower_conv::{ConvTiles, set_conv_tiles};
 use shadergan::gpu::lowering::{MatmulBig, set_matmul_big};
 use shadergan::io::atomic::write_atomic;
@@ -37,11 +39,15 @@ pub struct BenchArgs {
     /// one shape.
     #[arg(long, value_enum, value_name = "TILES", default_value_t = ConvTilesArg::BySize)]
     pub conv_tiles: ConvTilesArg,
-    /// The 128-tile matmul kernel: plain (the default, as training runs) or
-    /// prefetch (`matmul_bias_act_128_prefetch`), to compare the two at the
-    /// same shapes and in the same steps.
-    #[arg(long, value_enum, value_name = "KERNEL", default_value_t = MatmulBigArg::Plain)]
+    /// The 128-tile matmul kernel: prefetch (`matmul_bias_act_128_prefetch`,
+    /// the default, as training runs) or plain (`matmul_bias_act_128`), to
+    /// compare the two at the same shapes and in the same steps.
+    #[arg(long, value_enum, value_name = "KERNEL", default_value_t = MatmulBigArg::Prefetch)]
     pub matmul_128: MatmulBigArg,
+    /// The dense products' precision on the GPU, as `train --matmul-precision`:
+    /// f32, or f16-tensor-cores (refused where the adapter lacks them).
+    #[arg(long, value_enum, value_name = "PRECISION", default_value_t = PrecisionArg::F32)]
+    pub matmul_precision: PrecisionArg,
     /// Also write the JSON results to this file (refused if it exists).
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
@@ -104,9 +110,10 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
     let gpu = if a.no_gpu {
         None
     } else {
-        match GpuContext::with_adapter(a.adapter.as_deref()) {
+        let precision = a.matmul_precision.into();
+        match GpuContext::with_precision(a.adapter.as_deref(), precision) {
             Ok(ctx) => Some(ctx),
-            Err(e) if a.adapter.is_none() => {
+            Err(e) if a.adapter.is_none() && precision == MatmulPrecision::F32 => {
                 eprintln!("note: no GPU adapter ({e}): measuring the CPU backend only");
                 None
             }

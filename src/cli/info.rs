@@ -21,6 +21,13 @@ pub fn run(adapter: Option<&str>) -> anyhow::Result<()> {
         "cooperative matrices (tensor cores): {}",
         ctx.describe_cooperative_matrix()
     );
+    println!(
+        "--matmul-precision f16-tensor-cores: {}",
+        match &ctx.tensor_cores_refused {
+            None => "available".to_string(),
+            Some(reason) => format!("refused ({reason})"),
+        }
+    );
     let l = &ctx.limits;
     println!("limits:");
     println!(

@@ -16,7 +16,7 @@ pub mod train;
 use clap::{Args, ValueEnum};
 use shadergan::backend::{self, BackendChoice, Selected};
 use shadergan::gan::bn_stats::BnStats;
-use shadergan::gpu::GpuContext;
+use shadergan::gpu::{GpuContext, MatmulPrecision};
 
 /// `--backend`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -66,6 +66,27 @@ pub struct DeviceArgs {
     /// SHADERGAN_ADAPTER, else the best). `sweep` also takes a list, e.g. 0,1.
     #[arg(long, value_name = "N|NAME")]
     pub adapter: Option<String>,
+    /// The dense layers' products: f32 (the default), or f16-tensor-cores (f16 inputs,
+    /// f32 accumulation, through wgpu's experimental cooperative matrices; GPU only,
+    /// refused on an adapter without them: `shadergan info` says)
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub matmul_precision: PrecisionArg,
+}
+
+/// `--matmul-precision`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    F16TensorCores,
+}
+
+impl From<PrecisionArg> for MatmulPrecision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F32 => MatmulPrecision::F32,
+            PrecisionArg::F16TensorCores => MatmulPrecision::F16TensorCores,
+        }
+    }
 }
 
 impl DeviceArgs {
@@ -76,7 +97,12 @@ impl DeviceArgs {
                 "--adapter {list} names several adapters; only `sweep` spreads over several"
             );
         }
-        let selected = backend::select(self.backend.into(), self.adapter.as_deref())?;
+        anyhow::ensure!(
+            self.backend != BackendArg::Cpu || self.matmul_precision == PrecisionArg::F32,
+            "--matmul-precision f16-tensor-cores needs the GPU; --backend cpu computes in f32"
+        );
+        let precision = self.matmul_precision.into();
+        let selected = backend::select_at(self.backend.into(), self.adapter.as_deref(), precision)?;
         if let Some(note) = &selected.notice {
             // The one notice: `auto` fell back from a software adapter to the CPU.
             eprintln!("note: {note} (--backend gpu)");
@@ -99,7 +125,8 @@ impl DeviceArgs {
             .map(|one| {
                 let one = one.trim();
                 anyhow::ensure!(!one.is_empty(), "--adapter {list} has an empty entry");
-                Ok(Some(GpuContext::with_adapter(Some(one))?))
+                let precision = self.matmul_precision.into();
+                Ok(Some(GpuContext::with_precision(Some(one), precision)?))
             })
             .collect()
     }

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use wgpu::util::DeviceExt;
 
+use super::tensor_cores::{self, MatmulPrecision};
+
 /// Environment variable that picks an adapter by its number in `shadergan info`
 /// or (part of) its name.
 pub const ADAPTER_ENV: &str = "SHADERGAN_ADAPTER";
@@ -42,6 +44,8 @@ pub enum GpuError {
     },
     #[error("reading back from the GPU failed: {0}")]
     Readback(String),
+    #[error("the tensor-core path (f16-tensor-cores) cannot run on '{adapter}': {reason}")]
+    NoTensorCores { adapter: String, reason: String },
 }
 
 /// The device, its queue and what it can do. Cloning shares the same device.
@@ -53,9 +57,15 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     /// The adapter's cooperative-matrix (tensor-core) configurations, where
-    /// it offers `EXPERIMENTAL_COOPERATIVE_MATRIX` (empty otherwise). The
-    /// device is not yet requested with the feature.
+    /// it offers `EXPERIMENTAL_COOPERATIVE_MATRIX` (empty otherwise).
     pub cooperative_matrix: Vec<wgpu::CooperativeMatrixProperties>,
+    /// The arithmetic of the dense products of every plan built on this
+    /// context; the device has the tensor-core features only when it is
+    /// [`MatmulPrecision::F16TensorCores`].
+    pub matmul_precision: MatmulPrecision,
+    /// Why the adapter cannot run `--matmul-precision f16-tensor-cores`, or
+    /// `None` where it can.
+    pub tensor_cores_refused: Option<String>,
     lost: Arc<Mutex<Option<String>>>,
     /// The first error wgpu reported outside any error scope (wgpu's default
     /// would panic); [`GpuContext::check_lost`] returns it.
@@ -173,6 +183,16 @@ impl GpuContext {
     /// [`list_adapters`], or part of a name, case-insensitive), or the best
     /// adapter when `wanted` is `None`.
     pub fn with_adapter(wanted: Option<&str>) -> Result<GpuContext, GpuError> {
+        Self::with_precision(wanted, MatmulPrecision::F32)
+    }
+
+    /// [`GpuContext::with_adapter`], with the dense products at `precision`:
+    /// for the tensor cores the device is requested with their (experimental)
+    /// features, and an adapter without them is refused.
+    pub fn with_precision(
+        wanted: Option<&str>,
+        precision: MatmulPrecision,
+    ) -> Result<GpuContext, GpuError> {
         let mut adapters = ranked_adapters(&new_instance());
         if adapters.is_empty() {
             return Err(GpuError::NoAdapter);
@@ -201,10 +221,10 @@ impl GpuContext {
                 }
             }
         };
-        Self::open(adapter)
+        Self::open(adapter, precision)
     }
 
-    fn open(adapter: wgpu::Adapter) -> Result<GpuContext, GpuError> {
+    fn open(adapter: wgpu::Adapter, precision: MatmulPrecision) -> Result<GpuContext, GpuError> {
         let adapter_info = adapter.get_info();
         let limits = adapter.limits();
         let cooperative_matrix = if adapter
@@ -216,12 +236,26 @@ impl GpuContext {
             Vec::new()
         };
         // Timestamp queries are used by the profiler where the adapter has them.
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let mut features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let mut experimental = wgpu::ExperimentalFeatures::disabled();
+        let tensor_cores_refused = tensor_cores::unsupported_reason(&adapter);
+        if precision == MatmulPrecision::F16TensorCores {
+            if let Some(reason) = tensor_cores_refused {
+                let adapter = adapter_info.name.clone();
+                return Err(GpuError::NoTensorCores { adapter, reason });
+            }
+            features |= tensor_cores::required_features();
+            // SAFETY: wgpu's cooperative matrices are experimental (their
+            // validation may be incomplete); the one kernel using them is
+            // checked against the CPU reference on the adapter by
+            // tests/matmul_coop.rs, and the path is only taken when asked for.
+            experimental = unsafe { wgpu::ExperimentalFeatures::enabled() };
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadergan"),
             required_features: features,
             required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            experimental_features: experimental,
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))
@@ -256,6 +290,8 @@ impl GpuContext {
             limits,
             features,
             cooperative_matrix,
+            matmul_precision: precision,
+            tensor_cores_refused,
             lost,
             uncaptured,
         })

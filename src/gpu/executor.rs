@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::context::{GpuContext, GpuError};
-use super::lowering::{KernelCall, lower};
+use super::lowering::KernelCall;
 use super::readback::ScalarReadback;
+use super::tensor_cores::lower_at;
 use crate::plan::{BufferId, Init, Plan, Slice};
 use crate::shaders::Shader;
 
@@ -113,7 +114,10 @@ impl GpuPlan {
             .plan
             .phases
             .iter()
-            .map(|p| (p.name.clone(), p.ops.iter().map(lower).collect()))
+            .map(|p| {
+                let calls = p.ops.iter().map(|op| lower_at(op, ctx.matmul_precision));
+                (p.name.clone(), calls.collect())
+            })
             .collect();
         for (name, calls) in phases {
             let dispatches = calls

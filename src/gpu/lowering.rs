@@ -31,13 +31,14 @@ pub const MATMUL_SMALL_TILE: u32 = 16;
 /// Which 128-tile matmul kernel runs where the lowering picks 128-tiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulBig {
-    /// `matmul_bias_act_128`: the default.
+    /// `matmul_bias_act_128` (the kernel-study override).
     Plain,
-    /// `matmul_bias_act_128_prefetch` (the kernel-study override).
+    /// `matmul_bias_act_128_prefetch`, the default: 20.9 against 16.8
+    /// TFLOP/s at 4096³ on an H200 (2026-12-03, docs/benchmarks.md).
     Prefetch,
 }
 
-static MATMUL_BIG: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+static MATMUL_BIG: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
 
 /// Sets the 128-tile matmul kernel of every product lowered after the call,
 /// in this process: for benchmarks and tests that compare the two at the
@@ -204,6 +205,7 @@ fn matmul_launch(
         u32::from(out.row_sums.is_some()),
         w(out.row_sums.map_or(0, |s| s.offset)),
         w(split.map_or(0, |s| s.1)),
+        f(1.0), // a_scale: matmul_coop.wgsl's scale of A (tensor_cores.rs sets it)
     ];
     let (mut entry, tile) = match split {
         Some(_) => (big_matmul_entry(), MATMUL_BIG_TILE),

@@ -9,8 +9,10 @@ pub mod lower_norm;
 pub mod lowering;
 pub mod profiler;
 pub mod readback;
+pub mod tensor_cores;
 
 pub use context::{ADAPTER_ENV, GpuContext, GpuError, list_adapters};
 pub use executor::{GpuPlan, PipelineCache};
 pub use profiler::{profile, time_launches};
 pub use readback::ScalarReadback;
+pub use tensor_cores::MatmulPrecision;

@@ -1,6 +1,6 @@
 //! The dense-layer weight-gradient cases both matmul split test binaries
 //! run (`tests/matmul_split.rs` with the lowering's kernels,
-//! `tests/matmul_prefetch.rs` with the prefetching 128-tile kernel forced).
+//! `tests/matmul_plain128.rs` with the plain 128-tile kernel forced).
 
 use super::*;
 use shadergan::plan::{Op, Plan, matmul_split_stretch};
