@@ -66,6 +66,9 @@ pub struct GpuContext {
     /// Why the adapter cannot run `--matmul-precision f16-tensor-cores`, or
     /// `None` where it can.
     pub tensor_cores_refused: Option<String>,
+    /// Whether wgpu adds its runtime checks to our shaders (see
+    /// [`ShaderChecks`]).
+    pub shader_checks: ShaderChecks,
     lost: Arc<Mutex<Option<String>>>,
     /// The first error wgpu reported outside any error scope (wgpu's default
     /// would panic); [`GpuContext::check_lost`] returns it.
@@ -292,6 +295,7 @@ impl GpuContext {
             cooperative_matrix,
             matmul_precision: precision,
             tensor_cores_refused,
+            shader_checks: ShaderChecks::from_env(),
             lost,
             uncaptured,
         })
@@ -395,26 +399,50 @@ impl GpuContext {
         entry: &str,
     ) -> Result<wgpu::ComputePipeline, GpuError> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(label),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                cache: None,
-            });
+        let module = self.shader_module(label, source);
+        let pipeline = self.pipeline(label, &module, entry);
         match pollster::block_on(scope.pop()) {
             Some(e) => Err(GpuError::Validation(format!("{label}: {}", one_line(&e)))),
             None => Ok(pipeline),
         }
+    }
+
+    /// The WGSL `source` as a module, with wgpu's runtime checks or without
+    /// them as [`GpuContext::shader_checks`] says.
+    pub fn shader_module(&self, label: &str, source: &str) -> wgpu::ShaderModule {
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
+        match self.shader_checks {
+            ShaderChecks::Checked => self.device.create_shader_module(desc),
+            // SAFETY: ShaderChecks::Trusted's contract: only this crate's
+            // shaders, whose loops end, whose divisors are constants or sizes
+            // above zero, and which test every global index themselves.
+            ShaderChecks::Trusted => unsafe {
+                self.device
+                    .create_shader_module_trusted(desc, trusted_checks())
+            },
+        }
+    }
+
+    /// The compute pipeline of `entry` in `module`, its layout from the
+    /// shader's bindings.
+    pub fn pipeline(
+        &self,
+        label: &str,
+        module: &wgpu::ShaderModule,
+        entry: &str,
+    ) -> wgpu::ComputePipeline {
+        self.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            })
     }
 
     /// A bind group for group 0 of `pipeline`: each `(binding, buffer)` pair
@@ -515,4 +543,39 @@ mod tests {
             AdapterQuery::NameContains("h200".into())
         );
     }
+}
+
+/// Whether wgpu wraps our shaders in its runtime checks: an index clamp on
+/// every workgroup-array access, a counter in every loop (so that the driver
+/// need not assume it ends) and a guard on every integer division. On an
+/// H200 they cost 12–21% of the small GAN steps (docs/benchmarks.md), so
+/// this crate's own kernels run without them by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShaderChecks {
+    /// wgpu's defaults, sound for any shader: `SHADERGAN_SHADER_CHECKS=checked`
+    /// (to debug a new kernel, or to compare).
+    Checked,
+    /// None of those checks; storage buffers stay bounds-checked by the
+    /// driver's robust buffer access where it has it. Sound for shaders that
+    /// keep their own indices in range, end their loops and never divide by
+    /// zero: this crate's kernels, each tested against the CPU reference.
+    Trusted,
+}
+
+impl ShaderChecks {
+    /// The environment variable that picks the checks.
+    pub const ENV: &str = "SHADERGAN_SHADER_CHECKS";
+
+    /// `SHADERGAN_SHADER_CHECKS=checked|trusted`, else trusted.
+    fn from_env() -> ShaderChecks {
+        match std::env::var(Self::ENV).as_deref() {
+            Ok("checked") => ShaderChecks::Checked,
+            _ => ShaderChecks::Trusted,
+        }
+    }
+}
+
+fn trusted_checks() -> wgpu::ShaderRuntimeChecks {
+    // SAFETY: see ShaderChecks::Trusted.
+    unsafe { wgpu::ShaderRuntimeChecks::all(false) }
 }

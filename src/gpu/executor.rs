@@ -30,23 +30,11 @@ impl PipelineCache {
         if let Some(p) = self.pipelines.get(&(shader, entry)) {
             return p.clone();
         }
-        let module = self.modules.entry(shader).or_insert_with(|| {
-            ctx.device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(shader.file_name()),
-                    source: wgpu::ShaderSource::Wgsl(shader.source().into()),
-                })
-        });
-        let pipeline = ctx
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                cache: None,
-            });
+        let module = self
+            .modules
+            .entry(shader)
+            .or_insert_with(|| ctx.shader_module(shader.file_name(), shader.source()));
+        let pipeline = ctx.pipeline(entry, module, entry);
         let pipeline = Arc::new(pipeline);
         self.pipelines.insert((shader, entry), pipeline.clone());
         pipeline

@@ -254,25 +254,12 @@ struct Recording {
 }
 
 fn increment_pipeline(ctx: &GpuContext, module: &wgpu::ShaderModule) -> wgpu::ComputePipeline {
-    ctx.device
-        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("increment"),
-            layout: None,
-            module,
-            entry_point: Some("increment"),
-            compilation_options: Default::default(),
-            cache: None,
-        })
+    ctx.pipeline("increment", module, "increment")
 }
 
 impl Recording {
     fn new(ctx: &GpuContext, v: &Variant, n: usize) -> Recording {
-        let module = ctx
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(Shader::Counter.file_name()),
-                source: wgpu::ShaderSource::Wgsl(Shader::Counter.source().into()),
-            });
+        let module = ctx.shader_module(Shader::Counter.file_name(), Shader::Counter.source());
         let pipelines: Vec<_> = (0..if v.two_pipelines { 2 } else { 1 })
             .map(|_| increment_pipeline(ctx, &module))
             .collect();

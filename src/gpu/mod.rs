@@ -11,7 +11,7 @@ pub mod profiler;
 pub mod readback;
 pub mod tensor_cores;
 
-pub use context::{ADAPTER_ENV, GpuContext, GpuError, list_adapters};
+pub use context::{ADAPTER_ENV, GpuContext, GpuError, ShaderChecks, list_adapters};
 pub use executor::{GpuPlan, PipelineCache};
 pub use profiler::{profile, time_launches};
 pub use readback::ScalarReadback;
