@@ -34,9 +34,10 @@
 //   index of the operand has stride 1, four at a time, so a subgroup reads
 //   whole 128-byte lines; in a tile wholly inside the product, a slab wholly
 //   inside K loads without bounds tests from precomputed addresses
-//   (a4_inside/b4_inside: 18% faster at 4096³ than testing every element). At the end each subgroup stores its fragments, one
-//   at a time, into its own 16×16 f32 scratch, and its 32 lanes put them
-//   through the epilogue (bounds checked), so any M, N, K works.
+//   (a4_inside/b4_inside: 18% faster at 4096³ than testing every element).
+//   At the end each subgroup stores its fragments, one at a time, into its
+//   own 16×16 f32 scratch, and its 32 lanes put them through the epilogue
+//   (bounds checked), so any M, N, K works.
 enable f16;
 enable wgpu_cooperative_matrix;
 

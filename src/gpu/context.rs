@@ -510,41 +510,6 @@ impl GpuContext {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::AdapterQuery;
-
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn a_number_picks_an_adapter_by_position_so_identical_cards_can_be_told_apart() {
-        let two_cards = names(&[
-            "NVIDIA H200",
-            "NVIDIA H200",
-            "llvmpipe (LLVM 19.1.7, 256 bits)",
-        ]);
-        assert_eq!(AdapterQuery::parse("1"), AdapterQuery::Index(1));
-        assert_eq!(AdapterQuery::parse(" 0 ").pick(&two_cards), Some(0));
-        assert_eq!(AdapterQuery::parse("1").pick(&two_cards), Some(1));
-        assert_eq!(AdapterQuery::parse("3").pick(&two_cards), None);
-    }
-
-    #[test]
-    fn text_picks_the_first_adapter_whose_name_contains_it_ignoring_case() {
-        let list = names(&["NVIDIA H200", "llvmpipe (LLVM 19.1.7, 256 bits)"]);
-        assert_eq!(AdapterQuery::parse("LLVMpipe").pick(&list), Some(1));
-        assert_eq!(AdapterQuery::parse("h200").pick(&list), Some(0));
-        assert_eq!(AdapterQuery::parse("radeon").pick(&list), None);
-        // A name with digits in it is still a name.
-        assert_eq!(
-            AdapterQuery::parse("H200"),
-            AdapterQuery::NameContains("h200".into())
-        );
-    }
-}
-
 /// Whether wgpu wraps our shaders in its runtime checks: an index clamp on
 /// every workgroup-array access, a counter in every loop (so that the driver
 /// need not assume it ends) and a guard on every integer division. On an
@@ -578,4 +543,39 @@ impl ShaderChecks {
 fn trusted_checks() -> wgpu::ShaderRuntimeChecks {
     // SAFETY: see ShaderChecks::Trusted.
     unsafe { wgpu::ShaderRuntimeChecks::all(false) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AdapterQuery;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_number_picks_an_adapter_by_position_so_identical_cards_can_be_told_apart() {
+        let two_cards = names(&[
+            "NVIDIA H200",
+            "NVIDIA H200",
+            "llvmpipe (LLVM 19.1.7, 256 bits)",
+        ]);
+        assert_eq!(AdapterQuery::parse("1"), AdapterQuery::Index(1));
+        assert_eq!(AdapterQuery::parse(" 0 ").pick(&two_cards), Some(0));
+        assert_eq!(AdapterQuery::parse("1").pick(&two_cards), Some(1));
+        assert_eq!(AdapterQuery::parse("3").pick(&two_cards), None);
+    }
+
+    #[test]
+    fn text_picks_the_first_adapter_whose_name_contains_it_ignoring_case() {
+        let list = names(&["NVIDIA H200", "llvmpipe (LLVM 19.1.7, 256 bits)"]);
+        assert_eq!(AdapterQuery::parse("LLVMpipe").pick(&list), Some(1));
+        assert_eq!(AdapterQuery::parse("h200").pick(&list), Some(0));
+        assert_eq!(AdapterQuery::parse("radeon").pick(&list), None);
+        // A name with digits in it is still a name.
+        assert_eq!(
+            AdapterQuery::parse("H200"),
+            AdapterQuery::NameContains("h200".into())
+        );
+    }
 }
