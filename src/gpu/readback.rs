@@ -125,6 +125,34 @@ impl ScalarReadback {
         }
     }
 
+    /// Blocks until no slot is still mapping. One wait for the device is not
+    /// always enough: when another thread polls the same device (tests share
+    /// one), that thread may have taken our map callback and not yet run it
+    /// when our wait returns, so we poll again until the callback has run.
+    fn wait_for_mappings(&self, ctx: &GpuContext) -> Result<(), GpuError> {
+        const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+        let start = std::time::Instant::now();
+        loop {
+            ctx.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            let mapping = self
+                .slots
+                .iter()
+                .any(|s| Self::state(s) == SlotState::Mapping);
+            if !mapping {
+                return Ok(());
+            }
+            if start.elapsed() > PATIENCE {
+                return Err(GpuError::Readback(format!(
+                    "a staging buffer was still mapping after {} s",
+                    PATIENCE.as_secs()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+    }
+
     /// Reports that have arrived, oldest first, as (tag, values of the watched
     /// slices concatenated), each newer than every report returned before:
     /// mappings can complete out of submission order, and a report that
@@ -135,14 +163,13 @@ impl ScalarReadback {
         ctx: &GpuContext,
         wait: bool,
     ) -> Result<Vec<(u64, Vec<f32>)>, GpuError> {
-        let poll = if wait {
-            wgpu::PollType::wait_indefinitely()
+        if wait {
+            self.wait_for_mappings(ctx)?;
         } else {
-            wgpu::PollType::Poll
-        };
-        ctx.device
-            .poll(poll)
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
+            ctx.device
+                .poll(wgpu::PollType::Poll)
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+        }
         ctx.check_lost()?;
         let mut out = Vec::new();
         for slot in &mut self.slots {
