@@ -25,11 +25,18 @@ struct Params {
     act: u32, slope: f32, _pad0: u32, _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> fwd: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers); workgroup z is the seed, and each entry point
+// first takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+@group(0) @binding(0) var<uniform> fwd_seeds: array<Params, MAX_SEEDS>;
+var<private> fwd: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
-@group(0) @binding(3) var<uniform> bwd: Params;
+@group(0) @binding(3) var<uniform> bwd_seeds: array<Params, MAX_SEEDS>;
+var<private> bwd: Params;
 @group(0) @binding(4) var<storage, read> y_in: array<f32>;
 @group(0) @binding(5) var<storage, read> dy: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
@@ -77,6 +84,7 @@ fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
 @compute @workgroup_size(256)
 fn activation_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_id) lid: vec3<u32>) {
+    fwd = fwd_seeds[wid.z];
     let i = linear_index(wid, nwg, lid);
     if (i >= fwd.len) {
         return;
@@ -88,6 +96,7 @@ fn activation_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 @compute @workgroup_size(256)
 fn activation_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                        @builtin(local_invocation_id) lid: vec3<u32>) {
+    bwd = bwd_seeds[wid.z];
     let i = linear_index(wid, nwg, lid);
     if (i >= bwd.len) {
         return;

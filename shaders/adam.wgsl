@@ -31,7 +31,13 @@ struct Params {
     arr_off: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
-@group(0) @binding(0) var<uniform> hp: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers); workgroup z is the seed, and each entry point
+// first takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+@group(0) @binding(0) var<uniform> hp_seeds: array<Params, MAX_SEEDS>;
+var<private> hp: Params;
 @group(0) @binding(1) var<storage, read_write> params: array<f32>;
 @group(0) @binding(2) var<storage, read> grads: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
@@ -61,6 +67,7 @@ fn update(i: u32, t: f32) {
 @compute @workgroup_size(256)
 fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
+    hp = hp_seeds[wid.z];
     let i = (wid.y * nwg.x + wid.x) * 256u + lid.x;
     if (i >= hp.len) {
         return;
@@ -84,6 +91,7 @@ var<workgroup> step_read: u32;
 @compute @workgroup_size(256)
 fn adam_advance(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_id) lid: vec3<u32>) {
+    hp = hp_seeds[wid.z];
     if (lid.x == 0u) {
         step_read = atomicLoad(&step_counter[hp.step_off]);
     }

@@ -45,7 +45,13 @@ struct Params {
     group: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers); workgroup z is the seed, and each entry point
+// first takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+@group(0) @binding(0) var<uniform> p_seeds: array<Params, MAX_SEEDS>;
+var<private> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
@@ -189,6 +195,7 @@ fn lane_normalize(l: Lane, mean: f32, inv_std: f32, g: f32, b: f32) {
 @compute @workgroup_size(256)
 fn batchnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) tid: u32) {
+    p = p_seeds[wid.z];
     let l = lane_of(wid, nwg, tid);
     let c = l.c;
     let n = p.outer * p.inner;
@@ -216,6 +223,7 @@ fn batchnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(256)
 fn batchnorm_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) tid: u32) {
+    p = p_seeds[wid.z];
     let l = lane_of(wid, nwg, tid);
     let mean = eval_mean[p.mean_off + l.c];
     let inv_std = 1.0 / sqrt(eval_var[p.var_off + l.c] + p.eps);
@@ -303,6 +311,7 @@ fn lane_input_grad(l: Lane, t: GradTerms) {
 @compute @workgroup_size(256)
 fn batchnorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) tid: u32) {
+    p = p_seeds[wid.z];
     let l = lane_of(wid, nwg, tid);
     let c = l.c;
     let n = p.outer * p.inner;

@@ -58,7 +58,15 @@ struct Params {
     K: u32, stretch: u32, splits: u32, plane: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers). SEEDS (a pipeline constant, 1 unless batched)
+// is how many: workgroup z = split·SEEDS + seed, and each entry point first
+// takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+override SEEDS: u32 = 1u;
+@group(0) @binding(0) var<uniform> p_seeds: array<Params, MAX_SEEDS>;
+var<private> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
@@ -354,7 +362,7 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
     let m0 = wid.y * TILE;
     let n0 = wid.x * TILE;
-    let walk = gemm_walk(kind, wid.z);
+    let walk = gemm_walk(kind, wid.z / SEEDS);
     let rows_m = walk.rows;
     let k_begin = walk.k_begin;
     let k_end = walk.k_end;
@@ -428,21 +436,25 @@ fn implicit_gemm(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
 
 @compute @workgroup_size(16, 16)
 fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm(0u, wid, lid);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm(1u, wid, lid);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_input_grad_parity(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm(3u, wid, lid);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm(2u, wid, lid);
 }
 
@@ -451,6 +463,7 @@ fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
 @compute @workgroup_size(256)
 fn conv2d_sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     let e = (wid.y * nwg.x + wid.x) * 256u + lid.x;
     let len = p.M * p.N;
     if (e >= len) {
@@ -575,7 +588,7 @@ fn implicit_gemm_128(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
     let m0 = wid.y * BIG;
     let n0 = wid.x * BIG;
-    let walk = gemm_walk(kind, wid.z);
+    let walk = gemm_walk(kind, wid.z / SEEDS);
     let rows_m = walk.rows;
     let k_begin = walk.k_begin;
     let k_end = walk.k_end;
@@ -647,21 +660,25 @@ fn implicit_gemm_128(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
 
 @compute @workgroup_size(16, 16)
 fn conv2d_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm_128(0u, wid, lid);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_input_grad_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm_128(1u, wid, lid);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_input_grad_parity_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm_128(3u, wid, lid);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_weight_grad_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm_128(2u, wid, lid);
 }
 
@@ -709,7 +726,7 @@ fn implicit_gemm_128x64(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
     let m0 = wid.y * BIG;
     let n0 = wid.x * 64u;
-    let walk = gemm_walk(kind, wid.z);
+    let walk = gemm_walk(kind, wid.z / SEEDS);
     let rows_m = walk.rows;
     let k_begin = walk.k_begin;
     let k_end = walk.k_end;
@@ -774,21 +791,25 @@ fn implicit_gemm_128x64(kind: u32, wid: vec3<u32>, lid: vec3<u32>) {
 
 @compute @workgroup_size(16, 16)
 fn conv2d_128x64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm_128x64(0u, wid, lid);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_input_grad_128x64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm_128x64(1u, wid, lid);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_input_grad_parity_128x64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm_128x64(3u, wid, lid);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_weight_grad_128x64(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     implicit_gemm_128x64(2u, wid, lid);
 }
 
@@ -813,9 +834,10 @@ var<workgroup> lane_sums: array<f32, 256>;
 @compute @workgroup_size(256)
 fn conv2d_input_grad_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                             @builtin(local_invocation_index) lid: u32) {
+    p = p_seeds[wid.z % SEEDS];
     let slot = lid % 32u;
     let lane = lid / 32u;
-    let cls = parity_class(wid.z);
+    let cls = parity_class(wid.z / SEEDS);
     let idx = (wid.y * nwg.x + wid.x) * 32u + slot;
     let count = cls.rows * p.in_ch;
     let inside = idx < count;

@@ -23,12 +23,19 @@ struct Params {
     dst_off: u32, center: f32, scale: f32, _pad0: u32,
 }
 
-@group(0) @binding(0) var<uniform> pf: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers); workgroup z is the seed, and each entry point
+// first takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+@group(0) @binding(0) var<uniform> pf_seeds: array<Params, MAX_SEEDS>;
+var<private> pf: Params;
 @group(0) @binding(1) var<storage, read> src_f32: array<f32>;
 @group(0) @binding(2) var<storage, read> idx_f32: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dst_f32: array<f32>;
 
-@group(0) @binding(4) var<uniform> pb: Params;
+@group(0) @binding(4) var<uniform> pb_seeds: array<Params, MAX_SEEDS>;
+var<private> pb: Params;
 @group(0) @binding(5) var<storage, read> src_u8: array<u32>;
 @group(0) @binding(6) var<storage, read> idx_u8: array<u32>;
 @group(0) @binding(7) var<storage, read_write> dst_u8: array<f32>;
@@ -40,6 +47,7 @@ fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
 @compute @workgroup_size(256)
 fn gather_rows_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_id) lid: vec3<u32>) {
+    pf = pf_seeds[wid.z];
     let e = linear_index(wid, nwg, lid);
     if (e >= pf.rows * pf.cols) {
         return;
@@ -53,6 +61,7 @@ fn gather_rows_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 @compute @workgroup_size(256)
 fn gather_rows_u8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_id) lid: vec3<u32>) {
+    pb = pb_seeds[wid.z];
     let e = linear_index(wid, nwg, lid);
     if (e >= pb.rows * pb.cols) {
         return;

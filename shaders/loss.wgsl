@@ -28,7 +28,13 @@ struct Params {
     grad_off: u32, grad_scale: f32, _pad0: u32, _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers); workgroup z is the seed, and each entry point
+// first takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+@group(0) @binding(0) var<uniform> p_seeds: array<Params, MAX_SEEDS>;
+var<private> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<f32>;
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
@@ -59,6 +65,7 @@ fn stable_sigmoid(z: f32) -> f32 {
 @compute @workgroup_size(256)
 fn bce_with_logits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z];
     let i = (wid.y * nwg.x + wid.x) * 256u + lid.x;
     if (i >= p.len) {
         return;
@@ -97,7 +104,8 @@ struct CeParams {
     loss_off: u32, grad_off: u32, grad_scale: f32, _pad0: u32,
 }
 
-@group(0) @binding(5) var<uniform> ce: CeParams;
+@group(0) @binding(5) var<uniform> ce_seeds: array<CeParams, MAX_SEEDS>;
+var<private> ce: CeParams;
 @group(0) @binding(6) var<storage, read> ce_logits: array<f32>;
 @group(0) @binding(7) var<storage, read> ce_labels: array<f32>;
 @group(0) @binding(8) var<storage, read_write> ce_loss: array<f32>;
@@ -106,6 +114,7 @@ struct CeParams {
 @compute @workgroup_size(256)
 fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                          @builtin(local_invocation_id) lid: vec3<u32>) {
+    ce = ce_seeds[wid.z];
     let i = (wid.y * nwg.x + wid.x) * 256u + lid.x;
     if (i >= ce.rows) {
         return;
@@ -172,7 +181,8 @@ struct MeansParams {
     dx_off: u32, has_act: u32, act: u32, slope: f32,
 }
 
-@group(0) @binding(10) var<uniform> bm: MeansParams;
+@group(0) @binding(10) var<uniform> bm_seeds: array<MeansParams, MAX_SEEDS>;
+var<private> bm: MeansParams;
 @group(0) @binding(11) var<storage, read> bm_logits: array<f32>;
 @group(0) @binding(12) var<storage, read> bm_targets: array<f32>;
 @group(0) @binding(13) var<storage, read_write> bm_loss: array<f32>;
@@ -194,7 +204,8 @@ fn bm_row_grad(z: f32, t: f32) -> f32 {
 }
 
 @compute @workgroup_size(256)
-fn bce_means(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn bce_means(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    bm = bm_seeds[wid.z];
     bce_means_rows(lid.x);
 }
 
@@ -249,6 +260,7 @@ fn head_derivative(y: f32) -> f32 {
 @compute @workgroup_size(256)
 fn bce_means_head(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                   @builtin(num_workgroups) nwg: vec3<u32>) {
+    bm = bm_seeds[wid.z];
     let g = wid.y * nwg.x + wid.x;
     if (g == 0u) {
         bce_means_rows(lid.x);

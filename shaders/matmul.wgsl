@@ -53,7 +53,16 @@ struct Params {
     stretch: u32, a_scale: f32, _s1: u32, _s2: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers). SEEDS (a pipeline constant, 1 unless batched)
+// is how many: workgroup z = split·SEEDS + seed, and each entry point first
+// takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+override SEEDS: u32 = 1u;
+var<private> seed: u32;
+@group(0) @binding(0) var<uniform> p_seeds: array<Params, MAX_SEEDS>;
+var<private> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
@@ -122,6 +131,7 @@ fn sums_rows(wid: vec3<u32>) -> bool {
 
 @compute @workgroup_size(16, 16)
 fn matmul_bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     let tid = lid.y * 16u + lid.x;
     let m0 = wid.y * TILE;
     let n0 = wid.x * TILE;
@@ -244,6 +254,7 @@ fn store_row(split: u32, row: u32, n0: u32, tx: u32, lo: vec4<f32>, hi: vec4<f32
 
 @compute @workgroup_size(16, 16)
 fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     let tid = lid.y * 16u + lid.x;
     let m0 = wid.y * BIG;
     let n0 = wid.x * BIG;
@@ -269,7 +280,7 @@ fn matmul_bias_act_128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     let row_sum = sums_rows(wid) && tid < BIG;
     var rsum = 0.0;
     // All of K, or split z's stretch of it.
-    let split = wid.z;
+    let split = wid.z / SEEDS;
     let k_begin = select(0u, min(split * p.stretch, p.K), p.stretch > 0u);
     let k_end = select(p.K, min(k_begin + p.stretch, p.K), p.stretch > 0u);
 
@@ -412,10 +423,11 @@ fn pre_store_row(split: u32, row: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
 
 @compute @workgroup_size(16, 16)
 fn matmul_bias_act_128_prefetch(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z % SEEDS];
     let tid = lid.y * 16u + lid.x;
     let m0 = wid.y * BIG;
     let n0 = wid.x * BIG;
-    let split = wid.z;
+    let split = wid.z / SEEDS;
     let k_begin = select(0u, min(split * p.stretch, p.K), p.stretch > 0u);
     let k_end = select(p.K, min(k_begin + p.stretch, p.K), p.stretch > 0u);
     let q = tid % 32u;
@@ -514,6 +526,7 @@ fn sk_store(base: u32, v: vec4<f32>) {
 
 @compute @workgroup_size(256)
 fn matmul_bias_act_splitk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    p = p_seeds[wid.z % SEEDS];
     let g = tid / 64u;
     let t = tid % 64u;
     let tx = t % 8u;
@@ -717,6 +730,7 @@ fn small_store(wid: vec3<u32>, tid: u32) {
 
 @compute @workgroup_size(256)
 fn matmul_bias_act_small(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    p = p_seeds[wid.z % SEEDS];
     let g = tid / (SMALL_SIDE * SMALL_SIDE);
     let q = tid % (SMALL_SIDE * SMALL_SIDE);
     let br = (q / SMALL_SIDE) * 4u; // the block's first row and column within the tile
@@ -806,6 +820,7 @@ fn whole_block_start(r: u32, extent: u32) -> u32 {
 
 @compute @workgroup_size(256)
 fn matmul_bias_act_small_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    p = p_seeds[wid.z % SEEDS];
     let g = tid / (SMALL_SIDE * SMALL_SIDE);
     let q = tid % (SMALL_SIDE * SMALL_SIDE);
     let br = (q / SMALL_SIDE) * 4u;
@@ -896,7 +911,7 @@ struct GroupParams {
     adam: GroupAdam,
 }
 
-@group(0) @binding(0) var<uniform> gp: GroupParams;
+@group(0) @binding(0) var<uniform> gp_seeds: array<GroupParams, MAX_SEEDS>;
 @group(0) @binding(5) var<storage, read> a1: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> b1: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read> a2: array<vec4<f32>>;
@@ -953,8 +968,8 @@ fn group_load(q: u32, pt: Part, ar: vec4<u32>, bc: vec4<u32>, k: u32) -> Pair {
 // The part that owns workgroup `w`.
 fn group_part(w: u32) -> u32 {
     var q = 0u;
-    for (var i = 1u; i < gp.parts; i++) {
-        if (w >= gp.part[i].first_tile) {
+    for (var i = 1u; i < gp_seeds[seed].parts; i++) {
+        if (w >= gp_seeds[seed].part[i].first_tile) {
             q = i;
         }
     }
@@ -970,7 +985,7 @@ struct GroupTile {
 
 fn group_tile(w: u32) -> GroupTile {
     let q = group_part(w);
-    let pt = gp.part[q];
+    let pt = gp_seeds[seed].part[q];
     let tile = w - pt.first_tile;
     return GroupTile(q, tile % pt.tiles_x, tile / pt.tiles_x);
 }
@@ -988,7 +1003,7 @@ fn group_stretch(pt: Part, g: u32) -> vec2<u32> {
 // One thread's 4×4 block (rows br.., columns bcol.. of the tile `at`) over
 // K-group g's stretch, read as scalars.
 fn group_walk_scalar(at: GroupTile, g: u32, br: u32, bcol: u32) -> Block {
-    let pt = gp.part[at.q];
+    let pt = gp_seeds[seed].part[at.q];
     let lanes = vec4<u32>(0u, 1u, 2u, 3u);
     let rows = min(vec4<u32>(at.ty * SMALL_TILE + br) + lanes, vec4<u32>(pt.M - 1u));
     let cols = min(vec4<u32>(at.tx * SMALL_TILE + bcol) + lanes, vec4<u32>(pt.N - 1u));
@@ -1012,7 +1027,7 @@ fn group_walk_scalar(at: GroupTile, g: u32, br: u32, bcol: u32) -> Block {
 
 // The same block read as vec4s: A(r0..r0+3, k) and B(k, c0..c0+3), four k at a time.
 fn group_walk_vec4(at: GroupTile, g: u32, br: u32, bcol: u32) -> Block {
-    let pt = gp.part[at.q];
+    let pt = gp_seeds[seed].part[at.q];
     let r0 = whole_block_start(at.ty * SMALL_TILE + br, pt.M);
     let c0 = whole_block_start(at.tx * SMALL_TILE + bcol, pt.N);
     let ks = group_stretch(pt, g);
@@ -1042,7 +1057,7 @@ fn group_tile_sums(at: GroupTile, tid: u32) {
     let br = (bq / SMALL_SIDE) * 4u;
     let bcol = (bq % SMALL_SIDE) * 4u;
     var s: Block;
-    if (gp.part[at.q].vec4 == 1u) {
+    if (gp_seeds[seed].part[at.q].vec4 == 1u) {
         s = group_walk_vec4(at, g, br, bcol);
     } else {
         s = group_walk_scalar(at, g, br, bcol);
@@ -1061,7 +1076,7 @@ struct GroupOut {
 }
 
 fn group_outputs(at: GroupTile, tid: u32) -> GroupOut {
-    let pt = gp.part[at.q];
+    let pt = gp_seeds[seed].part[at.q];
     let row = at.ty * SMALL_TILE + tid / SMALL_TILE;
     let col = at.tx * SMALL_TILE + tid % SMALL_TILE;
     let sum_row = at.ty * SMALL_TILE + tid;
@@ -1072,6 +1087,7 @@ fn group_outputs(at: GroupTile, tid: u32) -> GroupOut {
 
 @compute @workgroup_size(256)
 fn matmul_dw_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    seed = wid.z % SEEDS;
     let at = group_tile(wid.x);
     group_tile_sums(at, tid);
     let out = group_outputs(at, tid);
@@ -1085,7 +1101,7 @@ fn matmul_dw_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 
 // Adam on gradient element i (an index into c) with gradient g at step t.
 fn adam_at(i: u32, g: f32, t: f32) {
-    let h = gp.adam;
+    let h = gp_seeds[seed].adam;
     let e = i - h.g_off;
     var lr = h.lr;
     if (h.decay_steps > 0u) {
@@ -1108,8 +1124,9 @@ var<workgroup> group_step_read: u32;
 @compute @workgroup_size(256)
 fn matmul_dw_group_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                         @builtin(local_invocation_index) tid: u32) {
+    seed = wid.z % SEEDS;
     if (tid == 0u) {
-        group_step_read = atomicLoad(&opt_step[gp.adam.step_off]);
+        group_step_read = atomicLoad(&opt_step[gp_seeds[seed].adam.step_off]);
     }
     let before = workgroupUniformLoad(&group_step_read);
     let t = f32(before + 1u);
@@ -1129,9 +1146,9 @@ fn matmul_dw_group_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     if (tid == 0u) {
         // As adam_advance: one arrival per workgroup, issued once `before` is known.
         let one = min(before | 1u, 1u);
-        if (atomicAdd(&opt_arrivals[gp.adam.arr_off], one) == nwg.x - 1u) {
-            atomicStore(&opt_step[gp.adam.step_off], before + 1u);
-            atomicStore(&opt_arrivals[gp.adam.arr_off], 0u);
+        if (atomicAdd(&opt_arrivals[gp_seeds[seed].adam.arr_off], one) == nwg.x - 1u) {
+            atomicStore(&opt_step[gp_seeds[seed].adam.step_off], before + 1u);
+            atomicStore(&opt_arrivals[gp_seeds[seed].adam.arr_off], 0u);
         }
     }
 }

@@ -153,9 +153,10 @@ fn emit(acc: coop_mat16x16<f32, C>, w: u32, lane: u32, split: u32, row0: u32, co
 
 @compute @workgroup_size(256)
 fn matmul_coop_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    p = p_seeds[wid.z % SEEDS];
     let m0 = wid.y * CT;
     let n0 = wid.x * CT;
-    let split = wid.z;
+    let split = wid.z / SEEDS;
     let k_begin = select(0u, min(split * p.stretch, p.K), p.stretch > 0u);
     let k_end = select(p.K, min(k_begin + p.stretch, p.K), p.stretch > 0u);
     let a_k = p.a_cs == 1u;

@@ -50,7 +50,13 @@ struct Params {
     layer: array<Layer, 6>,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers); workgroup z is the seed, and each entry point
+// first takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+var<private> seed: u32;
+@group(0) @binding(0) var<uniform> p_seeds: array<Params, MAX_SEEDS>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
@@ -121,7 +127,7 @@ fn stage_x(ly: Layer, row0: u32, k0: u32, t: u32) {
         let k = e % WIDTH;
         var v = 0.0;
         if (k0 + k < ly.inputs) {
-            v = x[p.x_off + min(row0 + r, p.rows - 1u) * ly.inputs + k0 + k];
+            v = x[p_seeds[seed].x_off + min(row0 + r, p_seeds[seed].rows - 1u) * ly.inputs + k0 + k];
         }
         tiles[r * 64u + k / 4u][k % 4u] = v;
     }
@@ -215,10 +221,10 @@ fn finish(l: u32, ly: Layer, s: Sums, base: u32, row0: u32, next: u32, t: u32) {
             v += partial[(t / ROWS) * 64u + r * 8u + e];
         }
         v = activate(v + params[ly.b_off + j], ly.act, ly.slope);
-        if (row0 + r < p.rows) {
+        if (row0 + r < p_seeds[seed].rows) {
             store(l, ly.y_off + (row0 + r) * ly.outputs + j, v);
         }
-        if (l + 1u < p.layers) {
+        if (l + 1u < p_seeds[seed].layers) {
             tiles[next * 512u + r * 64u + j / 4u][j % 4u] = v;
         }
     }
@@ -227,7 +233,7 @@ fn finish(l: u32, ly: Layer, s: Sums, base: u32, row0: u32, next: u32, t: u32) {
 
 // Layer l from input tile `tile` (layer 0: staged from x here) into tile 1 − tile.
 fn run_layer(l: u32, row0: u32, tile: u32, t: u32) {
-    let ly = p.layer[l];
+    let ly = p_seeds[seed].layer[l];
     let slot = t / LANES;
     let lane = t % LANES;
     let next = 1u - tile;
@@ -256,12 +262,13 @@ fn run_layer(l: u32, row0: u32, tile: u32, t: u32) {
 @compute @workgroup_size(256)
 fn mlp_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) t: u32) {
+    seed = wid.z;
     let row0 = (wid.y * nwg.x + wid.x) * ROWS;
-    if (row0 >= p.rows) {
+    if (row0 >= p_seeds[seed].rows) {
         return;
     }
     var tile = 0u;
-    for (var l = 0u; l < p.layers; l++) {
+    for (var l = 0u; l < p_seeds[seed].layers; l++) {
         run_layer(l, row0, tile, t);
         tile = 1u - tile;
     }

@@ -22,7 +22,13 @@ struct Params {
     x_off: u32, s_off: u32, out_off: u32, sigma: f32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers); workgroup z is the seed, and each entry point
+// first takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+@group(0) @binding(0) var<uniform> p_seeds: array<Params, MAX_SEEDS>;
+var<private> p: Params;
 @group(0) @binding(1) var<storage, read> gram: array<f32>;
 @group(0) @binding(2) var<storage, read> x_norms: array<f32>;
 @group(0) @binding(3) var<storage, read> s_norms: array<f32>;
@@ -31,6 +37,7 @@ struct Params {
 @compute @workgroup_size(256)
 fn parzen_log_density(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z];
     let r = (wid.y * nwg.x + wid.x) * 256u + lid.x;
     if (r >= p.rows) {
         return;

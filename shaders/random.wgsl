@@ -60,7 +60,13 @@ struct Params {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers); workgroup z is the seed, and each entry point
+// first takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+@group(0) @binding(0) var<uniform> p_seeds: array<Params, MAX_SEEDS>;
+var<private> p: Params;
 @group(0) @binding(1) var<storage, read> counter: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out_f32: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out_u32: array<u32>;
@@ -150,6 +156,7 @@ fn random_normal(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
+    p = p_seeds[wid.z];
     let t = block_index(wid, lid, nwg);
     if (4u * t >= p.len) {
         return;
@@ -164,6 +171,7 @@ fn random_uniform(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
+    p = p_seeds[wid.z];
     let t = block_index(wid, lid, nwg);
     if (4u * t >= p.len) {
         return;
@@ -178,6 +186,7 @@ fn random_index(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
+    p = p_seeds[wid.z];
     let t = block_index(wid, lid, nwg);
     if (4u * t >= p.len) {
         return;
@@ -192,6 +201,7 @@ fn dropout(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
+    p = p_seeds[wid.z];
     let t = block_index(wid, lid, nwg);
     if (4u * t >= p.len) {
         return;
@@ -252,7 +262,8 @@ struct DrawParams {
     more_counter_offset: u32, more_seed_lo: u32, more_seed_hi: u32, _pad0: u32,
 }
 
-@group(0) @binding(5) var<uniform> d: DrawParams;
+@group(0) @binding(5) var<uniform> d_seeds: array<DrawParams, MAX_SEEDS>;
+var<private> d: DrawParams;
 @group(0) @binding(6) var<storage, read> draw_src: array<u32>;
 @group(0) @binding(7) var<storage, read_write> draw_indices: array<u32>;
 @group(0) @binding(8) var<storage, read_write> draw_dst: array<u32>;
@@ -339,6 +350,7 @@ fn draw_batch(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
+    d = d_seeds[wid.z];
     let g = wid.y * nwg.x + wid.x;
     if (g < d.gather_groups) {
         draw_gather(g, lid.x);

@@ -28,11 +28,18 @@ struct Params {
     scale: f32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
-@group(0) @binding(0) var<uniform> cs: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers); workgroup z is the seed, and each entry point
+// first takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+@group(0) @binding(0) var<uniform> cs_seeds: array<Params, MAX_SEEDS>;
+var<private> cs: Params;
 @group(0) @binding(1) var<storage, read> cs_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> cs_out: array<f32>;
 
-@group(0) @binding(3) var<uniform> mp: Params; // rows = len, cols unused
+@group(0) @binding(3) var<uniform> mp_seeds: array<Params, MAX_SEEDS>;
+var<private> mp: Params; // rows = len, cols unused
 @group(0) @binding(4) var<storage, read> m_x: array<f32>;
 @group(0) @binding(5) var<storage, read_write> m_out: array<f32>;
 
@@ -50,6 +57,7 @@ fn cs_load(r: u32, col: u32) -> f32 {
 
 @compute @workgroup_size(32, 8)
 fn column_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    cs = cs_seeds[wid.z];
     let col = wid.x * CS_COLS + lid.x;
     var s0 = 0.0;
     var s1 = 0.0;
@@ -77,7 +85,8 @@ fn column_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256)
-fn mean(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn mean(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    mp = mp_seeds[wid.z];
     let len = mp.rows;
     var s = 0.0;
     for (var i = lid.x; i < len; i += 256u) {
@@ -96,13 +105,15 @@ fn mean(@builtin(local_invocation_id) lid: vec3<u32>) {
     }
 }
 
-@group(0) @binding(6) var<uniform> rn: Params;
+@group(0) @binding(6) var<uniform> rn_seeds: array<Params, MAX_SEEDS>;
+var<private> rn: Params;
 @group(0) @binding(7) var<storage, read> rn_x: array<f32>;
 @group(0) @binding(8) var<storage, read_write> rn_out: array<f32>;
 
 @compute @workgroup_size(256)
 fn row_sq_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_id) lid: vec3<u32>) {
+    rn = rn_seeds[wid.z];
     let r = (wid.y * nwg.x + wid.x) * 256u + lid.x;
     if (r >= rn.rows) {
         return;

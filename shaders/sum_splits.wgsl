@@ -23,7 +23,13 @@ struct Params {
     lanes: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+// Seed-batched plans (src/plan/seeds.rs): a launch can run the same op for
+// up to MAX_SEEDS independent GANs, one uniform block each (their offsets
+// into the stacked buffers); workgroup z is the seed, and each entry point
+// first takes its seed's block.
+const MAX_SEEDS: u32 = 64u;
+@group(0) @binding(0) var<uniform> p_seeds: array<Params, MAX_SEEDS>;
+var<private> p: Params;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
@@ -32,6 +38,7 @@ var<workgroup> lane_sums: array<f32, 256>;
 @compute @workgroup_size(256)
 fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_id) lid: vec3<u32>) {
+    p = p_seeds[wid.z];
     let per_group = 256u / p.lanes;
     let slot = lid.x % per_group;
     let lane = lid.x / per_group;

@@ -11,9 +11,11 @@ use std::fmt;
 
 mod conv;
 mod norm;
+mod seeds;
 mod split;
 pub use conv::{ConvEpilogue, ConvGeom};
 pub use norm::{NormShape, RunningStats};
+pub use seeds::{MAX_SEEDS, SeedLayout, batch_seeds};
 pub use split::{
     CONV_BIG_TILE, ConvGemm, DIRECT_MAX_CHANNELS, conv_gemm_mnk, conv_gemm_partials_len,
     conv_gemm_splits, conv_gemm_stretch, conv_split_stretch, conv_weight_splits, matmul_dw_splits,
@@ -1699,6 +1701,10 @@ pub struct Phase {
 pub struct Plan {
     pub buffers: Vec<BufferDecl>,
     pub phases: Vec<Phase>,
+    /// How many independent seeds the plan holds (0 or 1: one; see
+    /// [`batch_seeds`]): each phase's ops come in groups of this many, op i
+    /// of every seed, which a GPU runs as one launch.
+    pub seeds: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -1753,6 +1759,11 @@ impl Plan {
         &self.buffers[id.0]
     }
 
+    /// How many seeds the plan holds (at least 1).
+    pub fn seed_count(&self) -> usize {
+        self.seeds.max(1)
+    }
+
     /// Checks every op: slices inside their buffers, the right element types,
     /// shapes that agree, and no buffer both read and written by one op
     /// (a GPU binding cannot be both).
@@ -1777,6 +1788,14 @@ impl Plan {
             }
         }
         for phase in &self.phases {
+            if !phase.ops.len().is_multiple_of(self.seed_count()) {
+                return Err(PlanError(format!(
+                    "phase '{}' has {} ops, not whole groups of {} seeds",
+                    phase.name,
+                    phase.ops.len(),
+                    self.seed_count()
+                )));
+            }
             for (i, op) in phase.ops.iter().enumerate() {
                 let at = || format!("phase '{}', op {i} ({})", phase.name, op.kernel_name());
                 op.check_shapes()

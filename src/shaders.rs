@@ -99,6 +99,13 @@ impl Shader {
         }
     }
 
+    /// Whether its kernels read the pipeline constant `SEEDS` (those whose
+    /// workgroup z also counts splits: z = split·SEEDS + seed); the others
+    /// take the seed from z alone.
+    pub fn has_seeds_constant(self) -> bool {
+        matches!(self, Shader::Matmul | Shader::Conv2d | Shader::MatmulCoop)
+    }
+
     /// Whether its module needs f16 and cooperative matrices (the device
     /// features `SHADER_F16` and `EXPERIMENTAL_COOPERATIVE_MATRIX`).
     pub fn needs_tensor_cores(self) -> bool {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use shadergan::plan::MAX_SEEDS;
 use shadergan::shaders::Shader;
 
 fn shader_files() -> Vec<std::path::PathBuf> {
@@ -43,11 +44,45 @@ fn every_shader_parses_and_validates() {
             .validate(&module)
             .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
         assert!(!module.entry_points.is_empty(), "{name} has no entry point");
-        if shader.needs_tensor_cores() {
-            let options = naga::back::spv::Options::default();
-            naga::back::spv::write_vec(&module, &info, &options, None)
-                .unwrap_or_else(|e| panic!("{name}: SPIR-V: {e}"));
+        check_seed_uniforms(name, &module);
+        // SPIR-V as a batched plan's pipelines get it: SEEDS set where declared.
+        let mut constants = naga::back::PipelineConstants::default();
+        if shader.has_seeds_constant() {
+            constants.insert("SEEDS".into(), 3.0);
         }
+        let (module, info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                .unwrap_or_else(|e| panic!("{name}: pipeline constants: {e}"));
+        let options = naga::back::spv::Options::default();
+        naga::back::spv::write_vec(&module, &info, &options, None)
+            .unwrap_or_else(|e| panic!("{name}: SPIR-V: {e}"));
+    }
+}
+
+/// Every uniform is an array of `MAX_SEEDS` blocks (one per seed of a
+/// batched plan) whose stride is the block's own size, so the host's
+/// blocks, each padded to 16 bytes, line up with the kernel's.
+fn check_seed_uniforms(name: &str, module: &naga::Module) {
+    for (_, var) in module.global_variables.iter() {
+        if var.space != naga::AddressSpace::Uniform {
+            continue;
+        }
+        let what = var.name.as_deref().unwrap_or("?");
+        let naga::TypeInner::Array { base, size, stride } = module.types[var.ty].inner else {
+            panic!("{name}: uniform {what} is not an array of per-seed blocks");
+        };
+        let blocks = match size {
+            naga::ArraySize::Constant(n) => n.get() as usize,
+            _ => panic!("{name}: uniform {what} has no fixed length"),
+        };
+        assert_eq!(blocks, MAX_SEEDS, "{name}: uniform {what}");
+        let span = module.types[base].inner.size(module.to_ctx());
+        assert_eq!(stride, span, "{name}: uniform {what}'s blocks are padded");
+        assert_eq!(
+            span % 16,
+            0,
+            "{name}: uniform {what}'s block is not whole 16 bytes"
+        );
     }
 }
 

@@ -434,13 +434,28 @@ impl GpuContext {
         module: &wgpu::ShaderModule,
         entry: &str,
     ) -> wgpu::ComputePipeline {
+        self.pipeline_with_constants(label, module, entry, &[])
+    }
+
+    /// [`GpuContext::pipeline`] with values for the module's pipeline
+    /// constants (`override` declarations; each name must be declared).
+    pub fn pipeline_with_constants(
+        &self,
+        label: &str,
+        module: &wgpu::ShaderModule,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> wgpu::ComputePipeline {
         self.device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
                 layout: None,
                 module,
                 entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
                 cache: None,
             })
     }

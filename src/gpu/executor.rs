@@ -10,14 +10,15 @@ use super::context::{GpuContext, GpuError};
 use super::lowering::KernelCall;
 use super::readback::ScalarReadback;
 use super::tensor_cores::lower_at;
-use crate::plan::{BufferId, Init, Plan, Slice};
+use crate::plan::{BufferId, Init, MAX_SEEDS, Plan, Slice};
 use crate::shaders::Shader;
 
-/// Compiled pipelines, one per (shader file, entry point), built on first use.
+/// Compiled pipelines, one per (shader file, entry point, seeds per launch),
+/// built on first use.
 #[derive(Default)]
 pub struct PipelineCache {
     modules: HashMap<Shader, wgpu::ShaderModule>,
-    pipelines: HashMap<(Shader, &'static str), Arc<wgpu::ComputePipeline>>,
+    pipelines: HashMap<(Shader, &'static str, usize), Arc<wgpu::ComputePipeline>>,
 }
 
 impl PipelineCache {
@@ -27,16 +28,36 @@ impl PipelineCache {
         shader: Shader,
         entry: &'static str,
     ) -> Arc<wgpu::ComputePipeline> {
-        if let Some(p) = self.pipelines.get(&(shader, entry)) {
+        self.get_for_seeds(ctx, shader, entry, 1)
+    }
+
+    /// The pipeline of `entry` for launches of `seeds` seeds at once (the
+    /// kernels that also split over z take the count as `SEEDS`).
+    pub fn get_for_seeds(
+        &mut self,
+        ctx: &GpuContext,
+        shader: Shader,
+        entry: &'static str,
+        seeds: usize,
+    ) -> Arc<wgpu::ComputePipeline> {
+        let seeds = if shader.has_seeds_constant() {
+            seeds
+        } else {
+            1
+        };
+        if let Some(p) = self.pipelines.get(&(shader, entry, seeds)) {
             return p.clone();
         }
         let module = self
             .modules
             .entry(shader)
             .or_insert_with(|| ctx.shader_module(shader.file_name(), shader.source()));
-        let pipeline = ctx.pipeline(entry, module, entry);
+        let constants = [("SEEDS", seeds as f64)];
+        let constants = if seeds > 1 { &constants[..] } else { &[] };
+        let pipeline = ctx.pipeline_with_constants(entry, module, entry, constants);
         let pipeline = Arc::new(pipeline);
-        self.pipelines.insert((shader, entry), pipeline.clone());
+        self.pipelines
+            .insert((shader, entry, seeds), pipeline.clone());
         pipeline
     }
 
@@ -98,6 +119,7 @@ impl GpuPlan {
             pipelines: PipelineCache::default(),
         };
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let seeds = gpu.plan.seed_count();
         let phases: Vec<(String, Vec<KernelCall>)> = gpu
             .plan
             .phases
@@ -108,10 +130,10 @@ impl GpuPlan {
             })
             .collect();
         for (name, calls) in phases {
-            let dispatches = calls
-                .into_iter()
-                .map(|call| gpu.build_dispatch(ctx, call))
-                .collect();
+            let mut dispatches = Vec::new();
+            for group in calls.chunks(seeds) {
+                dispatches.extend(gpu.build_dispatches(ctx, group));
+            }
             gpu.phases.insert(name, dispatches);
         }
         if let Some(err) = pollster::block_on(scope.pop()) {
@@ -120,13 +142,50 @@ impl GpuPlan {
         Ok(gpu)
     }
 
-    fn build_dispatch(&mut self, ctx: &GpuContext, call: KernelCall) -> Dispatch {
-        let pipeline = self.pipelines.get(ctx, call.shader, call.entry);
+    /// The launches of one group of calls, op i of every seed: one launch of
+    /// them all (z grows by the seed count) when they differ only in their
+    /// uniform blocks, else one launch each.
+    fn build_dispatches(&mut self, ctx: &GpuContext, group: &[KernelCall]) -> Vec<Dispatch> {
+        let first = &group[0];
+        let alike = group.iter().all(|c| {
+            (
+                c.shader,
+                c.entry,
+                c.uniform_binding,
+                &c.storage,
+                c.workgroups,
+            ) == (
+                first.shader,
+                first.entry,
+                first.uniform_binding,
+                &first.storage,
+                first.workgroups,
+            ) && c.params.len() == first.params.len()
+        });
+        if !alike {
+            return group
+                .iter()
+                .map(|c| self.build_dispatch(ctx, std::slice::from_ref(c)))
+                .collect();
+        }
+        vec![self.build_dispatch(ctx, group)]
+    }
+
+    /// One launch of `calls` (alike but for their uniform blocks), seed s's
+    /// block at index s of the kernel's uniform array.
+    fn build_dispatch(&mut self, ctx: &GpuContext, calls: &[KernelCall]) -> Dispatch {
+        let call = &calls[0];
+        let seeds = calls.len();
+        let pipeline = self
+            .pipelines
+            .get_for_seeds(ctx, call.shader, call.entry, seeds);
+        let blocks: Vec<&[u32]> = calls.iter().map(|c| c.params.as_slice()).collect();
+        let [x, y, z] = call.workgroups;
         Dispatch {
             kernel: call.entry,
-            bind_group: self.bind_group(ctx, &call, &pipeline),
+            bind_group: self.bind_group_for_seeds(ctx, call, &blocks, &pipeline),
             pipeline,
-            workgroups: call.workgroups,
+            workgroups: [x, y, z * seeds as u32],
         }
     }
 
@@ -139,7 +198,25 @@ impl GpuPlan {
         call: &KernelCall,
         pipeline: &wgpu::ComputePipeline,
     ) -> wgpu::BindGroup {
-        let uniform = ctx.buffer_from(call.entry, &call.params, wgpu::BufferUsages::UNIFORM);
+        self.bind_group_for_seeds(ctx, call, &[&call.params], pipeline)
+    }
+
+    /// As [`GpuPlan::bind_group`], with one uniform block per seed: the
+    /// kernels declare an array of [`MAX_SEEDS`] blocks, so the buffer
+    /// always has room for that many (zeros past the last seed's).
+    fn bind_group_for_seeds(
+        &self,
+        ctx: &GpuContext,
+        call: &KernelCall,
+        blocks: &[&[u32]],
+        pipeline: &wgpu::ComputePipeline,
+    ) -> wgpu::BindGroup {
+        let words = call.params.len();
+        let mut all = vec![0u32; words * MAX_SEEDS];
+        for (s, block) in blocks.iter().enumerate() {
+            all[s * words..(s + 1) * words].copy_from_slice(block);
+        }
+        let uniform = ctx.buffer_from(call.entry, &all, wgpu::BufferUsages::UNIFORM);
         let mut buffers = vec![(call.uniform_binding, &uniform)];
         for (binding, slice) in &call.storage {
             buffers.push((*binding, &self.buffers[slice.buffer.0]));

@@ -341,12 +341,13 @@ fn bind_group(
     pipeline: &wgpu::ComputePipeline,
     counter: &wgpu::Buffer,
 ) -> wgpu::BindGroup {
-    // counter.wgsl's Params: { off, _pad0, _pad1, _pad2 }.
+    // counter.wgsl's Params: { off, _pad0, _pad1, _pad2 }, an array of one
+    // per seed (only the first is read).
     let uniform = ctx
         .device
         .create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("floor params"),
-            contents: bytemuck::cast_slice(&[0u32; 4]),
+            contents: bytemuck::cast_slice(&[0u32; 4 * crate::plan::MAX_SEEDS]),
             usage: wgpu::BufferUsages::UNIFORM,
         });
     ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {

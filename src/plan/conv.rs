@@ -173,6 +173,16 @@ pub enum ConvEpilogue {
 }
 
 impl ConvEpilogue {
+    /// The slice the epilogue reads, if any (to move it with its op's).
+    pub fn slice_mut(&mut self) -> Option<&mut Slice> {
+        match self {
+            ConvEpilogue::BiasAct { bias, .. } => bias.as_mut(),
+            ConvEpilogue::ActGrad { y, .. } => Some(y),
+        }
+    }
+}
+
+impl ConvEpilogue {
     /// No bias, identity: the raw sums.
     pub const NONE: ConvEpilogue = ConvEpilogue::BiasAct {
         bias: None,

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use shadergan::cpu::CpuPlan;
 use shadergan::gpu::{GpuContext, GpuPlan};
-use shadergan::plan::{Elem, Init, Plan, Slice};
+use shadergan::plan::{Elem, Init, Plan, Slice, batch_seeds};
 
 /// Set (as CI does) to make a missing GPU adapter a test failure instead of a skip.
 pub const REQUIRE_GPU_ENV: &str = "SHADERGAN_REQUIRE_GPU";
@@ -83,9 +83,49 @@ pub fn run_both(plan: Plan, phases: &[&str]) -> Option<(CpuPlan, GpuPlan)> {
     let ctx = gpu()?;
     let mut cpu = CpuPlan::new(plan.clone()).expect("valid plan");
     cpu.run(phases).expect("cpu run");
-    let gpu = GpuPlan::new(ctx, plan).expect("gpu plan");
+    let gpu = GpuPlan::new(ctx, plan.clone()).expect("gpu plan");
     gpu.run(ctx, phases).expect("gpu run");
+    check_seed_batched(&plan, phases, &gpu);
     Some((cpu, gpu))
+}
+
+/// The plan as 3 seeds of one batched plan (`batch_seeds`), run on the GPU:
+/// every seed's copy of every buffer an op writes holds exactly what the
+/// single run's does (a kernel that ignored its seed's uniform block would
+/// leave seeds 1 and 2 poisoned, or write over seed 0's).
+pub fn check_seed_batched(plan: &Plan, phases: &[&str], single: &GpuPlan) {
+    let ctx = gpu().expect("a GPU");
+    if plan.buffers.iter().any(|b| 3 * b.len > 1 << 24) {
+        return; // three copies would pass the adapter's binding limit (grid tests)
+    }
+    let (batched, layout) = batch_seeds(vec![plan.clone(); 3]).expect("batched plan");
+    let batched = GpuPlan::new(ctx, batched).expect("batched gpu plan");
+    batched.run(ctx, phases).expect("batched gpu run");
+    let mut written: Vec<_> = plan
+        .phases
+        .iter()
+        .flat_map(|p| &p.ops)
+        .flat_map(|op| op.reads_writes().1)
+        .map(|s| s.buffer)
+        .collect();
+    written.sort();
+    written.dedup();
+    for id in written {
+        let whole = Slice {
+            buffer: id,
+            offset: 0,
+            len: plan.decl(id).len,
+        };
+        let want = read_gpu_u32(single, whole);
+        for seed in 0..3 {
+            let got = read_gpu_u32(&batched, layout.at(seed, whole));
+            assert!(
+                got == want,
+                "seed {seed} of 3 in one launch differs from one seed alone in buffer '{}'",
+                plan.decl(id).name
+            );
+        }
+    }
 }
 
 pub fn read_gpu(gpu: &GpuPlan, s: Slice) -> Vec<f32> {
