@@ -21,6 +21,9 @@ pub enum Unit {
     /// Whole GAN training steps (one D update and one G update) per second.
     #[serde(rename = "steps/s")]
     StepsPerSecond,
+    /// Whole steps per second summed over the seeds of a seed-batched plan.
+    #[serde(rename = "seed-steps/s")]
+    SeedStepsPerSecond,
 }
 
 impl Unit {
@@ -29,6 +32,7 @@ impl Unit {
             Unit::Gflops => "GFLOP/s",
             Unit::GBps => "GB/s",
             Unit::StepsPerSecond => "steps/s",
+            Unit::SeedStepsPerSecond => "seed-steps/s",
         }
     }
 
@@ -36,7 +40,7 @@ impl Unit {
     pub fn scale(self) -> f64 {
         match self {
             Unit::Gflops | Unit::GBps => 1e9,
-            Unit::StepsPerSecond => 1.0,
+            Unit::StepsPerSecond | Unit::SeedStepsPerSecond => 1.0,
         }
     }
 }
@@ -107,6 +111,10 @@ pub fn suite(quick: bool) -> anyhow::Result<Vec<Case>> {
     };
     for &(batch, hidden) in step_configs {
         cases.push(gan_step(batch, hidden)?);
+    }
+    let seed_counts: &[usize] = if quick { &[1, 3] } else { &[1, 4, 10, 32] };
+    for &seeds in seed_counts {
+        cases.push(seed_batched_step(64, 128, seeds)?);
     }
     if !quick {
         for batch in [64, 256] {
@@ -293,30 +301,70 @@ pub fn adam(n: usize) -> Case {
     case
 }
 
-/// A whole D + G step of the seed model (z 100, `hidden`×2 ReLU, 784 tanh) at `batch`,
-/// on random 8-bit rows resident on the device.
-pub fn gan_step(batch: usize, hidden: usize) -> anyhow::Result<Case> {
+/// Random 8-bit 28×28 rows, at least `batch` of them.
+fn random_images(batch: usize, seed: u64) -> TrainingData {
     let rows = 10_000.max(batch);
-    let mut r = StdRng::seed_from_u64(13);
-    let data = TrainingData::U8 {
+    let mut r = StdRng::seed_from_u64(seed);
+    TrainingData::U8 {
         rows,
         cols: 784,
         bytes: (0..rows * 784).map(|_| r.random::<u8>()).collect(),
-    };
-    let cfg = GanConfig {
+    }
+}
+
+/// The seed model (z 100, `hidden`×2 ReLU, 784 tanh) at `batch`, weights from `seed`.
+fn seed_model(batch: usize, hidden: usize, seed: u64) -> GanConfig {
+    GanConfig {
         batch,
+        seed,
         model: ModelSpec {
             hidden: vec![hidden, hidden],
             ..ModelSpec::seed_images()
         },
         ..GanConfig::default()
-    };
+    }
+}
+
+/// A whole D + G step of the seed model (z 100, `hidden`×2 ReLU, 784 tanh) at `batch`,
+/// on random 8-bit rows resident on the device.
+pub fn gan_step(batch: usize, hidden: usize) -> anyhow::Result<Case> {
+    let data = random_images(batch, 13);
+    let cfg = seed_model(batch, hidden, 0);
     let plan = build_gan_plan(&cfg, &data, InitialParams::default())?.plan;
     Ok(Case {
         group: "step",
         name: format!("GAN step, batch {batch}, hidden {hidden},{hidden}"),
         unit: Unit::StepsPerSecond,
         work: 1.0,
+        phases: vec!["d_step", "g_step"],
+        plan,
+        cpu_too: true,
+    })
+}
+
+/// A whole step of `seeds` seed models at once (seeds 0, 1, …, one
+/// seed-batched plan over the same rows): the figure counts seed-steps.
+pub fn seed_batched_step(batch: usize, hidden: usize, seeds: usize) -> anyhow::Result<Case> {
+    let data = random_images(batch, 13);
+    let plans = (0..seeds as u64)
+        .map(|s| {
+            Ok(build_gan_plan(
+                &seed_model(batch, hidden, s),
+                &data,
+                InitialParams::default(),
+            )?
+            .plan)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (plan, _) = crate::plan::batch_seeds(plans)?;
+    Ok(Case {
+        group: "seeds",
+        name: format!(
+            "{seeds} seed{} in one step, batch {batch}, hidden {hidden},{hidden}",
+            if seeds == 1 { "" } else { "s" }
+        ),
+        unit: Unit::SeedStepsPerSecond,
+        work: seeds as f64,
         phases: vec!["d_step", "g_step"],
         plan,
         cpu_too: true,

@@ -135,7 +135,7 @@ fn wall_per_run(
 /// Measures `case` on the GPU (see the module documentation for how).
 pub fn measure_gpu(ctx: &GpuContext, case: &Case, min_seconds: f64) -> anyhow::Result<Figure> {
     let plan = GpuPlan::new(ctx, case.plan.clone())?;
-    if case.unit == Unit::StepsPerSecond {
+    if matches!(case.unit, Unit::StepsPerSecond | Unit::SeedStepsPerSecond) {
         let s = wall_per_run(ctx, &plan, case, STEPS_PER_SUBMIT, min_seconds)?;
         return Ok(figure(case, s, "wall"));
     }

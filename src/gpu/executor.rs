@@ -146,22 +146,16 @@ impl GpuPlan {
     /// them all (z grows by the seed count) when they differ only in their
     /// uniform blocks, else one launch each.
     fn build_dispatches(&mut self, ctx: &GpuContext, group: &[KernelCall]) -> Vec<Dispatch> {
-        let first = &group[0];
-        let alike = group.iter().all(|c| {
-            (
-                c.shader,
-                c.entry,
-                c.uniform_binding,
-                &c.storage,
-                c.workgroups,
-            ) == (
-                first.shader,
-                first.entry,
-                first.uniform_binding,
-                &first.storage,
-                first.workgroups,
-            ) && c.params.len() == first.params.len()
-        });
+        // What one bind group and one grid fix: the slices' offsets may
+        // differ (they live in the uniform blocks), their buffers may not.
+        let shape = |c: &KernelCall| {
+            let bound: Vec<(u32, BufferId)> =
+                c.storage.iter().map(|(b, s)| (*b, s.buffer)).collect();
+            let head = (c.shader, c.entry, c.uniform_binding, c.workgroups);
+            (head, c.params.len(), bound)
+        };
+        let first = shape(&group[0]);
+        let alike = group.iter().all(|c| shape(c) == first);
         if !alike {
             return group
                 .iter()

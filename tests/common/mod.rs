@@ -101,6 +101,13 @@ pub fn check_seed_batched(plan: &Plan, phases: &[&str], single: &GpuPlan) {
     let (batched, layout) = batch_seeds(vec![plan.clone(); 3]).expect("batched plan");
     let batched = GpuPlan::new(ctx, batched).expect("batched gpu plan");
     batched.run(ctx, phases).expect("batched gpu run");
+    for p in phases {
+        assert_eq!(
+            batched.kernels(p).len(),
+            single.kernels(p).len(),
+            "phase {p}: not one launch per op for the 3 seeds"
+        );
+    }
     let mut written: Vec<_> = plan
         .phases
         .iter()
