@@ -3,9 +3,10 @@
 //!
 //!     cargo run --release --example step_profile -- [batch] [hidden]
 //!     cargo run --release --example step_profile -- dcgan [batch]
+//!     cargo run --release --example step_profile -- seeds K [batch] [hidden]
 //!
-//! The seed model's step (hidden width `hidden`), or the TensorFlow
-//! tutorial's DCGAN. Uses random 8-bit 28×28 rows (no dataset needed); set
+//! The seed model's step (hidden width `hidden`), the TensorFlow
+//! tutorial's DCGAN, or K seed models in one seed-batched step. Uses random 8-bit 28×28 rows (no dataset needed); set
 //! SHADERGAN_ADAPTER to pick a GPU.
 
 use std::time::Instant;
@@ -14,20 +15,25 @@ use shadergan::gpu::{GpuContext, GpuPlan, profile};
 
 fn main() -> anyhow::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let dcgan = args.first().is_some_and(|a| a == "dcgan");
-    if dcgan {
-        args.remove(0);
-    }
-    let sizes: Vec<usize> = args.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let kind = match args.first().map(String::as_str) {
+        Some(k @ ("dcgan" | "seeds")) => {
+            let k = k.to_string();
+            args.remove(0);
+            k
+        }
+        _ => "seed".to_string(),
+    };
+    let mut sizes: Vec<usize> = args.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let seeds = if kind == "seeds" { sizes.remove(0) } else { 1 };
     let batch = sizes.first().copied().unwrap_or(64);
     let hidden = sizes.get(1).copied().unwrap_or(128);
     let ctx = GpuContext::new()?;
     println!("adapter: {}", ctx.describe());
     // The same steps as `shadergan bench`'s step cases.
-    let case = if dcgan {
-        shadergan::bench::cases::dcgan_step(batch)?
-    } else {
-        shadergan::bench::cases::gan_step(batch, hidden)?
+    let case = match kind.as_str() {
+        "dcgan" => shadergan::bench::cases::dcgan_step(batch)?,
+        "seeds" => shadergan::bench::cases::seed_batched_step(batch, hidden, seeds)?,
+        _ => shadergan::bench::cases::gan_step(batch, hidden)?,
     };
     let plan = GpuPlan::new(&ctx, case.plan)?;
     let step = ["d_step", "g_step"];
