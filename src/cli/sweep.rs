@@ -12,10 +12,11 @@ use shadergan::eval::report::{Report, Request, evaluate};
 use shadergan::eval::{draws, mode_trace, sweep};
 use shadergan::gan::recipe::Recipe;
 use shadergan::gan::stop;
-use shadergan::gan::trainer::{LoopOptions, train_recipe};
+use shadergan::gan::trainer::{LoopOptions, SeedRun, Summary, train_recipe, train_recipe_seeds};
 use shadergan::gpu::GpuContext;
 use shadergan::io::atomic::write_atomic;
 use shadergan::io::checkpoint;
+use shadergan::plan::MAX_SEEDS;
 
 use super::DeviceArgs;
 use super::report::print_report;
@@ -36,6 +37,11 @@ pub struct SweepArgs {
     /// [default: 1, or one per adapter listed].
     #[arg(long, value_name = "J")]
     pub jobs: Option<usize>,
+    /// Train at most N seeds in one seed-batched plan (each launch does every
+    /// seed's work; memory grows with N); 1 trains the seeds one after
+    /// another. Used when one device trains with one job [default: 64].
+    #[arg(long, value_name = "N")]
+    pub batched_seeds: Option<usize>,
     /// The preset to train.
     #[arg(long, value_name = "NAME", conflicts_with = "recipe")]
     pub preset: Option<String>,
@@ -104,9 +110,19 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
     let jobs = a.jobs.unwrap_or(gpus.len());
     anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
     let seeds: Vec<u64> = (a.first_seed..end).collect();
-    let result = spread(&seeds, jobs, &gpus, |seed, gpu| {
-        train_and_score(a, &trained.recipe, name, &root, seed, gpu)
-    });
+    let batch = batch_size(a, jobs, gpus.len())?;
+    let result = if batch > 1 {
+        eprintln!(
+            "training {} seed{} in plans of up to {batch} (--batched-seeds)",
+            seeds.len(),
+            if seeds.len() == 1 { "" } else { "s" }
+        );
+        batched(a, &trained.recipe, name, &root, &seeds, batch, &gpus[0])
+    } else {
+        spread(&seeds, jobs, &gpus, |seed, gpu| {
+            train_and_score(a, &trained.recipe, name, &root, seed, gpu)
+        })
+    };
     if let Some(signal) = stop::requested() {
         anyhow::bail!(stopped(signal, &root, result.err()));
     }
@@ -175,16 +191,32 @@ fn root_folder(out: Option<&Path>, stem: &str) -> anyhow::Result<PathBuf> {
     Ok(root)
 }
 
-/// Trains seed `seed` into `root/seed-<seed>` and scores its final
-/// checkpoint: `eval.json` (and with `--noise-seeds`, `draws.json`) beside it.
-fn train_and_score(
+/// How many seeds share one plan: `--batched-seeds`, else up to
+/// [`MAX_SEEDS`] when one device trains with one job; 1 otherwise.
+fn batch_size(a: &SweepArgs, jobs: usize, devices: usize) -> anyhow::Result<usize> {
+    let single = jobs == 1 && devices == 1;
+    match a.batched_seeds {
+        Some(0) => anyhow::bail!("--batched-seeds must be at least 1"),
+        Some(n) if n > MAX_SEEDS => {
+            anyhow::bail!("--batched-seeds {n} is past the most one plan holds ({MAX_SEEDS})")
+        }
+        Some(n) if n > 1 && !single => anyhow::bail!(
+            "--batched-seeds {n} needs one job on one device (not --jobs or several adapters)"
+        ),
+        Some(n) => Ok(n),
+        None if single => Ok(MAX_SEEDS),
+        None => Ok(1),
+    }
+}
+
+/// The data and loop options of seed `seed`'s run in `root/seed-<seed>`.
+fn seed_setup(
     a: &SweepArgs,
     recipe: &Recipe,
     name: DatasetName,
     root: &Path,
     seed: u64,
-    gpu: &Option<GpuContext>,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<(data::Dataset, LoopOptions, PathBuf)> {
     let dataset = data::load(name, a.data.as_deref(), seed)
         .map_err(super::settings::any_in_flags)?
         .dataset;
@@ -196,7 +228,82 @@ fn train_and_score(
         observer,
         ..LoopOptions::for_recipe(recipe)
     };
+    Ok((dataset, opts, out))
+}
+
+/// Trains the seeds `batch` at a time in seed-batched plans on `gpu` (or
+/// the CPU backend), scoring each seed once its plan is done. A seed that
+/// diverges stops alone; the error names the lowest such seed once the
+/// others are scored.
+fn batched(
+    a: &SweepArgs,
+    recipe: &Recipe,
+    name: DatasetName,
+    root: &Path,
+    seeds: &[u64],
+    batch: usize,
+    gpu: &Option<GpuContext>,
+) -> anyhow::Result<()> {
+    let mut failures = Vec::new();
+    for chunk in seeds.chunks(batch) {
+        if stop::requested().is_some() {
+            break;
+        }
+        let setups = chunk
+            .iter()
+            .map(|&seed| seed_setup(a, recipe, name, root, seed))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let runs: Vec<SeedRun> = chunk
+            .iter()
+            .zip(&setups)
+            .map(|(&seed, (dataset, opts, out))| SeedRun {
+                seed,
+                dataset,
+                opts: opts.clone(),
+                out: out.clone(),
+            })
+            .collect();
+        let summaries = train_recipe_seeds(recipe, &runs, gpu.clone())?;
+        for ((&seed, (_, _, out)), summary) in chunk.iter().zip(&setups).zip(summaries) {
+            let scored = summary.and_then(|s| score(a, recipe, name, out, seed, &s, gpu));
+            if let Err(e) = scored {
+                eprintln!("seed {seed}: {e:#}");
+                failures.push((seed, e));
+            }
+        }
+    }
+    match failures.into_iter().next() {
+        Some((seed, e)) => Err(e.context(format!("seed {seed}"))),
+        None => Ok(()),
+    }
+}
+
+/// Trains seed `seed` into `root/seed-<seed>` and scores its final
+/// checkpoint: `eval.json` (and with `--noise-seeds`, `draws.json`) beside it.
+fn train_and_score(
+    a: &SweepArgs,
+    recipe: &Recipe,
+    name: DatasetName,
+    root: &Path,
+    seed: u64,
+    gpu: &Option<GpuContext>,
+) -> anyhow::Result<Report> {
+    let (dataset, opts, out) = seed_setup(a, recipe, name, root, seed)?;
     let summary = train_recipe(recipe, &dataset, seed, gpu.clone(), &opts, &out)?;
+    score(a, recipe, name, &out, seed, &summary, gpu)
+}
+
+/// Scores the final checkpoint of the finished run in `out`: `eval.json`
+/// (and with `--noise-seeds`, `draws.json`) beside it.
+fn score(
+    a: &SweepArgs,
+    recipe: &Recipe,
+    name: DatasetName,
+    out: &Path,
+    seed: u64,
+    summary: &Summary,
+    gpu: &Option<GpuContext>,
+) -> anyhow::Result<Report> {
     anyhow::ensure!(
         !summary.interrupted,
         "stopped at step {} of {} with its checkpoint in {}",

@@ -41,6 +41,31 @@ struct Optimizer {
 }
 
 impl RunNets {
+    /// The same networks with every slice passed through `at` (seed s's
+    /// copies in a seed-batched plan: `SeedLayout::at`).
+    pub fn moved(&self, at: impl Fn(Slice) -> Slice) -> RunNets {
+        match self {
+            RunNets::Mlp {
+                generator,
+                discriminator,
+                generator_ema,
+            } => RunNets::Mlp {
+                generator: generator.moved(&at),
+                discriminator: discriminator.moved(&at),
+                generator_ema: generator_ema.map(&at),
+            },
+            RunNets::Layers {
+                generator,
+                discriminator,
+                generator_ema,
+            } => RunNets::Layers {
+                generator: generator.moved(&at),
+                discriminator: discriminator.moved(&at),
+                generator_ema: generator_ema.as_ref().map(|e| e.moved(&at)),
+            },
+        }
+    }
+
     /// `[G, D]` parameter buffers.
     pub fn params(&self) -> [Slice; 2] {
         match self {

@@ -29,6 +29,9 @@ use crate::gpu::GpuContext;
 use crate::io::{atomic::write_atomic, checkpoint, grid, plot, step_csv};
 use crate::plan::Slice;
 
+mod seeds;
+pub use seeds::{SeedRun, train_recipe_seeds};
+
 /// Everything a run is configured by (saved as `config.json`).
 #[derive(Clone, Debug, Serialize)]
 pub struct RunConfig {
@@ -178,17 +181,38 @@ pub fn train_recipe(
     opts: &LoopOptions,
     out: &Path,
 ) -> anyhow::Result<Summary> {
-    let points = matches!(dataset.kind, DataKind::Points(_));
+    let with_recipe = with_recipe_json(recipe, opts)?;
+    let built = build_recipe(recipe, dataset, seed, gpu.as_ref(), &with_recipe)?;
+    train_built(built, dataset, gpu, &with_recipe, out)
+}
+
+/// `opts` with the recipe's JSON for the checkpoints, unless it has one.
+fn with_recipe_json(
+    recipe: &super::recipe::Recipe,
+    opts: &LoopOptions,
+) -> anyhow::Result<LoopOptions> {
     let mut with_recipe = opts.clone();
     if opts.recipe_json.is_none() {
         with_recipe.recipe_json = Some(serde_json::to_string(recipe)?);
     }
+    Ok(with_recipe)
+}
+
+/// The plan and handles of `recipe` with `seed` on `dataset`: an MLP pair or layer lists.
+fn build_recipe(
+    recipe: &super::recipe::Recipe,
+    dataset: &Dataset,
+    seed: u64,
+    gpu: Option<&GpuContext>,
+    opts: &LoopOptions,
+) -> anyhow::Result<Built> {
+    let points = matches!(dataset.kind, DataKind::Points(_));
     if recipe.layers.is_some() {
         let cfg = recipe.seq_gan_config(&dataset.kind, seed)?;
-        return train_layers(&cfg, dataset, gpu, &with_recipe, out);
+        return build_layers(&cfg, dataset, gpu, opts);
     }
     let cfg = recipe.gan_config(dataset.data.cols(), points, seed);
-    train(&cfg, dataset, gpu, &with_recipe, out)
+    build_mlp(&cfg, dataset, gpu, opts)
 }
 
 /// Trains `cfg` on `dataset` into the (new, empty) folder `out`.
@@ -199,8 +223,19 @@ pub fn train(
     opts: &LoopOptions,
     out: &Path,
 ) -> anyhow::Result<Summary> {
+    let built = build_mlp(cfg, dataset, gpu.as_ref(), opts)?;
+    train_built(built, dataset, gpu, opts, out)
+}
+
+/// The plan and handles of the MLP pair `cfg`, checked to fit first.
+fn build_mlp(
+    cfg: &GanConfig,
+    dataset: &Dataset,
+    gpu: Option<&GpuContext>,
+    opts: &LoopOptions,
+) -> anyhow::Result<Built> {
     check_options(opts)?;
-    check_fits(cfg, dataset, opts, gpu.as_ref())?;
+    check_fits(cfg, dataset, opts, gpu)?;
     let GanPlan {
         plan,
         generator,
@@ -211,7 +246,7 @@ pub fn train(
         param_sums,
         ..
     } = build_gan_plan(cfg, &dataset.data, initial_params(cfg, opts)?)?;
-    let built = Built {
+    Ok(Built {
         plan,
         nets: RunNets::Mlp {
             generator,
@@ -231,8 +266,7 @@ pub fn train(
             g_ema: cfg.g_ema,
             seed: cfg.seed,
         },
-    };
-    train_built(built, dataset, gpu, opts, out)
+    })
 }
 
 /// Trains the layer-list GAN `cfg` (the DCGAN) on `dataset` into the (new,
@@ -244,6 +278,17 @@ pub fn train_layers(
     opts: &LoopOptions,
     out: &Path,
 ) -> anyhow::Result<Summary> {
+    let built = build_layers(cfg, dataset, gpu.as_ref(), opts)?;
+    train_built(built, dataset, gpu, opts, out)
+}
+
+/// The plan and handles of the layer-list GAN `cfg`, checked to fit first.
+fn build_layers(
+    cfg: &SeqGanConfig,
+    dataset: &Dataset,
+    gpu: Option<&GpuContext>,
+    opts: &LoopOptions,
+) -> anyhow::Result<Built> {
     check_options(opts)?;
     let model = Architecture::Layers(cfg.model.clone());
     if let Some(ck) = &opts.resume {
@@ -254,9 +299,9 @@ pub fn train_layers(
             model.describe()
         );
     }
-    check_layers_fit(cfg, dataset, gpu.as_ref())?;
+    check_layers_fit(cfg, dataset, gpu)?;
     let p = build_seq_gan_plan(cfg, &dataset.data)?;
-    let built = Built {
+    Ok(Built {
         plan: p.plan,
         nets: RunNets::Layers {
             generator: p.generator,
@@ -276,8 +321,7 @@ pub fn train_layers(
             g_ema: cfg.g_ema,
             seed: cfg.seed,
         },
-    };
-    train_built(built, dataset, gpu, opts, out)
+    })
 }
 
 /// What a run trains, built: its plan, its networks, the slices the loop
@@ -474,13 +518,7 @@ impl Run<'_> {
                 return Ok((step, true));
             }
             let n = opts.steps_to_next_point(step);
-            phases.clear();
-            for s in step..step + n {
-                let d_updates = d_updates_in_step(s, opts.d_steps, opts.d_steps_from);
-                phases.extend(std::iter::repeat_n("d_step", d_updates as usize));
-                phases.push("g_step");
-            }
-            phases.push("check_params");
+            stretch_phases(opts, step, n, &mut phases);
             exec.run(&phases, Some(step + n))?;
             step += n;
             self.absorb_reports(exec, history, false)?;
@@ -595,6 +633,18 @@ impl Run<'_> {
         }
         checkpoint::save(&self.out.join("checkpoint.safetensors"), &ck)
     }
+}
+
+/// The phases of steps `step..step + n` (each step's D updates, then its G
+/// update), then the parameter check, into `phases`.
+fn stretch_phases(opts: &LoopOptions, step: u64, n: u64, phases: &mut Vec<&'static str>) {
+    phases.clear();
+    for s in step..step + n {
+        let d_updates = d_updates_in_step(s, opts.d_steps, opts.d_steps_from);
+        phases.extend(std::iter::repeat_n("d_step", d_updates as usize));
+        phases.push("g_step");
+    }
+    phases.push("check_params");
 }
 
 /// Shows `step` and the last losses on the progress bar.

@@ -147,6 +147,20 @@ pub struct NetworkBuffers {
 }
 
 impl NetworkBuffers {
+    /// The same buffers with every slice passed through `at` (a seed's copies).
+    pub fn moved(&self, at: &impl Fn(Slice) -> Slice) -> NetworkBuffers {
+        NetworkBuffers {
+            mlp: self.mlp.clone(),
+            layout: self.layout.clone(),
+            params: at(self.params),
+            grads: at(self.grads),
+            adam_m: at(self.adam_m),
+            adam_v: at(self.adam_v),
+            step: at(self.step),
+            adam_arrivals: at(self.adam_arrivals),
+        }
+    }
+
     /// Declares `{name}.params` (with `init`), `.grads`, `.adam_m`, `.adam_v`,
     /// `.step` and `.adam_arrivals`.
     pub fn declare(plan: &mut Plan, name: &str, mlp: &Mlp, init: Vec<f32>) -> NetworkBuffers {

@@ -311,6 +311,23 @@ pub struct SeqBuffers {
 }
 
 impl SeqBuffers {
+    /// The same buffers with every slice passed through `at` (a seed's copies).
+    pub fn moved(&self, at: &impl Fn(Slice) -> Slice) -> SeqBuffers {
+        SeqBuffers {
+            params: at(self.params),
+            grads: at(self.grads),
+            adam_m: at(self.adam_m),
+            adam_v: at(self.adam_v),
+            step: at(self.step),
+            adam_arrivals: at(self.adam_arrivals),
+            running_mean: self.running_mean.iter().map(|s| at(*s)).collect(),
+            running_var: self.running_var.iter().map(|s| at(*s)).collect(),
+            stats_mean: at(self.stats_mean),
+            stats_var: at(self.stats_var),
+            norm_batches: at(self.norm_batches),
+        }
+    }
+
     pub fn declare(plan: &mut Plan, name: &str, net: &Sequential, init: Vec<f32>) -> SeqBuffers {
         assert_eq!(
             init.len(),
