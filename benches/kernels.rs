@@ -18,7 +18,9 @@ fn bench_cases(c: &mut Criterion, group: &str, list: Vec<Case>, ctx: Option<&Gpu
         match case.unit {
             Unit::Gflops => g.throughput(Throughput::Elements(case.work as u64)),
             Unit::GBps => g.throughput(Throughput::Bytes(case.work as u64)),
-            Unit::StepsPerSecond => g.throughput(Throughput::Elements(1)),
+            Unit::StepsPerSecond | Unit::SeedStepsPerSecond => {
+                g.throughput(Throughput::Elements(case.work as u64))
+            }
         };
         let mut cpu = CpuPlan::new(case.plan.clone()).expect("the case builds");
         g.bench_function(BenchmarkId::new("cpu", &case.name), |b| {
