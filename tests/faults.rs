@@ -268,3 +268,48 @@ fn a_fault_hook_naming_no_fault_is_refused() {
     common::one_error_line(&o, 1, &["SHADERGAN_FAULT='melt-down:1'", "testing hook"]);
     assert!(!out.exists());
 }
+
+/// A sweep whose seeds share one plan, with a NaN put into seed 0's
+/// generator at its second submit: seed 0 stops and is named in the one
+/// error line, while seeds 1 and 2 train to the end and are scored.
+#[test]
+fn a_diverging_seed_of_a_batched_sweep_stops_alone_and_is_named() {
+    let mut backends = vec!["cpu"];
+    if common::gpu().is_some() {
+        backends.push("gpu");
+    }
+    for backend in backends {
+        let root = scratch(&format!("nan-sweep-{backend}"));
+        let args = [
+            "sweep",
+            "--preset",
+            "ring",
+            "--steps",
+            "300",
+            "--seeds",
+            "3",
+            "--no-parzen",
+            "--backend",
+            backend,
+            "--out",
+            root.to_str().unwrap(),
+        ];
+        let o = shadergan_with(&args, &fault("nan-in-params-at-run:2"));
+        common::one_error_line(&o, 1, &["seed 0", "training diverged", "at step 300"]);
+        assert!(
+            stderr(&o).contains("in plans of up to 64"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!root.join("seed-0/eval.json").exists(), "{backend}");
+        for seed in [1, 2] {
+            let dir = root.join(format!("seed-{seed}"));
+            assert!(
+                dir.join("eval.json").exists(),
+                "{backend}: seed {seed} not scored"
+            );
+            assert_eq!(load(&dir).step, 300, "{backend}: seed {seed}");
+        }
+        assert_no_temporaries(&root);
+    }
+}
