@@ -280,10 +280,18 @@ fn a_diverging_seed_of_a_batched_sweep_stops_alone_and_is_named() {
     }
     for backend in backends {
         let root = scratch(&format!("nan-sweep-{backend}"));
+        // The ring preset with a tiny net, so the three seeds train in seconds.
+        let recipe = root.with_extension("json");
+        let tiny = shadergan::gan::recipe::Recipe {
+            hidden: vec![8],
+            batch: 16,
+            ..shadergan::gan::recipe::Recipe::preset("ring").unwrap()
+        };
+        std::fs::write(&recipe, serde_json::to_string(&tiny).unwrap()).unwrap();
         let args = [
             "sweep",
-            "--preset",
-            "ring",
+            "--recipe",
+            recipe.to_str().unwrap(),
             "--steps",
             "300",
             "--seeds",
@@ -297,7 +305,7 @@ fn a_diverging_seed_of_a_batched_sweep_stops_alone_and_is_named() {
         let o = shadergan_with(&args, &fault("nan-in-params-at-run:2"));
         common::one_error_line(&o, 1, &["seed 0", "training diverged", "at step 300"]);
         assert!(
-            stderr(&o).contains("in plans of up to 64"),
+            stderr(&o).contains("training 3 seeds in plans of up to 3"),
             "{}",
             stderr(&o)
         );

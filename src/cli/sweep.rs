@@ -110,12 +110,11 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
     let jobs = a.jobs.unwrap_or(gpus.len());
     anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
     let seeds: Vec<u64> = (a.first_seed..end).collect();
-    let batch = batch_size(a, jobs, gpus.len())?;
+    let batch = batch_size(a, jobs, gpus.len())?.min(seeds.len());
     let result = if batch > 1 {
         eprintln!(
-            "training {} seed{} in plans of up to {batch} (--batched-seeds)",
-            seeds.len(),
-            if seeds.len() == 1 { "" } else { "s" }
+            "training {} seeds in plans of up to {batch} (--batched-seeds)",
+            seeds.len()
         );
         batched(a, &trained.recipe, name, &root, &seeds, batch, &gpus[0])
     } else {
