@@ -456,14 +456,18 @@ fn log_every_zero_is_refused_naming_the_flag() {
     assert!(!out.exists());
 }
 
-#[test]
-fn a_sweep_stopped_by_a_signal_keeps_the_seed_in_flight_and_starts_no_other() {
-    let root = scratch("sweep-signal");
+/// A sweep stopped by SIGTERM while `in_flight` seeds train (one plan of
+/// `--batched-seeds` seeds): each of them keeps its checkpoint, unscored, and
+/// the seed after them never starts.
+fn stop_a_sweep(batched_seeds: &str, in_flight: usize) {
+    let root = scratch(&format!("sweep-signal-{batched_seeds}"));
     let root_s = root.to_str().unwrap();
     let mut child = spawn(&[
         "sweep",
         "--seeds",
         "3",
+        "--batched-seeds",
+        batched_seeds,
         "--preset",
         "ring",
         "--steps",
@@ -483,16 +487,28 @@ fn a_sweep_stopped_by_a_signal_keeps_the_seed_in_flight_and_starts_no_other() {
         err.contains("stopped by SIGTERM") && !err.contains("panicked"),
         "{err}"
     );
-    let seed0 = root.join("seed-0");
-    assert!(step_of(&seed0) < 10_000_000);
+    for seed in 0..in_flight {
+        let dir = root.join(format!("seed-{seed}"));
+        assert!(step_of(&dir) < 10_000_000);
+        assert!(
+            !dir.join("eval.json").exists(),
+            "an unfinished seed was scored"
+        );
+    }
     assert!(
-        !seed0.join("eval.json").exists(),
-        "an unfinished seed was scored"
-    );
-    assert!(
-        !root.join("seed-1").exists(),
+        !root.join(format!("seed-{in_flight}")).exists(),
         "a seed started after the stop"
     );
     assert!(!root.join("summary.json").exists());
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_sweep_stopped_by_a_signal_keeps_the_seed_in_flight_and_starts_no_other() {
+    stop_a_sweep("1", 1);
+}
+
+#[test]
+fn a_batched_sweep_stopped_by_a_signal_keeps_its_plans_seeds_and_starts_no_other() {
+    stop_a_sweep("2", 2);
 }
